@@ -1,0 +1,417 @@
+"""One-machine dev stack: a local PostgreSQL, PKI, migrations and every service as a child process."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from devstack.postgres import LocalPostgres, LocalPostgresError
+from services.kit.pki import write_pki_dir
+
+__all__ = ["SERVICES", "LaunchError", "Service", "StateDir", "up"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATABASE = "convoy"
+ADMIN_USERNAME = "admin"
+DEFAULT_GATEWAY_ADDR = "127.0.0.1:8080"
+# Every certificate the stack will ever need, so adding a service later does not rotate the CA.
+PKI_NAMES = ("auth", "gateway", "inventory", "catalog", "scheduler", "transfer")
+READY_TIMEOUT = 60.0
+SETUP_TIMEOUT = 120.0
+STOP_GRACE = 15.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service process: `python -m <module> serve`, after `python -m <module> migrate` if it migrates."""
+
+    name: str
+    module: str
+    # Variables that get a free loopback host:port when the stack starts.
+    ports: tuple[str, ...] = ()
+    # Variables that point at another service: variable -> the variable holding that service's address.
+    targets: Mapping[str, str] = field(default_factory=dict)
+    migrates: bool = False
+
+
+# Start order: a service may only point at services above it. The gateway listens on CONVOY_GATEWAY_ADDR.
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "auth",
+        "services.auth",
+        ports=("CONVOY_AUTH_LISTEN", "CONVOY_AUTH_METRICS_LISTEN"),
+        migrates=True,
+    ),
+    Service("gateway", "services.gateway", targets={"CONVOY_GATEWAY_AUTH_TARGET": "CONVOY_AUTH_LISTEN"}),
+)
+
+
+class LaunchError(Exception):
+    """The stack could not be brought up, or a service died; the message tells the user why."""
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived; a BaseException so that no `except Exception` swallows it."""
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """Where the stack keeps what survives a restart: database, PKI, keys, logs, admin password."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> StateDir:
+        return cls(Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve())
+
+    @property
+    def pg(self) -> Path:
+        return self.root / "pg"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def jwt_key(self) -> Path:
+        return self.root / "keys" / "jwt-ed25519.pem"
+
+    @property
+    def admin_password(self) -> Path:
+        return self.root / "admin-password"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def create(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.jwt_key.parent.mkdir(mode=0o700, exist_ok=True)
+
+
+class Stack:
+    """The processes of one `devstack up`, and what it takes to stop them again."""
+
+    def __init__(self, state: StateDir, gateway_addr: str) -> None:
+        self.state = state
+        self.gateway_addr = gateway_addr
+        scheme = "https" if os.environ.get("CONVOY_GATEWAY_TLS_CERT") else "http"
+        self.url = f"{scheme}://{gateway_addr}"
+        self.env: dict[str, str] = {}
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        # Where each service's log of this run starts: the logs are appended to across runs.
+        self.log_starts: dict[str, int] = {}
+        self.pg: LocalPostgres | None = None
+        self.owns_pg = False
+
+    def bring_up(self) -> None:
+        _require_free(self.gateway_addr)
+        self.state.create()
+        pg = self._start_postgres()
+        print("writing PKI…")
+        write_pki_dir(self.state.pki, PKI_NAMES)
+        self.env = self._service_env(pg)
+        print("preparing the JWT signing key…")
+        self._run_step(_service("auth"), "jwt-key", str(self.state.jwt_key))
+        for svc in SERVICES:
+            if svc.migrates:
+                print(f"migrating {svc.name}…")
+                self._run_step(svc, "migrate")
+        self._create_admin()
+        for svc in SERVICES:
+            print(f"starting {svc.name}…")
+            self._spawn(svc)
+        print(f"waiting for the gateway at {self.url}…")
+        self._wait_ready()
+
+    def _start_postgres(self) -> LocalPostgres:
+        try:
+            self.pg = pg = LocalPostgres(self.state.pg, log_file=self.state.log("postgres"), durable=True)
+            # Only a server this launcher started is stopped on exit; one that was already running stays up.
+            self.owns_pg = not pg.is_running()
+            print(
+                "starting PostgreSQL…" if self.owns_pg else f"using the PostgreSQL running in {pg.data_dir}"
+            )
+            pg.start()
+            pg.create_database(DATABASE, exist_ok=True)
+        except LocalPostgresError as exc:
+            raise LaunchError(str(exc)) from exc
+        return pg
+
+    def _service_env(self, pg: LocalPostgres) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            CONVOY_ENV="dev",
+            CONVOY_DATABASE_URL=pg.url(DATABASE),
+            CONVOY_PKI_DIR=str(self.state.pki),
+            CONVOY_AUTH_JWT_KEY_FILE=str(self.state.jwt_key),
+            CONVOY_GATEWAY_ADDR=self.gateway_addr,
+            # The services import `convoy.*` from gen/, whichever interpreter and directory they start from.
+            PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
+        )
+        for svc in SERVICES:
+            env.update({var: f"127.0.0.1:{_free_port()}" for var in svc.ports})
+        for svc in SERVICES:
+            env.update({var: env[source] for var, source in svc.targets.items()})
+        return env
+
+    def _run_step(self, svc: Service, *args: str) -> str:
+        """Runs a one-shot command of a service, keeping its output in the service's log."""
+        command = f"python -m {svc.module} {' '.join(args)}"
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", svc.module, *args],
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=SETUP_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LaunchError(f"`{command}` did not finish within {SETUP_TIMEOUT:.0f} s") from exc
+        with self.state.log(svc.name).open("a") as log:
+            log.write(f"--- {_timestamp()} {command} (exit {done.returncode})\n{done.stdout}{done.stderr}")
+        if done.returncode != 0:
+            output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+            raise LaunchError(f"`{command}` failed with exit code {done.returncode}:\n{output}")
+        return done.stdout
+
+    def _create_admin(self) -> None:
+        print("creating the admin user…")
+        out = self._run_step(
+            _service("auth"),
+            "create-admin",
+            "--username",
+            ADMIN_USERNAME,
+            "--password-file",
+            str(self.state.admin_password),
+        )
+        lines = out.strip().splitlines()
+        try:
+            created = bool(json.loads(lines[-1]).get("created"))
+        except (IndexError, ValueError, AttributeError) as exc:
+            raise LaunchError(f"create-admin printed no JSON result: {out!r}") from exc
+        print(f"  {ADMIN_USERNAME}: {'created' if created else 'already exists'}")
+
+    def _spawn(self, svc: Service) -> None:
+        with self.state.log(svc.name).open("ab") as log:
+            log.write(f"--- {_timestamp()} python -m {svc.module} serve\n".encode())
+            log.flush()
+            self.log_starts[svc.name] = log.tell()
+            self.children[svc.name] = subprocess.Popen(
+                [sys.executable, "-m", svc.module, "serve"],
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
+                # the services itself, with a grace period, before it stops PostgreSQL under them.
+                process_group=0,
+                preexec_fn=_die_with_parent,
+            )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        # Only asks a local port whether the process is ready; the certificate's identity is not at stake.
+        with httpx.Client(timeout=2.0, verify=False) as client:
+            while time.monotonic() < deadline:
+                self.check_children()
+                if _answers_ok(client, f"{self.url}/readyz"):
+                    return
+                time.sleep(0.5)
+        raise LaunchError(
+            f"the gateway did not become ready within {READY_TIMEOUT:.0f} s; {self._log_tail('gateway')}"
+        )
+
+    def check_children(self) -> None:
+        for name, proc in self.children.items():
+            code = proc.poll()
+            if code is not None:
+                raise LaunchError(f"{name} exited with code {code}; {self._log_tail(name)}")
+
+    def _log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.state.log(name)
+        try:
+            with path.open("rb") as log:
+                log.seek(self.log_starts.get(name, 0))
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        return f"last lines of {path}:\n" + "\n".join(text.splitlines()[-lines:])
+
+    def announce(self) -> None:
+        password = _admin_password(self.state)
+        print()
+        print(f"  URL       {self.url}")
+        print(f"  admin     {ADMIN_USERNAME}")
+        print(f"  password  {password or '(unknown: set CONVOY_ADMIN_PASSWORD to reset it)'}")
+        print(f"  logs      {self.state.logs}")
+        print("  Ctrl-C stops everything.")
+        print(f"Convoy is up: {self.url}", flush=True)
+
+    def watch(self) -> None:
+        """Waits for a signal; returns never, raises if a service dies in the meantime."""
+        while True:
+            self.check_children()
+            time.sleep(1.0)
+
+    def shut_down(self) -> None:
+        # A second Ctrl-C must not cut the cleanup short: it is bounded anyway.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        if not self.children and not self.owns_pg:
+            return
+        self._stop_children()
+        if self.pg is not None and self.owns_pg:
+            print("stopping PostgreSQL…")
+            try:
+                self.pg.stop(fast=True)
+            except Exception as exc:  # report and go on: the services are down already
+                print(f"warning: PostgreSQL did not stop cleanly: {exc}", file=sys.stderr)
+        print("Convoy stopped.")
+
+    def _stop_children(self) -> None:
+        running = {name: proc for name, proc in self.children.items() if proc.poll() is None}
+        if not running:
+            return
+        print("stopping services…")
+        for proc in running.values():
+            proc.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for name, proc in running.items():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within {STOP_GRACE:.0f} s; killing it", file=sys.stderr)
+                proc.kill()
+                proc.wait()
+
+
+def up() -> int:
+    """`python -m devstack up`: brings the stack up, waits for Ctrl-C or SIGTERM, then stops it."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    stack = Stack(StateDir.from_env(), os.environ.get("CONVOY_GATEWAY_ADDR", DEFAULT_GATEWAY_ADDR))
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_stopped)
+    try:
+        stack.bring_up()
+        stack.announce()
+        stack.watch()
+    except Stopped:
+        return 0
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.shut_down()
+    return 0
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Holds SIGINT and SIGTERM back until the block is done, then stops as if they came just now."""
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, lambda got, _: received.append(got)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            raise Stopped(signal.Signals(received[0]).name)
+
+
+def _service(name: str) -> Service:
+    return next(svc for svc in SERVICES if svc.name == name)
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit():
+        raise LaunchError(f"expected host:port, got {addr!r} (CONVOY_GATEWAY_ADDR)")
+    return host.strip("[]"), int(port)
+
+
+def _require_free(addr: str) -> None:
+    """Fails early, before anything starts, when the gateway's address is taken."""
+    host, port = _split_addr(addr)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like uvicorn, so that a port left in TIME_WAIT by the previous run does not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise LaunchError(
+                f"{addr} is not available ({exc.strerror}): a Convoy stack may already be running. "
+                "Stop it, or set CONVOY_GATEWAY_ADDR to another address."
+            ) from exc
+
+
+def _pythonpath(inherited: str | None) -> str:
+    return os.pathsep.join(filter(None, [str(REPO_ROOT), str(REPO_ROOT / "gen"), inherited]))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers_ok(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _admin_password(state: StateDir) -> str | None:
+    if password := os.environ.get("CONVOY_ADMIN_PASSWORD"):
+        return password
+    try:
+        return state.admin_password.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _pdeathsig_setter() -> Callable[[], None] | None:
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def set_pdeathsig() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+    return set_pdeathsig
+
+
+# Runs in each child before exec: if the launcher is killed outright, its services get SIGTERM
+# instead of living on as orphans that hold the ports.
+_die_with_parent = _pdeathsig_setter()

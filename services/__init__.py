@@ -1,0 +1,1 @@
+"""Convoy's services: one package per deployable, plus kit (shared infrastructure)."""

@@ -1,0 +1,1 @@
+"""The auth service: users, sessions and tokens, the audit log, join tokens and node certificates."""

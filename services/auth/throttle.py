@@ -1,0 +1,84 @@
+"""Login throttling per username and per client address, kept in the database so replicas agree."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, delete, select
+
+from services.auth.models import LoginThrottle
+from services.kit.db import AsyncSession
+
+__all__ = ["ThrottlePolicy", "throttle_keys", "seconds_blocked", "record_failure", "clear"]
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    window: timedelta
+    user_failures: int
+    address_failures: int
+    block: timedelta
+    max_block: timedelta
+
+    def limit_for(self, key: str) -> int:
+        return self.user_failures if key.startswith("user:") else self.address_failures
+
+    def block_for(self, failures: int, limit: int) -> timedelta:
+        """Doubles with every failure past the limit, up to max_block."""
+        doublings = min(failures - limit, 20)
+        return min(self.block * (2**doublings), self.max_block)
+
+
+def throttle_keys(username: str, client_address: str) -> list[str]:
+    keys = [f"user:{username.lower()[:200]}"]
+    if client_address:
+        keys.append(f"addr:{client_address[:200]}")
+    return keys
+
+
+async def seconds_blocked(session: AsyncSession, keys: list[str], now: datetime) -> int:
+    """How long the caller must still wait (0 when not blocked)."""
+    rows = await session.exec(select(LoginThrottle.blocked_until).where(col(LoginThrottle.key).in_(keys)))
+    waits = [(until - now).total_seconds() for until in rows if until is not None and until > now]
+    return math.ceil(max(waits)) if waits else 0
+
+
+async def record_failure(session: AsyncSession, keys: list[str], now: datetime, policy: ThrottlePolicy) -> None:
+    for key in keys:
+        await _count_failure(session, key, now, policy)
+
+
+async def _count_failure(session: AsyncSession, key: str, now: datetime, policy: ThrottlePolicy) -> None:
+    table = LoginThrottle.__table__
+    window_open = table.c.window_started_at > now - policy.window
+    upsert = (
+        insert(table)
+        .values(key=key, failures=1, window_started_at=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": _case(window_open, table.c.failures + 1, 1),
+                "window_started_at": _case(window_open, table.c.window_started_at, now),
+            },
+        )
+        .returning(table.c.failures)
+    )
+    failures = (await session.execute(upsert)).scalar_one()
+    limit = policy.limit_for(key)
+    if failures >= limit:
+        until = now + policy.block_for(failures, limit)
+        await session.execute(table.update().where(table.c.key == key).values(blocked_until=until))
+
+
+def _case(condition: Any, when_true: Any, when_false: Any) -> Any:
+    return case((condition, when_true), else_=when_false)
+
+
+async def clear(session: AsyncSession, username: str) -> None:
+    """A successful login forgets the username's failures (the address keeps its count)."""
+    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == f"user:{username.lower()[:200]}"))  # type: ignore[call-overload]

@@ -1,0 +1,115 @@
+"""The FastAPI application: routes, request ids, error rendering, HTTP metrics, upstream lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import grpc
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.gateway.config import GatewaySettings
+from services.gateway.errors import ApiError, error_response, http_status
+from services.gateway.routes import audit, auth, health, users
+from services.gateway.upstream import Upstreams
+from services.kit.context import CallContext, use_call
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("convoy.gateway")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+HTTP_REQUESTS = Counter("convoy_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("convoy_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"])
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    app = FastAPI(
+        title="Convoy API",
+        version="1",
+        lifespan=_lifespan(settings),
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    for router in (auth.router, users.router, audit.router, health.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    app.middleware("http")(_observe)
+    return app
+
+
+def _lifespan(settings: GatewaySettings) -> Callable[[FastAPI], AsyncIterator[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upstreams = Upstreams(settings)
+        app.state.upstreams = upstreams
+        loader = asyncio.create_task(upstreams.keep_loading_keys())
+        try:
+            yield
+        finally:
+            loader.cancel()
+            await upstreams.close()
+
+    return lifespan  # type: ignore[return-value]
+
+
+async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Request id in and out, one metrics sample and one log line per request."""
+    given = request.headers.get("x-request-id", "")
+    request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    use_call(CallContext(request_id=request.state.request_id))
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    elapsed = time.perf_counter() - started
+    HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    HTTP_SECONDS.labels(request.method, route).observe(elapsed)
+    response.headers["X-Request-ID"] = request.state.request_id
+    if route not in ("/healthz", "/readyz", "/metrics"):
+        log.info("%s %s %d %.1fms", request.method, route, response.status_code, elapsed * 1000)
+    return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def upstream_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
+        status = http_status(exc.code())
+        headers = {}
+        retry_after = dict(exc.trailing_metadata() or ()).get("retry-after")
+        if status == 429 and retry_after:
+            headers["Retry-After"] = str(retry_after)
+        message = exc.details() or exc.code().name.lower()
+        if status >= 500 and status not in (503, 504):
+            log.error("upstream failed: %s %s", exc.code().name, exc.details())
+            message = "internal error; the request id is in the server log"
+        elif status in (503, 504):
+            message = "a Convoy service is unavailable or too slow; retry shortly"
+        return error_response(request, status, exc.code().name.lower(), message, headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return error_response(request, 400, "invalid_argument", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(request, 500, "internal", "internal error; the request id is in the server log")

@@ -1,0 +1,35 @@
+"""Settings of the gateway process (CONVOY_GATEWAY_* plus the shared CONVOY_* variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings):
+    service_name = "gateway"
+    model_config = SettingsConfigDict(env_prefix="CONVOY_GATEWAY_", extra="ignore", frozen=True)
+
+    # Where HTTP(S) is served: CONVOY_GATEWAY_ADDR.
+    addr: str = "127.0.0.1:8080"
+    auth_target: str = "127.0.0.1:50051"
+    # Serve HTTPS when both are set (the gRPC client certificate comes from the PKI settings).
+    https_cert: Path | None = None
+    https_key: Path | None = None
+    upstream_timeout_seconds: float = Field(10.0, gt=0)
+    readiness_timeout_seconds: float = Field(2.0, gt=0)
+
+    @property
+    def https(self) -> bool:
+        return bool(self.https_cert and self.https_key)
+
+    @property
+    def url(self) -> str:
+        host, _, port = self.addr.rpartition(":")
+        return f"{'https' if self.https else 'http'}://{host}:{port}"

@@ -1,0 +1,177 @@
+"""JSON shapes of the REST API and their conversion from protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, ConfigDict, Field
+
+from convoy.auth.v1 import auth_pb2 as auth_pb
+
+__all__ = [
+    "Role",
+    "LoginIn",
+    "RefreshIn",
+    "PasswordChangeIn",
+    "UserPublic",
+    "UserCreate",
+    "UserUpdate",
+    "UserPage",
+    "TokenOut",
+    "AuditRecordOut",
+    "AuditPage",
+    "AuditChainOut",
+    "user_out",
+    "token_out",
+    "audit_out",
+]
+
+Role = Literal["admin", "operator", "viewer"]
+ROLE_NAMES = {auth_pb.ROLE_ADMIN: "admin", auth_pb.ROLE_OPERATOR: "operator", auth_pb.ROLE_VIEWER: "viewer"}
+ROLE_VALUES = {name: value for value, name in ROLE_NAMES.items()}
+RESULT_NAMES = {
+    auth_pb.AUDIT_RESULT_SUCCESS: "success",
+    auth_pb.AUDIT_RESULT_DENIED: "denied",
+    auth_pb.AUDIT_RESULT_FAILURE: "failure",
+}
+RESULT_VALUES = {name: value for value, name in RESULT_NAMES.items()}
+
+
+class Input(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Input):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(Input):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordChangeIn(Input):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class UserCreate(Input):
+    username: str = Field(min_length=2, max_length=64)
+    display_name: str = Field("", max_length=128)
+    role: Role
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserUpdate(Input):
+    display_name: str | None = Field(None, max_length=128)
+    role: Role | None = None
+    disabled: bool | None = None
+    password: str | None = Field(None, min_length=1, max_length=256)
+
+
+class UserPublic(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    role: str
+    disabled: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    last_login_at: datetime | None
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    next_page_token: str
+    total: int
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    access_expires_at: datetime | None
+    refresh_token: str
+    refresh_expires_at: datetime | None
+    user: UserPublic
+
+
+class AuditRecordOut(BaseModel):
+    id: int
+    time: datetime | None
+    source: str
+    actor: str
+    action: str
+    target: str
+    result: str
+    reason: str
+    request_id: str
+    client_address: str
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecordOut]
+    next_page_token: str
+
+
+class AuditChainOut(BaseModel):
+    ok: bool
+    records_checked: int
+    first_bad_id: int
+    reason: str
+
+
+def _time(message: object, field: str) -> datetime | None:
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def user_out(user: auth_pb.User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=ROLE_NAMES.get(user.role, "unknown"),
+        disabled=user.disabled,
+        created_at=_time(user, "created_at"),
+        updated_at=_time(user, "updated_at"),
+        last_login_at=_time(user, "last_login_at"),
+    )
+
+
+def token_out(tokens: auth_pb.TokenPair, user: auth_pb.User, now: datetime) -> TokenOut:
+    access_expires = _time(tokens, "access_expires_at")
+    return TokenOut(
+        access_token=tokens.access_token,
+        token_type=tokens.token_type or "Bearer",
+        expires_in=max(0, int((access_expires - now).total_seconds())) if access_expires else 0,
+        access_expires_at=access_expires,
+        refresh_token=tokens.refresh_token,
+        refresh_expires_at=_time(tokens, "refresh_expires_at"),
+        user=user_out(user),
+    )
+
+
+def audit_out(record: auth_pb.AuditRecord) -> AuditRecordOut:
+    return AuditRecordOut(
+        id=record.id,
+        time=_time(record, "time"),
+        source=record.source,
+        actor=record.actor,
+        action=record.action,
+        target=record.target,
+        result=RESULT_NAMES.get(record.result, "unknown"),
+        reason=record.reason,
+        request_id=record.request_id,
+        client_address=record.client_address,
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+    )

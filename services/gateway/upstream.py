@@ -1,0 +1,89 @@
+"""gRPC channels to the services, and the metadata every forwarded call carries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from convoy.auth.v1 import auth_pb2 as auth_pb
+from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
+from services.gateway.config import GatewaySettings
+from services.kit.tls import open_channel
+from services.kit.tokens import TokenVerifier
+
+__all__ = ["CallerInfo", "Upstreams"]
+
+log = logging.getLogger("convoy.gateway")
+
+
+@dataclass(frozen=True)
+class CallerInfo:
+    """What the gateway forwards about the HTTP caller."""
+
+    request_id: str
+    client_address: str
+    access_token: str = ""
+
+    def metadata(self, *, with_token: bool = True) -> tuple[tuple[str, str], ...]:
+        items = [("x-request-id", self.request_id), ("x-client-address", self.client_address)]
+        if with_token and self.access_token:
+            items.append(("authorization", f"Bearer {self.access_token}"))
+        return tuple(items)
+
+
+class Upstreams:
+    """Holds one channel per service and the token verifier built from auth's published keys."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.auth_channel = open_channel(settings.auth_target, settings.tls_files())
+        self.auth = auth_grpc.AuthServiceStub(self.auth_channel)
+        self.audit = auth_grpc.AuditServiceStub(self.auth_channel)
+        self._health = {"auth": health_pb2_grpc.HealthStub(self.auth_channel)}
+        self.verifier: TokenVerifier | None = None
+        self._keys_lock = asyncio.Lock()
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.upstream_timeout_seconds
+
+    async def load_keys(self) -> TokenVerifier:
+        """Fetches auth's JWKS (again when a token names a key we have not seen: key rotation)."""
+        async with self._keys_lock:
+            jwks = await self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=self.timeout)
+            self.verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
+            return self.verifier
+
+    async def keep_loading_keys(self) -> None:
+        """Background task at startup: auth may start after the gateway."""
+        delay = 0.2
+        while self.verifier is None:
+            try:
+                await self.load_keys()
+                log.info("loaded token keys from auth")
+            except grpc.aio.AioRpcError as exc:
+                log.warning("auth not reachable yet (%s); retrying", exc.code().name)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def check(self) -> dict[str, str]:
+        """Health of every upstream, as the readiness endpoint reports it."""
+        results: dict[str, str] = {}
+        for name, stub in self._health.items():
+            results[name] = await self._check_one(stub)
+        results["token_keys"] = "ok" if self.verifier else "not loaded"
+        return results
+
+    async def _check_one(self, stub: health_pb2_grpc.HealthStub) -> str:
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=self.settings.readiness_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name.lower()
+        return "ok" if reply.status == health_pb2.HealthCheckResponse.SERVING else "not serving"
+
+    async def close(self) -> None:
+        await self.auth_channel.close()

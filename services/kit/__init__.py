@@ -1,0 +1,1 @@
+"""Shared infrastructure of every Convoy service: settings, database, gRPC bootstrap, TLS, telemetry."""

@@ -1,0 +1,88 @@
+"""Who is calling and on which request: set once per RPC by the interceptor, read by use cases."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import Literal
+
+from services.kit.errors import PermissionDenied, Unauthenticated
+
+__all__ = [
+    "Principal",
+    "CallContext",
+    "current_call",
+    "use_call",
+    "require_role",
+    "require_user",
+    "ADMIN",
+    "OPERATOR",
+    "VIEWER",
+    "USER_ROLES",
+]
+
+PrincipalKind = Literal["user", "service", "agent"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a person (from an access token) or a machine (from its certificate)."""
+
+    kind: PrincipalKind
+    subject: str
+    role: str
+    name: str = ""
+    token_id: str = ""
+    session_id: str = ""
+
+    @property
+    def label(self) -> str:
+        """How audit records and logs name this caller."""
+        return f"{self.kind}:{self.name or self.subject}"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Facts about the current call that use cases may need (never read from the environment)."""
+
+    request_id: str = ""
+    client_address: str = ""
+    user: Principal | None = None
+    peer: Principal | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        """The user on whose behalf the call runs, else the calling machine."""
+        who = self.user or self.peer
+        return who.label if who else "anonymous"
+
+
+_current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("convoy_call", default=CallContext())
+
+
+def current_call() -> CallContext:
+    return _current.get()
+
+
+def use_call(call: CallContext) -> contextvars.Token[CallContext]:
+    return _current.set(call)
+
+
+def require_user(call: CallContext | None = None) -> Principal:
+    call = call or current_call()
+    if call.user is None:
+        raise Unauthenticated("an access token is required")
+    return call.user
+
+
+def require_role(*roles: str, call: CallContext | None = None) -> Principal:
+    """The calling user if its role is one of `roles`; PermissionDenied otherwise."""
+    user = require_user(call)
+    if user.role not in roles:
+        raise PermissionDenied(f"role {user.role!r} may not do this (needs {' or '.join(roles)})")
+    return user
+
+# Roles of people; machines get "service" (internal certificates) or "agent" (node certificates).
+ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"
+USER_ROLES = (ADMIN, OPERATOR, VIEWER)

@@ -1,0 +1,79 @@
+"""How every service process serves gRPC: interceptors, library health, reflection, mTLS, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.kit.interceptors import BearerVerifier, CallInterceptor
+from services.kit.settings import ServiceSettings
+from services.kit.tls import MESSAGE_OPTIONS, server_credentials
+
+__all__ = ["GrpcServer"]
+
+log = logging.getLogger("convoy.server")
+
+
+class GrpcServer:
+    """A grpc.aio server with our interceptor, the library health servicer and reflection."""
+
+    def __init__(self, settings: ServiceSettings, *, verifier: Callable[[], BearerVerifier | None] = lambda: None):
+        self.settings = settings
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(MESSAGE_OPTIONS))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        self.port = 0
+
+    def add(self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: ServiceDescriptor) -> None:
+        add_to_server(servicer, self.server)
+        self._names.append(service.full_name)
+
+    async def start(self) -> int:
+        reflection.enable_server_reflection(self._names, self.server)
+        self.port = self._bind(self.settings.listen)
+        await self.server.start()
+        for name in self._names:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving %s on port %d", ", ".join(self._names[2:]), self.port)
+        return self.port
+
+    def _bind(self, address: str) -> int:
+        files = self.settings.tls_files()
+        try:
+            if files is None:
+                log.warning("no TLS files configured: serving plaintext (dev mode only)")
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, server_credentials(files))
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
+        if not port:
+            raise OSError(f"cannot listen on {address}")
+        return port
+
+    async def stop(self) -> None:
+        """NOT_SERVING first so balancers stop routing, then let in-flight calls finish."""
+        await self.health.enter_graceful_shutdown()
+        await asyncio.sleep(self.settings.drain_seconds)
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+
+    async def run_until_signalled(self, on_stopped: Callable[[], Awaitable[None]] | None = None) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stop requested: draining for %.1fs", self.settings.drain_seconds)
+        await self.stop()
+        if on_stopped is not None:
+            await on_stopped()
+        log.info("stopped")

@@ -1,0 +1,162 @@
+"""The one server interceptor: request id, caller identity, domain error → status, logs and metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+
+from services.kit import errors
+from services.kit.context import CallContext, Principal, use_call
+from services.kit.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_SECONDS
+from services.kit.tls import peer_common_name
+
+__all__ = ["STATUS_BY_ERROR", "status_for", "CallInterceptor", "BearerVerifier"]
+
+log = logging.getLogger("convoy.grpc")
+
+# The one table from domain errors to gRPC status codes (most specific class first).
+STATUS_BY_ERROR: tuple[tuple[type[errors.DomainError], grpc.StatusCode], ...] = (
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.Conflict, grpc.StatusCode.ABORTED),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+# Health probes and reflection would drown the logs; they still count in metrics.
+_QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+class BearerVerifier(Protocol):
+    def verify(self, token: str) -> Principal: ...
+
+
+def status_for(exc: errors.DomainError) -> grpc.StatusCode:
+    for error_type, code in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return code
+    return grpc.StatusCode.UNKNOWN
+
+
+class _Call:
+    """Per-call bookkeeping: builds the CallContext, maps failures, records the outcome."""
+
+    def __init__(self, method: str, verifier: Callable[[], BearerVerifier | None]) -> None:
+        self.method = method
+        self.service, _, self.rpc = method.lstrip("/").rpartition("/")
+        self._verifier = verifier
+        self.code = grpc.StatusCode.OK
+        self.started = time.perf_counter()
+
+    def enter(self, context: grpc.aio.ServicerContext) -> CallContext:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        call = CallContext(
+            request_id=metadata.get("x-request-id") or uuid.uuid4().hex,
+            client_address=metadata.get("x-client-address") or context.peer(),
+            peer=_peer_principal(context),
+            metadata=metadata,
+        )
+        use_call(call)
+        return call
+
+    def authenticate(self, call: CallContext) -> None:
+        header = call.metadata.get("authorization", "")
+        if not header:
+            return
+        scheme, _, token = header.partition(" ")
+        verifier = self._verifier()
+        if scheme.lower() != "bearer" or not token or verifier is None:
+            raise errors.Unauthenticated("authorization metadata must be 'Bearer <access token>'")
+        use_call(dataclasses.replace(call, user=verifier.verify(token.strip())))
+
+    async def fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+        if isinstance(exc, errors.DomainError):
+            self.code = status_for(exc)
+            trailers = (("retry-after", str(exc.retry_after)),) if isinstance(exc, errors.ResourceExhausted) else ()
+            await context.abort(self.code, exc.message, trailing_metadata=trailers)
+        self.code = grpc.StatusCode.INTERNAL
+        log.exception("unhandled error in %s", self.method)
+        await context.abort(self.code, "internal error; the request id is in the server log")
+
+    def finish(self, context: grpc.aio.ServicerContext) -> None:
+        code = context.code() if self.code == grpc.StatusCode.OK and context.code() else self.code
+        code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        elapsed = time.perf_counter() - self.started
+        GRPC_SERVER_HANDLED.labels(self.service, self.rpc, code_name).inc()
+        GRPC_SERVER_SECONDS.labels(self.service, self.rpc).observe(elapsed)
+        if not self.method.startswith(_QUIET_PREFIXES):
+            log.info("%s %s %.1fms", self.method, code_name, elapsed * 1000, extra={"grpc_code": code_name})
+
+
+def _peer_principal(context: grpc.aio.ServicerContext) -> Principal | None:
+    name = peer_common_name(context)
+    return Principal(kind="service", subject=name, role="service", name=name) if name else None
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler kind with the same call bookkeeping."""
+
+    def __init__(self, verifier: Callable[[], BearerVerifier | None] = lambda: None) -> None:
+        self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary), *_serdes(handler))
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._stream(method, handler.unary_stream), *_serdes(handler))
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(self._unary(method, handler.stream_unary), *_serdes(handler))
+        return grpc.stream_stream_rpc_method_handler(self._stream(method, handler.stream_stream), *_serdes(handler))
+
+    def _unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call = _Call(method, self._verifier)
+            try:
+                call.authenticate(call.enter(context))
+                return await behaviour(request, context)
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped to a status here
+                if isinstance(exc, grpc.aio.AbortError):
+                    raise
+                await call.fail(context, exc)
+            finally:
+                call.finish(context)
+
+        return wrapped
+
+    def _stream(self, method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            call = _Call(method, self._verifier)
+            try:
+                call.authenticate(call.enter(context))
+                async for response in behaviour(request, context):
+                    yield response
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped to a status here
+                if isinstance(exc, grpc.aio.AbortError):
+                    raise
+                await call.fail(context, exc)
+            finally:
+                call.finish(context)
+
+        return wrapped
+
+
+def _serdes(handler: grpc.RpcMethodHandler) -> tuple[Any, Any]:
+    return handler.request_deserializer, handler.response_serializer

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Prepares this machine for `make up` / `make test`: system packages (Debian/Ubuntu), .venv, pinned deps.
+# Quick and silent when there is nothing to do.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd -P)
+python=${PYTHON:-python3}
+venv=.venv
+missing=()
+
+say() { echo "bootstrap: $*"; }
+
+have_initdb() {
+    command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+# The headers of the very interpreter we use: a wheel-less dependency has to compile against them.
+have_python_headers() {
+    local include
+    include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null) &&
+        [ -f "$include/Python.h" ]
+}
+
+check_system() {
+    command -v "$python" >/dev/null 2>&1 || missing+=(python3 python3-venv python3-dev)
+    have_initdb || missing+=(postgresql)
+    command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+    if command -v "$python" >/dev/null 2>&1; then
+        have_python_headers || missing+=(python3-dev)
+    fi
+}
+
+check_python_version() {
+    "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        say "Convoy needs Python >= 3.11, but $python is $("$python" -V 2>&1)."
+        say "Install a newer Python and run again with PYTHON=/path/to/python3.11 (or newer)."
+        exit 1
+    }
+}
+
+# Debian splits venv/ensurepip off into python3-venv: the only sure test is to try.
+try_create_venv() {
+    [ -x "$venv/bin/python" ] && return 0
+    say "creating $venv"
+    "$python" -m venv "$venv" >/dev/null 2>&1 && return 0
+    rm -rf "$venv"
+    missing+=(python3-venv)
+}
+
+install_missing() {
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        say "missing: ${missing[*]}. Install them, then run again:"
+        echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "missing: ${missing[*]}, and there is no apt-get here: install them with the system's package manager."
+        exit 1
+    fi
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    missing=()
+}
+
+install_requirements() {
+    "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        say "$venv was made with $("$venv/bin/python" -V 2>&1); Convoy needs >= 3.11. Run 'make clean' and again."
+        exit 1
+    }
+    if [ ! -f "$venv/.installed" ] || [ requirements.lock -nt "$venv/.installed" ]; then
+        say "installing requirements.lock into $venv"
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q -r requirements.lock
+        touch "$venv/.installed"
+    fi
+}
+
+# Makes `services`, `devstack` and `convoy` (from gen/) importable by the venv's python from any directory.
+write_pth() {
+    local site pth content
+    site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    pth="$site/convoy-repo.pth"
+    content=$(printf '%s\n%s' "$root" "$root/gen")
+    if [ ! -f "$pth" ] || [ "$(cat "$pth")" != "$content" ]; then
+        printf '%s\n' "$content" >"$pth"
+    fi
+}
+
+check_system
+if command -v "$python" >/dev/null 2>&1; then
+    check_python_version # before installing anything for a Python that will not do
+    try_create_venv
+fi
+install_missing
+check_python_version
+[ -x "$venv/bin/python" ] || { say "creating $venv"; "$python" -m venv "$venv"; }
+install_requirements
+write_pth
