@@ -112,7 +112,9 @@ class Stack:
     def __init__(self, state: StateDir, gateway_addr: str) -> None:
         self.state = state
         self.gateway_addr = gateway_addr
-        scheme = "https" if os.environ.get("CONVOY_GATEWAY_TLS_CERT") else "http"
+        # The gateway serves HTTPS when given both (CONVOY_GATEWAY_TLS_* is its gRPC client certificate).
+        https = os.environ.get("CONVOY_GATEWAY_HTTPS_CERT") and os.environ.get("CONVOY_GATEWAY_HTTPS_KEY")
+        scheme = "https" if https else "http"
         self.url = f"{scheme}://{gateway_addr}"
         self.env: dict[str, str] = {}
         self.children: dict[str, subprocess.Popen[bytes]] = {}

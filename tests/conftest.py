@@ -17,3 +17,28 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
     yield server
     # Nothing in it is worth a shutdown checkpoint.
     server.stop(fast=False)
+
+
+# --- PKI and the auth + gateway stack ----------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from services.kit.pki import write_pki_dir  # noqa: E402
+from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private CA with certificates for the services and one extra client name."""
+    directory = tmp_path_factory.mktemp("pki") / "pki"
+    write_pki_dir(directory, ["auth", "gateway", "inventory"])
+    return directory
+
+
+@pytest.fixture(scope="module")
+async def auth_stack(postgres: LocalPostgres, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real auth server over mTLS on its own migrated database, shared by one test module."""
+    url = await fresh_database(postgres, "auth")
+    key_file = tmp_path_factory.mktemp("keys") / "jwt.pem"
+    async with start_auth(auth_settings(url, pki_dir, key_file)) as stack:
+        yield stack

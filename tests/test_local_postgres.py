@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from devstack.postgres import LocalPostgres, LocalPostgresError
+from devstack.postgres import LocalPostgres, LocalPostgresError, find_pg_bin
 
 
 def unique(prefix: str) -> str:
@@ -138,3 +138,10 @@ def write_as_owner_of_data_dir(path: Path, text: str) -> None:
     owner = path.parent.stat()
     os.chown(path, owner.st_uid, owner.st_gid)
     path.chmod(0o600)
+
+
+def test_pg_bin_without_initdb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PG_BIN", str(tmp_path))
+
+    with pytest.raises(RuntimeError, match="has no initdb"):
+        find_pg_bin()

@@ -68,11 +68,12 @@ async def _count_failure(session: AsyncSession, key: str, now: datetime, policy:
         )
         .returning(table.c.failures)
     )
-    failures = (await session.execute(upsert)).scalar_one()
+    connection = await session.connection()
+    failures = (await connection.execute(upsert)).scalar_one()
     limit = policy.limit_for(key)
     if failures >= limit:
         until = now + policy.block_for(failures, limit)
-        await session.execute(table.update().where(table.c.key == key).values(blocked_until=until))
+        await connection.execute(table.update().where(table.c.key == key).values(blocked_until=until))
 
 
 def _case(condition: Any, when_true: Any, when_false: Any) -> Any:

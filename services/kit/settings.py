@@ -29,7 +29,7 @@ class ServiceSettings(BaseSettings):
     """Settings every service process has; subclasses set `service_name` and their env prefix."""
 
     service_name: ClassVar[str] = "service"
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     env: Literal["dev", "prod"] = Field("prod", validation_alias="CONVOY_ENV")
     database_url: SecretStr | None = Field(None, validation_alias="CONVOY_DATABASE_URL")

@@ -1,0 +1,105 @@
+"""Starts the real auth gRPC server (mTLS, port 0) and the real gateway app against it, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from devstack.postgres import LocalPostgres
+from services.auth.config import AuthSettings
+from services.auth.models import SCHEMA
+from services.auth.server import AuthProcess, build
+from services.auth.signing import create_key_file
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from services.kit.migrations import migrate
+from services.kit.tls import open_channel
+
+__all__ = ["ADMIN_PASSWORD", "AuthStack", "fresh_database", "start_auth", "gateway_client", "auth_settings"]
+
+ADMIN_PASSWORD = "admin-test-password"
+
+
+async def fresh_database(postgres: LocalPostgres, prefix: str) -> str:
+    """A new, migrated database for one test module; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await asyncio.to_thread(postgres.create_database, name)
+    url = postgres.url(name)
+    await asyncio.to_thread(migrate, url, "services.auth", SCHEMA)
+    return url
+
+
+def auth_settings(database_url: str, pki_dir: Path, key_file: Path, **overrides: Any) -> AuthSettings:
+    create_key_file(key_file)
+    values: dict[str, Any] = {
+        "env": "dev",
+        "database_url": database_url,
+        "pki_dir": pki_dir,
+        "listen": "127.0.0.1:0",
+        "jwt_key_file": key_file,
+        "drain_seconds": 0,
+        "shutdown_grace_seconds": 1,
+        # Cheap hashes keep the suite fast; the OWASP profile is exercised by its own test.
+        "argon2_memory_kib": 64,
+        "argon2_time_cost": 1,
+        "throttle_address_failures": 1000,
+    }
+    return AuthSettings(**{**values, **overrides})
+
+
+@dataclass
+class AuthStack:
+    process: AuthProcess
+    port: int
+    settings: AuthSettings
+    pki_dir: Path
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def channel(self, name: str = "gateway"):  # type: ignore[no-untyped-def]
+        """An mTLS channel presenting the certificate `name` from the test PKI."""
+        return open_channel(self.target, self.settings.tls_files(name))
+
+
+@asynccontextmanager
+async def start_auth(settings: AuthSettings) -> AsyncIterator[AuthStack]:
+    process = build(settings)
+    port = await process.server.start()
+    user, _ = await process.users.ensure_admin("admin", ADMIN_PASSWORD, reset=True)
+    try:
+        yield AuthStack(process, port, settings, settings.pki_dir)  # type: ignore[arg-type]
+    finally:
+        await process.server.server.stop(0)
+        await process.db.close()
+
+
+@asynccontextmanager
+async def gateway_client(
+    auth_target: str, pki_dir: Path, *, client_address: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client wired to the real gateway app, whose lifespan (channels, keys) runs for real."""
+    settings = GatewaySettings(env="dev", pki_dir=pki_dir, auth_target=auth_target)
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await _wait_for_keys(app)
+        transport = httpx.ASGITransport(app=app, client=(client_address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield client
+
+
+async def _wait_for_keys(app: FastAPI, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while app.state.upstreams.verifier is None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the gateway did not load the token keys from auth")
+        await asyncio.sleep(0.05)
