@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,30 +73,17 @@ class StateDir:
     """Where the stack keeps what survives a restart: database, PKI, keys, logs, admin password."""
 
     root: Path
+    pg: Path
+    logs: Path
+    pki: Path
+    jwt_key: Path
+    admin_password: Path
 
     @classmethod
     def from_env(cls) -> StateDir:
-        return cls(Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve())
-
-    @property
-    def pg(self) -> Path:
-        return self.root / "pg"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "log"
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def jwt_key(self) -> Path:
-        return self.root / "keys" / "jwt-ed25519.pem"
-
-    @property
-    def admin_password(self) -> Path:
-        return self.root / "admin-password"
+        root = Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve()
+        keys, logs = root / "keys", root / "log"
+        return cls(root, root / "pg", logs, root / "pki", keys / "jwt-ed25519.pem", root / "admin-password")
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -179,14 +166,9 @@ class Stack:
         command = f"python -m {svc.module} {' '.join(args)}"
         try:
             done = subprocess.run(
-                [sys.executable, "-m", svc.module, *args],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT,
-            )
+                [sys.executable, "-m", svc.module, *args], env=self.env, cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SETUP_TIMEOUT,
+            )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise LaunchError(f"`{command}` did not finish within {SETUP_TIMEOUT:.0f} s") from exc
         with self.state.log(svc.name).open("a") as log:
@@ -198,14 +180,14 @@ class Stack:
 
     def _create_admin(self) -> None:
         print("creating the admin user…")
-        out = self._run_step(
-            _service("auth"),
+        args = (
             "create-admin",
             "--username",
             ADMIN_USERNAME,
             "--password-file",
             str(self.state.admin_password),
         )
+        out = self._run_step(_service("auth"), *args)
         lines = out.strip().splitlines()
         try:
             created = bool(json.loads(lines[-1]).get("created"))
@@ -219,17 +201,12 @@ class Stack:
             log.flush()
             self.log_starts[svc.name] = log.tell()
             self.children[svc.name] = subprocess.Popen(
-                [sys.executable, "-m", svc.module, "serve"],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [sys.executable, "-m", svc.module, "serve"], env=self.env, cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
                 # the services itself, with a grace period, before it stops PostgreSQL under them.
-                process_group=0,
-                preexec_fn=_die_with_parent,
-            )
+                process_group=0, preexec_fn=_die_with_parent,
+            )  # fmt: skip
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -402,18 +379,12 @@ def _timestamp() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _pdeathsig_setter() -> Callable[[], None] | None:
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-
-    def set_pdeathsig() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-
-    return set_pdeathsig
+# Linux's prctl(PR_SET_PDEATHSIG, ...); PR_SET_PDEATHSIG is 1.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
-# Runs in each child before exec: if the launcher is killed outright, its services get SIGTERM
-# instead of living on as orphans that hold the ports.
-_die_with_parent = _pdeathsig_setter()
+# Runs in each child before exec: if the launcher is killed outright, its services get SIGTERM instead of
+# living on as orphans that hold the ports.
+def _die_with_parent() -> None:
+    if _prctl is not None:
+        _prctl(1, int(signal.SIGTERM))

@@ -1,12 +1,13 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite: a throwaway PostgreSQL, a test PKI, a real auth server."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from devstack.postgres import LocalPostgres
-
-# --- PostgreSQL ----------------------------------------------------------------------------------------------
+from services.kit.pki import write_pki_dir
+from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth
 
 
 @pytest.fixture(scope="session")
@@ -19,24 +20,18 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
     server.stop(fast=False)
 
 
-# --- PKI and the auth + gateway stack ----------------------------------------------------------------------
-
-from pathlib import Path  # noqa: E402
-
-from services.kit.pki import write_pki_dir  # noqa: E402
-from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth  # noqa: E402
-
-
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private CA with certificates for the services and one extra client name."""
+    """A private CA with certificates for the services."""
     directory = tmp_path_factory.mktemp("pki") / "pki"
     write_pki_dir(directory, ["auth", "gateway", "inventory"])
     return directory
 
 
 @pytest.fixture(scope="module")
-async def auth_stack(postgres: LocalPostgres, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+async def auth_stack(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AuthStack]:
     """A real auth server over mTLS on its own migrated database, shared by one test module."""
     url = await fresh_database(postgres, "auth")
     key_file = tmp_path_factory.mktemp("keys") / "jwt.pem"

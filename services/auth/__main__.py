@@ -18,6 +18,7 @@ from services.auth.users import UserUseCases
 from services.kit.context import CallContext, Principal, use_call
 from services.kit.errors import DomainError
 from services.kit.migrations import migrate
+from services.kit.settings import load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +59,7 @@ async def _create_admin(settings: AuthSettings, username: str, password_file: Pa
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = AuthSettings()
+    settings = load_settings(AuthSettings)
     if args.command == "serve":
         asyncio.run(serve(settings))
     elif args.command == "migrate":

@@ -10,6 +10,7 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.kit.logs import configure_logging
+from services.kit.settings import load_settings
 from services.kit.telemetry import configure_tracing
 
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.gateway", description=__doc__)
     parser.add_argument("command", choices=["serve"])
     parser.parse_args(argv)
-    serve(GatewaySettings())
+    serve(load_settings(GatewaySettings))
     return 0
 
 

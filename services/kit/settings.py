@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-__all__ = ["ServiceSettings", "TlsFiles", "PLACEHOLDER_SECRETS"]
+__all__ = ["ServiceSettings", "TlsFiles", "PLACEHOLDER_SECRETS", "load_settings"]
 
 # Values that mean "nobody set this": accepted in dev mode, refused anywhere else.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "postgres", "example", "convoy"})
@@ -29,7 +29,8 @@ class ServiceSettings(BaseSettings):
     """Settings every service process has; subclasses set `service_name` and their env prefix."""
 
     service_name: ClassVar[str] = "service"
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # hide_input_in_errors: a refused configuration must not echo the environment (passwords) into logs.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
     env: Literal["dev", "prod"] = Field("prod", validation_alias="CONVOY_ENV")
     database_url: SecretStr | None = Field(None, validation_alias="CONVOY_DATABASE_URL")
@@ -83,3 +84,15 @@ class ServiceSettings(BaseSettings):
         if self.tls_files() is None:
             raise ValueError("TLS is required outside dev mode: set CONVOY_PKI_DIR or the TLS_* paths")
         return self
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(settings_type: type[SettingsT]) -> SettingsT:
+    """The process's settings, or an exit with one line per problem (never the values themselves)."""
+    try:
+        return settings_type()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"{settings_type.service_name}: refusing to start: {problems}") from None

@@ -1,0 +1,253 @@
+"""The auth process as deployed: `python -m services.auth serve`, probed over mTLS, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from convoy.auth.v1 import auth_pb2 as auth_pb
+from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
+from devstack.postgres import LocalPostgres
+from services.auth.signing import create_key_file
+from services.kit.pki import create_ca, issue_certificate
+from services.kit.settings import TlsFiles
+from services.kit.tls import open_channel
+from tests.support.stack import fresh_database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+REPO = Path(__file__).resolve().parents[2]
+AUTH_SERVICE = "convoy.auth.v1.AuthService"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+DRAIN_SECONDS = 3
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (the process binds it itself, so it cannot be port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(**values: str) -> dict[str, str]:
+    """The test's environment without the developer's own CONVOY_* settings, plus `values`."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("CONVOY_")}
+    return {**inherited, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]), **values}
+
+
+@dataclass
+class RunningAuth:
+    process: subprocess.Popen[bytes]
+    target: str
+    metrics_port: int
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def running_auth(postgres: LocalPostgres, pki_dir: Path, workdir: Path) -> AsyncIterator[RunningAuth]:
+    """`python -m services.auth serve` on a fresh database; killed on the way out whatever happened."""
+    key_file = workdir / "jwt.pem"
+    create_key_file(key_file)
+    port, metrics_port = free_port(), free_port()
+    env = process_env(
+        CONVOY_ENV="dev",
+        CONVOY_DATABASE_URL=await fresh_database(postgres, "auth"),
+        CONVOY_PKI_DIR=str(pki_dir),
+        CONVOY_AUTH_LISTEN=f"127.0.0.1:{port}",
+        CONVOY_AUTH_JWT_KEY_FILE=str(key_file),
+        CONVOY_AUTH_DRAIN_SECONDS=str(DRAIN_SECONDS),
+        CONVOY_AUTH_METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+    )
+    log = workdir / "auth.log"
+    with log.open("wb") as sink:
+        command = [sys.executable, "-m", "services.auth", "serve"]
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield RunningAuth(process, f"127.0.0.1:{port}", metrics_port, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        await asyncio.to_thread(process.wait, 10)
+
+
+def tls_files(pki_dir: Path, name: str) -> TlsFiles:
+    return TlsFiles(pki_dir / f"{name}.pem", pki_dir / f"{name}-key.pem", pki_dir / "ca.pem")
+
+
+async def health_status(channel: grpc.aio.Channel, service: str = "") -> int:
+    request = health_pb2.HealthCheckRequest(service=service)
+    reply = await health_pb2_grpc.HealthStub(channel).Check(request, timeout=2)
+    return reply.status
+
+
+async def wait_until_serving(auth: RunningAuth, channel: grpc.aio.Channel, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        assert auth.process.poll() is None, f"auth exited early:\n{auth.output()}"
+        try:
+            if await health_status(channel) == SERVING:
+                return
+        except grpc.aio.AioRpcError:
+            pass  # not listening yet
+        assert loop.time() < deadline, f"auth did not report SERVING within {timeout}s:\n{auth.output()}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+async def auth(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningAuth]:
+    """One serving auth process shared by the probes that leave it running."""
+    async with running_auth(postgres, pki_dir, tmp_path_factory.mktemp("auth-process")) as running:
+        async with open_channel(running.target, tls_files(pki_dir, "gateway")) as channel:
+            await wait_until_serving(running, channel)
+        yield running
+
+
+@pytest.fixture
+async def gateway_channel(auth: RunningAuth, pki_dir: Path) -> AsyncIterator[grpc.aio.Channel]:
+    async with open_channel(auth.target, tls_files(pki_dir, "gateway")) as channel:
+        yield channel
+
+
+async def test_health_reports_the_server_and_auth_service_serving(gateway_channel: grpc.aio.Channel) -> None:
+    assert await health_status(gateway_channel) == SERVING
+    assert await health_status(gateway_channel, AUTH_SERVICE) == SERVING
+
+
+async def test_the_metrics_port_counts_grpc_calls(
+    auth: RunningAuth, gateway_channel: grpc.aio.Channel
+) -> None:
+    await health_status(gateway_channel)
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.get(f"http://127.0.0.1:{auth.metrics_port}/metrics")
+    assert response.status_code == 200
+    assert "convoy_grpc_server_handled_total" in response.text
+    checks = {"service": "grpc.health.v1.Health", "method": "Check", "code": "OK"}
+    assert any(
+        sample.name == "convoy_grpc_server_handled_total" and sample.labels == checks and sample.value >= 1
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    )
+
+
+async def test_reflection_lists_the_auth_services(gateway_channel: grpc.aio.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(gateway_channel)
+    requests = iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    names = set()
+    async for reply in stub.ServerReflectionInfo(requests, timeout=5):
+        names.update(service.name for service in reply.list_services_response.service)
+    assert {AUTH_SERVICE, "convoy.auth.v1.AuditService", "grpc.health.v1.Health"} <= names
+
+
+async def test_the_token_keys_are_published(gateway_channel: grpc.aio.Channel) -> None:
+    reply = await auth_grpc.AuthServiceStub(gateway_channel).GetJwks(auth_pb.GetJwksRequest(), timeout=5)
+    assert reply.issuer == "convoy" and '"kty": "OKP"' in reply.jwks_json
+
+
+def foreign_client_files(pki_dir: Path, workdir: Path) -> TlsFiles:
+    """A "gateway" certificate from another CA; the client still trusts the real CA for the server."""
+    sans = ["gateway", "localhost", "127.0.0.1"]
+    intruder = issue_certificate(create_ca("Intruder CA"), "gateway", sans=sans)
+    cert, key = workdir / "intruder.pem", workdir / "intruder-key.pem"
+    cert.write_bytes(intruder.cert_pem())
+    key.write_bytes(intruder.key_pem())
+    return TlsFiles(cert, key, pki_dir / "ca.pem")
+
+
+async def test_a_client_certificate_from_another_ca_is_refused(
+    auth: RunningAuth, pki_dir: Path, tmp_path: Path
+) -> None:
+    async with open_channel(auth.target, foreign_client_files(pki_dir, tmp_path)) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await health_status(channel)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_client_without_a_certificate_is_refused(auth: RunningAuth, pki_dir: Path) -> None:
+    credentials = grpc.ssl_channel_credentials(root_certificates=(pki_dir / "ca.pem").read_bytes())
+    async with grpc.aio.secure_channel(auth.target, credentials) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await health_status(channel)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def wait_for_not_serving(channel: grpc.aio.Channel, timeout: float) -> None:
+    """Polls health; the port closing before NOT_SERVING was seen fails the test (no drain happened)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            status = await health_status(channel)
+        except grpc.aio.AioRpcError as exc:
+            pytest.fail(f"the server stopped answering ({exc.code().name}) before reporting NOT_SERVING")
+        if status == NOT_SERVING:
+            return
+        assert loop.time() < deadline, f"still SERVING {timeout}s after SIGTERM"
+        await asyncio.sleep(0.05)
+
+
+async def test_sigterm_drains_as_not_serving_then_exits_cleanly(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
+) -> None:
+    async with running_auth(postgres, pki_dir, tmp_path) as auth:
+        async with open_channel(auth.target, tls_files(pki_dir, "gateway")) as channel:
+            await wait_until_serving(auth, channel)
+            auth.process.send_signal(signal.SIGTERM)
+            await wait_for_not_serving(channel, timeout=10)
+            assert await health_status(channel, AUTH_SERVICE) == NOT_SERVING
+            # Balancers are told to go away, but calls that still arrive during the drain are answered.
+            jwks = await auth_grpc.AuthServiceStub(channel).GetJwks(auth_pb.GetJwksRequest(), timeout=2)
+            assert jwks.jwks_json
+        returncode = await asyncio.to_thread(auth.process.wait, 20)
+        assert returncode == 0, auth.output()
+
+
+async def run_auth_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "services.auth", "serve"]
+    return await asyncio.to_thread(
+        subprocess.run, command, cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+async def test_prod_refuses_a_placeholder_database_password(pki_dir: Path) -> None:
+    env = process_env(
+        CONVOY_ENV="prod",
+        CONVOY_DATABASE_URL="postgresql+asyncpg://convoy:changeme@127.0.0.1:5432/convoy",
+        CONVOY_PKI_DIR=str(pki_dir),
+        CONVOY_AUTH_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+    finished = await run_auth_command(env)
+    assert finished.returncode != 0
+    assert "placeholder" in finished.stderr
+
+
+async def test_a_refused_configuration_does_not_print_the_database_password() -> None:
+    password = uuid.uuid4().hex[:10]
+    url = f"postgresql+asyncpg://convoy:{password}@db/convoy"
+    env = process_env(CONVOY_ENV="prod", CONVOY_DATABASE_URL=url)
+    finished = await run_auth_command(env)
+    assert finished.returncode != 0
+    assert "TLS is required" in finished.stderr
+    assert password not in finished.stderr + finished.stdout
