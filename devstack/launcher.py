@@ -18,6 +18,7 @@ from types import FrameType
 
 import httpx
 
+from devstack.ports import free_port
 from devstack.postgres import LocalPostgres, LocalPostgresError
 from services.kit.pki import write_pki_dir
 
@@ -156,7 +157,7 @@ class Stack:
             PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
         )
         for svc in SERVICES:
-            env.update({var: f"127.0.0.1:{_free_port()}" for var in svc.ports})
+            env.update({var: f"127.0.0.1:{free_port()}" for var in svc.ports})
         for svc in SERVICES:
             env.update({var: env[source] for var, source in svc.targets.items()})
         return env
@@ -351,12 +352,6 @@ def _require_free(addr: str) -> None:
 
 def _pythonpath(inherited: str | None) -> str:
     return os.pathsep.join(filter(None, [str(REPO_ROOT), str(REPO_ROOT / "gen"), inherited]))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers_ok(client: httpx.Client, url: str) -> bool:

@@ -6,11 +6,12 @@ import os
 import pwd
 import re
 import shlex
-import socket
 import stat
 import subprocess
 import tempfile
 from pathlib import Path
+
+from devstack.ports import free_port
 
 __all__ = ["LocalPostgres", "LocalPostgresError", "find_pg_bin"]
 
@@ -147,7 +148,7 @@ class LocalPostgres:
         attempts = 1 if self._requested_port else _START_ATTEMPTS
         output = ""
         for _ in range(attempts):
-            port = self._requested_port or _free_port()
+            port = self._requested_port or free_port(HOST)
             result = self._run_as_server(
                 "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
                 "-w", "-t", "60", "-o", self._server_options(port), check=False,
@@ -259,13 +260,6 @@ def _check_database_name(name: str) -> None:
 def _identifier(name: str) -> str:
     _check_database_name(name)
     return '"' + name.replace('"', '""') + '"'
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _server_account() -> pwd.struct_passwd:

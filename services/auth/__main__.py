@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="upgrade the auth schema to the newest revision")
     key = commands.add_parser("jwt-key", help="create the Ed25519 token signing key if it does not exist")
     key.add_argument("path", type=Path)
-    admin = commands.add_parser("create-admin", help="create the first admin (password: $CONVOY_ADMIN_PASSWORD or generated)")
+    admin = commands.add_parser(
+        "create-admin", help="create the first admin (password: $CONVOY_ADMIN_PASSWORD or generated)"
+    )
     admin.add_argument("--username", default="admin")
     admin.add_argument("--password-file", type=Path, help="where to save the password (mode 0600)")
     return parser
@@ -42,11 +44,17 @@ def _write_secret(path: Path, value: str) -> None:
     os.chmod(path, 0o600)
 
 
-async def _create_admin(settings: AuthSettings, username: str, password_file: Path | None) -> dict[str, object]:
+async def _create_admin(
+    settings: AuthSettings, username: str, password_file: Path | None
+) -> dict[str, object]:
     """Creates the admin once; $CONVOY_ADMIN_PASSWORD, when set, is also applied to an existing admin."""
     given = os.environ.get("CONVOY_ADMIN_PASSWORD") or None
     password = given or generate_password()
-    use_call(CallContext(peer=Principal(kind="service", subject="create-admin", role="service", name="create-admin")))
+    use_call(
+        CallContext(
+            peer=Principal(kind="service", subject="create-admin", role="service", name="create-admin")
+        )
+    )
     core = build_core(settings)
     try:
         user, created = await UserUseCases(core).ensure_admin(username, password, reset=given is not None)

@@ -15,7 +15,17 @@ from services.auth.models import AuditEntry
 from services.kit.context import CallContext
 from services.kit.db import AsyncSession
 
-__all__ = ["SUCCESS", "DENIED", "FAILURE", "GENESIS", "AuditEvent", "append", "entry_hash", "ChainReport", "verify_chain"]
+__all__ = [
+    "SUCCESS",
+    "DENIED",
+    "FAILURE",
+    "GENESIS",
+    "AuditEvent",
+    "append",
+    "entry_hash",
+    "ChainReport",
+    "verify_chain",
+]
 
 SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
 GENESIS = "0" * 64
@@ -40,7 +50,13 @@ def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
 
 
 async def append(
-    session: AsyncSession, event: AuditEvent, call: CallContext, *, now: datetime, source: str, actor: str = ""
+    session: AsyncSession,
+    event: AuditEvent,
+    call: CallContext,
+    *,
+    now: datetime,
+    source: str,
+    actor: str = "",
 ) -> AuditEntry:
     """Adds one record to the chain in the same transaction as the change it records."""
     await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_CHAIN_LOCK))  # type: ignore[call-overload]

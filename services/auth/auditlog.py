@@ -50,7 +50,9 @@ class AuditUseCases:
         if not event.action or event.result not in RESULTS:
             raise InvalidArgument(f"an audit record needs an action and a result ({', '.join(RESULTS)})")
         async with self.core.db.transaction() as session:
-            return await audit.append(session, event, call, now=self.core.now(), source=call.peer.name, actor=actor)
+            return await audit.append(
+                session, event, call, now=self.core.now(), source=call.peer.name, actor=actor
+            )
 
     async def list(self, where: AuditFilter, *, size: int, token: str) -> AuditPage:
         await self.core.authorize("audit.list", "audit", ADMIN)
@@ -84,7 +86,12 @@ def _filtered(statement, where: AuditFilter):  # type: ignore[no-untyped-def]
         raise InvalidArgument(f"result must be one of {', '.join(RESULTS)}")
     if where.since and where.until and where.since > where.until:
         raise InvalidArgument("since must not be after until")
-    exact = {"actor": where.actor, "target": where.target, "result": where.result, "request_id": where.request_id}
+    exact = {
+        "actor": where.actor,
+        "target": where.target,
+        "result": where.result,
+        "request_id": where.request_id,
+    }
     for name, value in exact.items():
         if value:
             statement = statement.where(getattr(AuditEntry, name) == value)

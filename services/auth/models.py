@@ -67,7 +67,9 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = {"schema": SCHEMA}
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
     time: datetime = _utc(index=True)
     source: str = Field(max_length=64)
     actor: str = Field(max_length=200, index=True)

@@ -38,7 +38,10 @@ class Passwords:
         return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
-        return await asyncio.to_thread(self._verify, stored_hash or self._decoy, password) and stored_hash is not None
+        return (
+            await asyncio.to_thread(self._verify, stored_hash or self._decoy, password)
+            and stored_hash is not None
+        )
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)

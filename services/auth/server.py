@@ -51,15 +51,26 @@ def build_core(settings: AuthSettings) -> Core:
 def build(settings: AuthSettings) -> AuthProcess:
     core = build_core(settings)
     jwks = pb.GetJwksResponse(
-        jwks_json=core.signer.jwks_json(), issuer=core.signer.issuer, audience=core.signer.audience, algorithm=ALGORITHM
+        jwks_json=core.signer.jwks_json(),
+        issuer=core.signer.issuer,
+        audience=core.signer.audience,
+        algorithm=ALGORITHM,
     )
     verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
     server = GrpcServer(settings, verifier=lambda: verifier)
     users = UserUseCases(core)
     auth_servicer = AuthServicer(SessionUseCases(core), users, jwks)
-    server.add(pb_grpc.add_AuthServiceServicer_to_server, auth_servicer, pb.DESCRIPTOR.services_by_name["AuthService"])
+    server.add(
+        pb_grpc.add_AuthServiceServicer_to_server,
+        auth_servicer,
+        pb.DESCRIPTOR.services_by_name["AuthService"],
+    )
     audit_servicer = AuditServicer(AuditUseCases(core))
-    server.add(pb_grpc.add_AuditServiceServicer_to_server, audit_servicer, pb.DESCRIPTOR.services_by_name["AuditService"])
+    server.add(
+        pb_grpc.add_AuditServiceServicer_to_server,
+        audit_servicer,
+        pb.DESCRIPTOR.services_by_name["AuditService"],
+    )
     return AuthProcess(server, core.db, core, users)
 
 

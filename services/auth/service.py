@@ -20,7 +20,13 @@ from services.auth.passwords import Passwords, check_password_policy
 from services.auth.signing import Signer
 from services.kit.context import Principal, current_call, require_role, require_user
 from services.kit.db import AsyncSession, Database
-from services.kit.errors import DomainError, InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
+from services.kit.errors import (
+    DomainError,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 
 __all__ = ["TokenPair", "Session", "Core", "SessionUseCases", "utcnow", "hash_refresh_token"]
 
@@ -160,7 +166,9 @@ class SessionUseCases:
 
     async def _open_session(self, user: User, password: str, actor: str) -> Session:
         core = self.core
-        new_hash = await core.passwords.hash(password) if core.passwords.needs_rehash(user.password_hash) else ""
+        new_hash = (
+            await core.passwords.hash(password) if core.passwords.needs_rehash(user.password_hash) else ""
+        )
         async with core.db.transaction() as session:
             user = await session.get_one(User, user.id)
             if new_hash:
@@ -217,7 +225,9 @@ class SessionUseCases:
         user = await self.current_user()
         if not await core.passwords.verify(user.password_hash, current_password):
             await core.audit_alone(
-                AuditEvent("user.password.change", f"user:{user.username}", DENIED, "current password is wrong")
+                AuditEvent(
+                    "user.password.change", f"user:{user.username}", DENIED, "current password is wrong"
+                )
             )
             raise InvalidArgument("the current password is not correct")
         check_password_policy(new_password, username=user.username)

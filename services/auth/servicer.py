@@ -99,10 +99,14 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     async def GetJwks(self, request: pb.GetJwksRequest, context: object) -> pb.GetJwksResponse:
         return self._jwks
 
-    async def GetCurrentUser(self, request: pb.GetCurrentUserRequest, context: object) -> pb.GetCurrentUserResponse:
+    async def GetCurrentUser(
+        self, request: pb.GetCurrentUserRequest, context: object
+    ) -> pb.GetCurrentUserResponse:
         return pb.GetCurrentUserResponse(user=user_to_proto(await self._sessions.current_user()))
 
-    async def ChangePassword(self, request: pb.ChangePasswordRequest, context: object) -> pb.ChangePasswordResponse:
+    async def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: object
+    ) -> pb.ChangePasswordResponse:
         await self._sessions.change_password(request.current_password, request.new_password)
         return pb.ChangePasswordResponse()
 
@@ -117,7 +121,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
 
     async def ListUsers(self, request: pb.ListUsersRequest, context: object) -> pb.ListUsersResponse:
         role = _role_name(request.role) if request.role else ""
-        page = await self._users.list(size=request.page_size, token=request.page_token, query=request.query, role=role)
+        page = await self._users.list(
+            size=request.page_size, token=request.page_token, query=request.query, role=role
+        )
         return pb.ListUsersResponse(
             users=[user_to_proto(user) for user in page.users],
             next_page_token=page.next_page_token,
@@ -143,7 +149,9 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self._audit = audit_log
 
     async def RecordAudit(self, request: pb.RecordAuditRequest, context: object) -> pb.RecordAuditResponse:
-        event = AuditEvent(request.action, request.target, RESULT_FROM_PROTO.get(request.result, ""), request.reason)
+        event = AuditEvent(
+            request.action, request.target, RESULT_FROM_PROTO.get(request.result, ""), request.reason
+        )
         return pb.RecordAuditResponse(record=audit_to_proto(await self._audit.record(event, request.actor)))
 
     async def ListAudit(self, request: pb.ListAuditRequest, context: object) -> pb.ListAuditResponse:
@@ -166,6 +174,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> pb.VerifyAuditChainResponse:
         report = await self._audit.verify()
         return pb.VerifyAuditChainResponse(
-            ok=report.ok, records_checked=report.checked, first_bad_id=report.first_bad_id, reason=report.reason
+            ok=report.ok,
+            records_checked=report.checked,
+            first_bad_id=report.first_bad_id,
+            reason=report.reason,
         )
-

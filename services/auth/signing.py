@@ -70,7 +70,9 @@ class Signer:
         return AccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=headers), expires_at)
 
     def jwks_json(self) -> str:
-        return json.dumps({"keys": [{**self._public_jwk, "kid": self.key_id, "use": "sig", "alg": ALGORITHM}]})
+        return json.dumps(
+            {"keys": [{**self._public_jwk, "kid": self.key_id, "use": "sig", "alg": ALGORITHM}]}
+        )
 
 
 def _thumbprint(jwk: dict) -> str:

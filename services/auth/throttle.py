@@ -48,7 +48,9 @@ async def seconds_blocked(session: AsyncSession, keys: list[str], now: datetime)
     return math.ceil(max(waits)) if waits else 0
 
 
-async def record_failure(session: AsyncSession, keys: list[str], now: datetime, policy: ThrottlePolicy) -> None:
+async def record_failure(
+    session: AsyncSession, keys: list[str], now: datetime, policy: ThrottlePolicy
+) -> None:
     for key in keys:
         await _count_failure(session, key, now, policy)
 
@@ -82,4 +84,6 @@ def _case(condition: Any, when_true: Any, when_false: Any) -> Any:
 
 async def clear(session: AsyncSession, username: str) -> None:
     """A successful login forgets the username's failures (the address keeps its count)."""
-    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == f"user:{username.lower()[:200]}"))  # type: ignore[call-overload]
+    await session.exec(
+        delete(LoginThrottle).where(col(LoginThrottle.key) == f"user:{username.lower()[:200]}")
+    )  # type: ignore[call-overload]

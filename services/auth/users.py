@@ -65,7 +65,9 @@ class UserUseCases:
     async def create(self, username: str, display_name: str, role: str, password: str) -> User:
         core = self.core
         await core.authorize("user.create", f"user:{username.strip().lower()[:64]}", ADMIN)
-        return await self._insert(_check_username(username), _check_display_name(display_name), _check_role(role), password)
+        return await self._insert(
+            _check_username(username), _check_display_name(display_name), _check_role(role), password
+        )
 
     async def _insert(self, username: str, display_name: str, role: str, password: str) -> User:
         core = self.core
@@ -84,7 +86,9 @@ class UserUseCases:
             async with core.db.transaction() as session:
                 session.add(user)
                 await session.flush()
-                await core.audit(session, AuditEvent("user.create", f"user:{username}", reason=f"role={role}"))
+                await core.audit(
+                    session, AuditEvent("user.create", f"user:{username}", reason=f"role={role}")
+                )
         except IntegrityError as exc:
             raise AlreadyExists(f"a user named {username!r} already exists") from exc
         return user
@@ -182,7 +186,12 @@ class UserUseCases:
         new_hash = await self.core.passwords.hash(password)
         async with self.core.db.transaction() as session:
             row = await session.get_one(User, user.id)
-            row.password_hash, row.disabled, row.role, row.updated_at = new_hash, False, ADMIN, self.core.now()
+            row.password_hash, row.disabled, row.role, row.updated_at = (
+                new_hash,
+                False,
+                ADMIN,
+                self.core.now(),
+            )
             await self.core.audit(session, AuditEvent("user.password.reset", f"user:{user.username}"))
 
 
@@ -196,10 +205,11 @@ async def _load(session: AsyncSession, user_id: str, *, lock: bool = False) -> U
 
 async def _keep_an_admin(session: AsyncSession, user: User, changes: UserChanges) -> None:
     """Refuses a change that would leave no enabled admin."""
-    loses_admin = user.role == ADMIN and not user.disabled and (changes.disabled or changes.role not in (None, ADMIN))
+    loses_admin = (
+        user.role == ADMIN and not user.disabled and (changes.disabled or changes.role not in (None, ADMIN))
+    )
     if not loses_admin:
         return
     others = select(func.count()).where(User.role == ADMIN, col(User.disabled).is_(False), User.id != user.id)
     if (await session.exec(others)).one() == 0:
         raise FailedPrecondition("this is the last enabled admin; make another admin first")
-

@@ -28,7 +28,9 @@ log = logging.getLogger("convoy.gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 HTTP_REQUESTS = Counter("convoy_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
-HTTP_SECONDS = Histogram("convoy_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"])
+HTTP_SECONDS = Histogram(
+    "convoy_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:

@@ -43,5 +43,7 @@ class ApiError(Exception):
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "request_id": getattr(request.state, "request_id", "")}}
+    body = {
+        "error": {"code": code, "message": message, "request_id": getattr(request.state, "request_id", "")}
+    }
     return JSONResponse(body, status_code=status, headers=headers)

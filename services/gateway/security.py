@@ -90,7 +90,11 @@ def require_role(action: str, *roles: str) -> Callable[..., Awaitable[Authed]]:
 
 async def _audit_denial(upstreams: Upstreams, authed: Authed, action: str, target: str, reason: str) -> None:
     record = auth_pb.RecordAuditRequest(
-        action=action, target=target, result=auth_pb.AUDIT_RESULT_DENIED, reason=reason, actor=authed.principal.label
+        action=action,
+        target=target,
+        result=auth_pb.AUDIT_RESULT_DENIED,
+        reason=reason,
+        actor=authed.principal.label,
     )
     try:
         await upstreams.audit.RecordAudit(

@@ -80,7 +80,9 @@ class Upstreams:
 
     async def _check_one(self, stub: health_pb2_grpc.HealthStub) -> str:
         try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=self.settings.readiness_timeout_seconds)
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(), timeout=self.settings.readiness_timeout_seconds
+            )
         except grpc.aio.AioRpcError as exc:
             return exc.code().name.lower()
         return "ok" if reply.status == health_pb2.HealthCheckResponse.SERVING else "not serving"

@@ -58,14 +58,15 @@ class CallContext:
         return who.label if who else "anonymous"
 
 
-_current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("convoy_call", default=CallContext())
+_current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("convoy_call", default=None)
 
 
 def current_call() -> CallContext:
-    return _current.get()
+    """The call being served; outside any call (a CLI, a background job), an anonymous one."""
+    return _current.get() or CallContext()
 
 
-def use_call(call: CallContext) -> contextvars.Token[CallContext]:
+def use_call(call: CallContext) -> contextvars.Token[CallContext | None]:
     return _current.set(call)
 
 
@@ -82,6 +83,7 @@ def require_role(*roles: str, call: CallContext | None = None) -> Principal:
     if user.role not in roles:
         raise PermissionDenied(f"role {user.role!r} may not do this (needs {' or '.join(roles)})")
     return user
+
 
 # Roles of people; machines get "service" (internal certificates) or "agent" (node certificates).
 ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"

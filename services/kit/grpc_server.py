@@ -25,7 +25,9 @@ log = logging.getLogger("convoy.server")
 class GrpcServer:
     """A grpc.aio server with our interceptor, the library health servicer and reflection."""
 
-    def __init__(self, settings: ServiceSettings, *, verifier: Callable[[], BearerVerifier | None] = lambda: None):
+    def __init__(
+        self, settings: ServiceSettings, *, verifier: Callable[[], BearerVerifier | None] = lambda: None
+    ):
         self.settings = settings
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(MESSAGE_OPTIONS))
@@ -33,7 +35,9 @@ class GrpcServer:
         self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
         self.port = 0
 
-    def add(self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: ServiceDescriptor) -> None:
+    def add(
+        self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: ServiceDescriptor
+    ) -> None:
         add_to_server(servicer, self.server)
         self._names.append(service.full_name)
 

@@ -82,7 +82,9 @@ class _Call:
     async def fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
         if isinstance(exc, errors.DomainError):
             self.code = status_for(exc)
-            trailers = (("retry-after", str(exc.retry_after)),) if isinstance(exc, errors.ResourceExhausted) else ()
+            trailers = (
+                (("retry-after", str(exc.retry_after)),) if isinstance(exc, errors.ResourceExhausted) else ()
+            )
             await context.abort(self.code, exc.message, trailing_metadata=trailers)
         self.code = grpc.StatusCode.INTERNAL
         log.exception("unhandled error in %s", self.method)
@@ -119,12 +121,20 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = details.method
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary), *_serdes(handler))
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary), *_serdes(handler)
+            )
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._stream(method, handler.unary_stream), *_serdes(handler))
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream), *_serdes(handler)
+            )
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._unary(method, handler.stream_unary), *_serdes(handler))
-        return grpc.stream_stream_rpc_method_handler(self._stream(method, handler.stream_stream), *_serdes(handler))
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, handler.stream_unary), *_serdes(handler)
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream(method, handler.stream_stream), *_serdes(handler)
+        )
 
     def _unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -141,7 +151,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapped
 
-    def _stream(self, method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def _stream(
+        self, method: str, behaviour: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             call = _Call(method, self._verifier)
             try:

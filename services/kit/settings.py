@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 __all__ = ["ServiceSettings", "TlsFiles", "PLACEHOLDER_SECRETS", "load_settings"]
 
 # Values that mean "nobody set this": accepted in dev mode, refused anywhere else.
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "postgres", "example", "convoy"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "postgres", "example", "convoy"}
+)
 
 
 class TlsFiles:
@@ -30,7 +32,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: ClassVar[str] = "service"
     # hide_input_in_errors: a refused configuration must not echo the environment (passwords) into logs.
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     env: Literal["dev", "prod"] = Field("prod", validation_alias="CONVOY_ENV")
     database_url: SecretStr | None = Field(None, validation_alias="CONVOY_DATABASE_URL")
@@ -57,7 +61,9 @@ class ServiceSettings(BaseSettings):
         if self.tls_cert and self.tls_key and self.tls_ca:
             return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
         if self.pki_dir:
-            return TlsFiles(self.pki_dir / f"{name}.pem", self.pki_dir / f"{name}-key.pem", self.pki_dir / "ca.pem")
+            return TlsFiles(
+                self.pki_dir / f"{name}.pem", self.pki_dir / f"{name}-key.pem", self.pki_dir / "ca.pem"
+            )
         return None
 
     def require_database_url(self) -> str:
@@ -80,7 +86,9 @@ class ServiceSettings(BaseSettings):
             return self
         weak = [name for name, value in self.secrets().items() if value.lower() in PLACEHOLDER_SECRETS]
         if weak:
-            raise ValueError(f"placeholder secrets are refused outside dev mode (CONVOY_ENV=dev): {', '.join(weak)}")
+            raise ValueError(
+                f"placeholder secrets are refused outside dev mode (CONVOY_ENV=dev): {', '.join(weak)}"
+            )
         if self.tls_files() is None:
             raise ValueError("TLS is required outside dev mode: set CONVOY_PKI_DIR or the TLS_* paths")
         return self
@@ -94,5 +102,7 @@ def load_settings(settings_type: type[SettingsT]) -> SettingsT:
     try:
         return settings_type()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         raise SystemExit(f"{settings_type.service_name}: refusing to start: {problems}") from None

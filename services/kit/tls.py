@@ -19,7 +19,9 @@ MESSAGE_OPTIONS: Sequence[tuple[str, int]] = (
 
 def server_credentials(files: TlsFiles, *, require_client_auth: bool = True) -> grpc.ServerCredentials:
     cert, key, ca = files.read()
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=require_client_auth)
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=require_client_auth
+    )
 
 
 def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:

@@ -33,7 +33,9 @@ async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def records_for(client: httpx.AsyncClient, request_id: str) -> list[dict]:
-    response = await client.get("/api/v1/audit", params={"request_id": request_id}, headers=await admin_headers(client))
+    response = await client.get(
+        "/api/v1/audit", params={"request_id": request_id}, headers=await admin_headers(client)
+    )
     assert response.status_code == 200, response.text
     return response.json()["items"]
 
@@ -44,7 +46,9 @@ async def test_viewer_cannot_create_users_and_the_denial_is_audited(auth_stack: 
         viewer = f"v{uuid.uuid4().hex[:10]}"
         body = {"username": viewer, "role": "viewer", "password": "viewer-password"}
         assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
-        login = await client.post("/api/v1/auth/login", json={"username": viewer, "password": "viewer-password"})
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": viewer, "password": "viewer-password"}
+        )
         headers = {"Authorization": f"Bearer {login.json()['access_token']}", "X-Request-ID": rid()}
         attempt = {"username": f"x{uuid.uuid4().hex[:8]}", "role": "admin", "password": "sneaky-password"}
         refused = await client.post("/api/v1/users", json=attempt, headers=headers)
@@ -65,18 +69,38 @@ async def test_every_mutating_call_leaves_exactly_one_record(auth_stack: AuthSta
         name = f"m{uuid.uuid4().hex[:10]}"
         seen: dict[str, str] = {}
 
-        async def call(action: str, method: str, url: str, body: dict | None, headers: dict | None = None) -> dict:
+        async def call(
+            action: str, method: str, url: str, body: dict | None, headers: dict | None = None
+        ) -> dict:
             seen[action] = rid()
-            response = await client.request(method, url, json=body, headers={**(headers or {}), "X-Request-ID": seen[action]})
+            response = await client.request(
+                method, url, json=body, headers={**(headers or {}), "X-Request-ID": seen[action]}
+            )
             assert response.status_code < 300, (action, response.text)
             return response.json() if response.content else {}
 
-        user = await call("user.create", "POST", "/api/v1/users", {"username": name, "role": "operator", "password": "first-password"}, admin)
+        user = await call(
+            "user.create",
+            "POST",
+            "/api/v1/users",
+            {"username": name, "role": "operator", "password": "first-password"},
+            admin,
+        )
         await call("user.update", "PATCH", f"/api/v1/users/{user['id']}", {"display_name": "Ops"}, admin)
-        session = await call("auth.login", "POST", "/api/v1/auth/login", {"username": name, "password": "first-password"})
+        session = await call(
+            "auth.login", "POST", "/api/v1/auth/login", {"username": name, "password": "first-password"}
+        )
         own = {"Authorization": f"Bearer {session['access_token']}"}
-        await call("user.password.change", "POST", "/api/v1/auth/password", {"current_password": "first-password", "new_password": "second-password"}, own)
-        rotated = await call("auth.refresh", "POST", "/api/v1/auth/refresh", {"refresh_token": session["refresh_token"]})
+        await call(
+            "user.password.change",
+            "POST",
+            "/api/v1/auth/password",
+            {"current_password": "first-password", "new_password": "second-password"},
+            own,
+        )
+        rotated = await call(
+            "auth.refresh", "POST", "/api/v1/auth/refresh", {"refresh_token": session["refresh_token"]}
+        )
         await call("auth.logout", "POST", "/api/v1/auth/logout", {"refresh_token": rotated["refresh_token"]})
         await call("user.delete", "DELETE", f"/api/v1/users/{user['id']}", None, admin)
 
@@ -89,9 +113,15 @@ async def test_a_failed_login_is_recorded_once_as_a_failure(auth_stack: AuthStac
     async with gateway_client(auth_stack.target, auth_stack.pki_dir) as client:
         request_id = rid()
         body = {"username": "admin", "password": "definitely-wrong"}
-        assert (await client.post("/api/v1/auth/login", json=body, headers={"X-Request-ID": request_id})).status_code == 401
+        assert (
+            await client.post("/api/v1/auth/login", json=body, headers={"X-Request-ID": request_id})
+        ).status_code == 401
         (record,) = await records_for(client, request_id)
-        assert (record["action"], record["result"], record["reason"]) == ("auth.login", "failure", "wrong password")
+        assert (record["action"], record["result"], record["reason"]) == (
+            "auth.login",
+            "failure",
+            "wrong password",
+        )
 
 
 async def test_audit_is_filtered_and_paged_newest_first(auth_stack: AuthStack) -> None:
@@ -114,24 +144,34 @@ async def test_audit_is_filtered_and_paged_newest_first(auth_stack: AuthStack) -
         assert bad.status_code == 400
 
 
-async def test_tampering_with_a_stored_record_is_detected(postgres: LocalPostgres, pki_dir: Path, tmp_path: Path) -> None:
+async def test_tampering_with_a_stored_record_is_detected(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
+) -> None:
     url = await fresh_database(postgres, "auth")
     async with start_auth(auth_settings(url, pki_dir, tmp_path / "jwt.pem")) as stack:
         async with gateway_client(stack.target, pki_dir) as client:
             admin = await admin_headers(client)
             for _ in range(4):
-                await client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"})
+                await client.post(
+                    "/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"}
+                )
             intact = (await client.get("/api/v1/audit/verify", headers=admin)).json()
             assert intact["ok"] is True and intact["records_checked"] >= 6
 
             connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
             try:
-                victim = await connection.fetchval("SELECT id FROM auth.audit_log ORDER BY id LIMIT 1 OFFSET 2")
+                victim = await connection.fetchval(
+                    "SELECT id FROM auth.audit_log ORDER BY id LIMIT 1 OFFSET 2"
+                )
                 with pytest.raises(asyncpg.RaiseError, match="insert-only"):
-                    await connection.execute("UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim)
+                    await connection.execute(
+                        "UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim
+                    )
                 # Someone with superuser rights goes around the trigger.
                 await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
-                await connection.execute("UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim)
+                await connection.execute(
+                    "UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim
+                )
             finally:
                 await connection.close()
 
@@ -147,11 +187,15 @@ async def test_removing_a_record_is_detected(postgres: LocalPostgres, pki_dir: P
         async with gateway_client(stack.target, pki_dir) as client:
             admin = await admin_headers(client)
             for _ in range(3):
-                await client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"})
+                await client.post(
+                    "/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"}
+                )
             connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
             try:
                 await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
-                removed = await connection.fetchval("DELETE FROM auth.audit_log WHERE id = (SELECT min(id) + 1 FROM auth.audit_log) RETURNING id")
+                removed = await connection.fetchval(
+                    "DELETE FROM auth.audit_log WHERE id = (SELECT min(id) + 1 FROM auth.audit_log) RETURNING id"
+                )
             finally:
                 await connection.close()
             report = (await client.get("/api/v1/audit/verify", headers=admin)).json()
@@ -177,10 +221,16 @@ async def test_password_hashes_are_upgraded_when_parameters_change(
         try:
             # A hash made under older, weaker parameters, as an earlier release would have stored it.
             older = PasswordHasher(memory_cost=64, time_cost=1, parallelism=1).hash(ADMIN_PASSWORD)
-            await connection.execute("UPDATE auth.users SET password_hash = $1 WHERE username = 'admin'", older)
-            login = await client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+            await connection.execute(
+                "UPDATE auth.users SET password_hash = $1 WHERE username = 'admin'", older
+            )
+            login = await client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
             assert login.status_code == 200
-            upgraded = await connection.fetchval("SELECT password_hash FROM auth.users WHERE username = 'admin'")
+            upgraded = await connection.fetchval(
+                "SELECT password_hash FROM auth.users WHERE username = 'admin'"
+            )
         finally:
             await connection.close()
     assert upgraded.startswith("$argon2id$") and "m=19456,t=2,p=1" in upgraded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,15 +18,16 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
+from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from services.auth.signing import create_key_file
 from services.kit.pki import create_ca, issue_certificate
 from services.kit.settings import TlsFiles
 from services.kit.tls import open_channel
+from tests.support.metrics import sample_value
 from tests.support.stack import fresh_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -37,13 +37,6 @@ AUTH_SERVICE = "convoy.auth.v1.AuthService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DRAIN_SECONDS = 3
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the process binds it itself, so it cannot be port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def process_env(**values: str) -> dict[str, str]:
@@ -145,11 +138,7 @@ async def test_the_metrics_port_counts_grpc_calls(
     assert response.status_code == 200
     assert "convoy_grpc_server_handled_total" in response.text
     checks = {"service": "grpc.health.v1.Health", "method": "Check", "code": "OK"}
-    assert any(
-        sample.name == "convoy_grpc_server_handled_total" and sample.labels == checks and sample.value >= 1
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    )
+    assert (sample_value(response.text, "convoy_grpc_server_handled_total", checks) or 0) >= 1
 
 
 async def test_reflection_lists_the_auth_services(gateway_channel: grpc.aio.Channel) -> None:

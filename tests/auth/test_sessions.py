@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from devstack.postgres import LocalPostgres
-from tests.support.stack import ADMIN_PASSWORD, AuthStack, auth_settings, fresh_database, gateway_client, start_auth
+from tests.support.stack import (
+    ADMIN_PASSWORD,
+    AuthStack,
+    auth_settings,
+    fresh_database,
+    gateway_client,
+    start_auth,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -24,7 +31,9 @@ async def admin_token(client: httpx.AsyncClient) -> str:
     return response.json()["access_token"]
 
 
-async def make_user(client: httpx.AsyncClient, role: str = "viewer", password: str = "a-good-password") -> str:
+async def make_user(
+    client: httpx.AsyncClient, role: str = "viewer", password: str = "a-good-password"
+) -> str:
     username = f"u{uuid.uuid4().hex[:12]}"
     headers = {"Authorization": f"Bearer {await admin_token(client)}"}
     body = {"username": username, "role": role, "password": password}
@@ -82,11 +91,15 @@ async def test_disabled_and_deleted_users_lose_their_sessions_at_refresh(auth_st
             session = (await login(client, username, "a-good-password")).json()
             user_id = session["user"]["id"]
             if action == "disable":
-                change = await client.patch(f"/api/v1/users/{user_id}", json={"disabled": True}, headers=admin)
+                change = await client.patch(
+                    f"/api/v1/users/{user_id}", json={"disabled": True}, headers=admin
+                )
                 assert change.status_code == 200 and change.json()["disabled"] is True
             else:
                 assert (await client.delete(f"/api/v1/users/{user_id}", headers=admin)).status_code == 204
-            refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]})
+            refreshed = await client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]}
+            )
             assert refreshed.status_code == 401, action
             assert (await login(client, username, "a-good-password")).status_code == 401
 
@@ -121,11 +134,17 @@ async def test_many_failures_from_one_address_are_throttled(
 ) -> None:
     url = await fresh_database(postgres, "auth")
     settings = auth_settings(url, pki_dir, tmp_path / "jwt.pem", throttle_address_failures=4)
-    async with start_auth(settings) as stack, gateway_client(stack.target, pki_dir, client_address="192.0.2.7") as client:
+    async with (
+        start_auth(settings) as stack,
+        gateway_client(stack.target, pki_dir, client_address="192.0.2.7") as client,
+    ):
         # A password spray: every attempt names another user, so only the address links them.
         statuses = [(await login(client, f"spray{n}", "guess-guess")).status_code for n in range(5)]
         assert statuses == [401, 401, 401, 401, 429]
-    async with start_auth(settings) as stack, gateway_client(stack.target, pki_dir, client_address="192.0.2.8") as client:
+    async with (
+        start_auth(settings) as stack,
+        gateway_client(stack.target, pki_dir, client_address="192.0.2.8") as client,
+    ):
         assert (await login(client, "admin", ADMIN_PASSWORD)).status_code == 200
 
 
@@ -137,7 +156,9 @@ async def test_change_password_keeps_this_session_and_ends_others(auth_stack: Au
         body = {"current_password": "a-good-password", "new_password": "a-better-password"}
         changed = await client.post("/api/v1/auth/password", json=body, headers=bearer(here["access_token"]))
         assert changed.status_code == 204
-        assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": here["refresh_token"]})).status_code == 200
+        assert (
+            await client.post("/api/v1/auth/refresh", json={"refresh_token": here["refresh_token"]})
+        ).status_code == 200
         other = await client.post("/api/v1/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]})
         assert other.status_code == 401
         assert (await login(client, username, "a-better-password")).status_code == 200

@@ -100,9 +100,13 @@ async def test_auth_service_refuses_forged_tokens_too(auth_stack: AuthStack, for
 
 async def test_a_genuine_token_passes_both(auth_stack: AuthStack) -> None:
     async with gateway_client(auth_stack.target, auth_stack.pki_dir) as client:
-        login = await client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         token = login.json()["access_token"]
-        assert (await client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        assert (
+            await client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "EdDSA" and header["typ"] == "at+jwt"
     claims = jwt.decode(token, options={"verify_signature": False})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +90,6 @@ class Launcher:
         self.reader.join(timeout=10)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def launcher_env(state_dir: Path, gateway_addr: str, password: str | None) -> dict[str, str]:

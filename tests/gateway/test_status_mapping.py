@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,16 +10,17 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
+from devstack.ports import free_port
 from services.auth.signing import Signer, create_key_file
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.kit.settings import TlsFiles
 from services.kit.tls import server_credentials
 from services.kit.tokens import ALGORITHM
+from tests.support.metrics import sample_value
 from tests.support.stack import gateway_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -217,16 +217,9 @@ async def test_every_response_gets_a_request_id(client: httpx.AsyncClient) -> No
     assert first and second and first != second
 
 
-def closed_port() -> int:
-    """A port nothing listens on: bound by us, then released."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_readiness_fails_but_liveness_holds_when_auth_is_down(pki_dir: Path) -> None:
     settings = GatewaySettings(
-        env="dev", pki_dir=pki_dir, auth_target=f"127.0.0.1:{closed_port()}", readiness_timeout_seconds=2
+        env="dev", pki_dir=pki_dir, auth_target=f"127.0.0.1:{free_port()}", readiness_timeout_seconds=2
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -282,8 +275,4 @@ async def test_metrics_count_http_requests(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert "convoy_http_requests_total" in response.text
     login_404 = {"method": "POST", "route": "/api/v1/auth/login", "status": "404"}
-    assert any(
-        sample.name == "convoy_http_requests_total" and sample.labels == login_404 and sample.value >= 1
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    )
+    assert (sample_value(response.text, "convoy_http_requests_total", login_404) or 0) >= 1

@@ -24,10 +24,16 @@ def test_tls_is_required_outside_dev() -> None:
 
 
 def test_a_real_password_and_pki_pass_in_prod(tmp_path: Path) -> None:
-    settings = AuthSettings(env="prod", database_url="postgresql+asyncpg://convoy:Xk3-long-random@db/convoy", pki_dir=tmp_path)
+    settings = AuthSettings(
+        env="prod", database_url="postgresql+asyncpg://convoy:Xk3-long-random@db/convoy", pki_dir=tmp_path
+    )
     files = settings.tls_files()
     assert files is not None
-    assert (files.cert, files.key, files.ca) == (tmp_path / "auth.pem", tmp_path / "auth-key.pem", tmp_path / "ca.pem")
+    assert (files.cert, files.key, files.ca) == (
+        tmp_path / "auth.pem",
+        tmp_path / "auth-key.pem",
+        tmp_path / "ca.pem",
+    )
 
 
 def test_environment_prefix_is_per_service(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,9 @@ async def list_audit(
         since=_stamp(since),
         until=_stamp(until),
     )
-    reply = await upstreams.audit.ListAudit(request, metadata=authed.info.metadata(), timeout=upstreams.timeout)
+    reply = await upstreams.audit.ListAudit(
+        request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+    )
     return AuditPage(items=[audit_out(r) for r in reply.records], next_page_token=reply.next_page_token)
 
 
@@ -62,5 +64,8 @@ async def verify_audit(authed: CanVerify, upstreams: UpstreamsDep) -> AuditChain
         auth_pb.VerifyAuditChainRequest(), metadata=authed.info.metadata(), timeout=upstreams.timeout * 6
     )
     return AuditChainOut(
-        ok=reply.ok, records_checked=reply.records_checked, first_bad_id=reply.first_bad_id, reason=reply.reason
+        ok=reply.ok,
+        records_checked=reply.records_checked,
+        first_bad_id=reply.first_bad_id,
+        reason=reply.reason,
     )

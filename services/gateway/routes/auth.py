@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Response
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
-from services.gateway.schemas import LoginIn, PasswordChangeIn, RefreshIn, TokenOut, UserPublic, token_out, user_out
+from services.gateway.schemas import (
+    LoginIn,
+    PasswordChangeIn,
+    RefreshIn,
+    TokenOut,
+    UserPublic,
+    token_out,
+    user_out,
+)
 from services.gateway.security import CallerDep, CurrentUser, UpstreamsDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -44,6 +52,8 @@ async def me(authed: CurrentUser, upstreams: UpstreamsDep) -> UserPublic:
 
 @router.post("/password", status_code=204, summary="Change your own password (other sessions end)")
 async def change_password(body: PasswordChangeIn, authed: CurrentUser, upstreams: UpstreamsDep) -> Response:
-    request = auth_pb.ChangePasswordRequest(current_password=body.current_password, new_password=body.new_password)
+    request = auth_pb.ChangePasswordRequest(
+        current_password=body.current_password, new_password=body.new_password
+    )
     await upstreams.auth.ChangePassword(request, metadata=authed.info.metadata(), timeout=upstreams.timeout)
     return Response(status_code=204)

@@ -20,7 +20,9 @@ async def healthz() -> dict[str, str]:
 async def readyz(upstreams: UpstreamsDep) -> JSONResponse:
     checks = await upstreams.check()
     ready = all(state == "ok" for state in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

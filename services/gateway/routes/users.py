@@ -31,16 +31,27 @@ async def list_users(
     request = auth_pb.ListUsersRequest(
         page_size=page_size, page_token=page_token, query=q, role=ROLE_VALUES[role] if role else 0
     )
-    reply = await upstreams.auth.ListUsers(request, metadata=authed.info.metadata(), timeout=upstreams.timeout)
-    return UserPage(items=[user_out(u) for u in reply.users], next_page_token=reply.next_page_token, total=reply.total_size)
+    reply = await upstreams.auth.ListUsers(
+        request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+    )
+    return UserPage(
+        items=[user_out(u) for u in reply.users],
+        next_page_token=reply.next_page_token,
+        total=reply.total_size,
+    )
 
 
 @router.post("", response_model=UserPublic, status_code=201, summary="Create a user")
 async def create_user(body: UserCreate, authed: CanCreate, upstreams: UpstreamsDep) -> UserPublic:
     request = auth_pb.CreateUserRequest(
-        username=body.username, display_name=body.display_name, role=ROLE_VALUES[body.role], password=body.password
+        username=body.username,
+        display_name=body.display_name,
+        role=ROLE_VALUES[body.role],
+        password=body.password,
     )
-    reply = await upstreams.auth.CreateUser(request, metadata=authed.info.metadata(), timeout=upstreams.timeout)
+    reply = await upstreams.auth.CreateUser(
+        request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+    )
     return user_out(reply.user)
 
 
@@ -51,8 +62,12 @@ async def get_user(user_id: str, authed: CurrentUser, upstreams: UpstreamsDep) -
     return user_out(reply.user)
 
 
-@router.patch("/{user_id}", response_model=UserPublic, summary="Change a user's name, role, state or password")
-async def update_user(user_id: str, body: UserUpdate, authed: CanUpdate, upstreams: UpstreamsDep) -> UserPublic:
+@router.patch(
+    "/{user_id}", response_model=UserPublic, summary="Change a user's name, role, state or password"
+)
+async def update_user(
+    user_id: str, body: UserUpdate, authed: CanUpdate, upstreams: UpstreamsDep
+) -> UserPublic:
     request = auth_pb.UpdateUserRequest(id=user_id)
     if body.display_name is not None:
         request.display_name = body.display_name
@@ -62,7 +77,9 @@ async def update_user(user_id: str, body: UserUpdate, authed: CanUpdate, upstrea
         request.disabled = body.disabled
     if body.password is not None:
         request.password = body.password
-    reply = await upstreams.auth.UpdateUser(request, metadata=authed.info.metadata(), timeout=upstreams.timeout)
+    reply = await upstreams.auth.UpdateUser(
+        request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+    )
     return user_out(reply.user)
 
 
