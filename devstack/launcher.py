@@ -10,8 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -308,20 +307,6 @@ def up() -> int:
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Holds SIGINT and SIGTERM back until the block is done, then stops as if they came just now."""
-    received: list[int] = []
-    previous = {signum: signal.signal(signum, lambda got, _: received.append(got)) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if received:
-            raise Stopped(signal.Signals(received[0]).name)
 
 
 def _service(name: str) -> Service:
