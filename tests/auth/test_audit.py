@@ -14,10 +14,9 @@ from devstack.postgres import LocalPostgres
 from tests.support.stack import (
     ADMIN_PASSWORD,
     AuthStack,
-    auth_settings,
-    fresh_database,
     gateway_client,
-    start_auth,
+    isolated_gateway,
+    superuser_connection,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -144,62 +143,45 @@ async def test_audit_is_filtered_and_paged_newest_first(auth_stack: AuthStack) -
         assert bad.status_code == 400
 
 
+async def fail_logins(client: httpx.AsyncClient, count: int) -> None:
+    for _ in range(count):
+        body = {"username": "admin", "password": "wrong-password"}
+        assert (await client.post("/api/v1/auth/login", json=body)).status_code == 401
+
+
 async def test_tampering_with_a_stored_record_is_detected(
     postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
 ) -> None:
-    url = await fresh_database(postgres, "auth")
-    async with start_auth(auth_settings(url, pki_dir, tmp_path / "jwt.pem")) as stack:
-        async with gateway_client(stack.target, pki_dir) as client:
-            admin = await admin_headers(client)
-            for _ in range(4):
-                await client.post(
-                    "/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"}
-                )
-            intact = (await client.get("/api/v1/audit/verify", headers=admin)).json()
-            assert intact["ok"] is True and intact["records_checked"] >= 6
-
-            connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-            try:
-                victim = await connection.fetchval(
-                    "SELECT id FROM auth.audit_log ORDER BY id LIMIT 1 OFFSET 2"
-                )
-                with pytest.raises(asyncpg.RaiseError, match="insert-only"):
-                    await connection.execute(
-                        "UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim
-                    )
-                # Someone with superuser rights goes around the trigger.
-                await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
-                await connection.execute(
-                    "UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1", victim
-                )
-            finally:
-                await connection.close()
-
-            broken = (await client.get("/api/v1/audit/verify", headers=admin)).json()
-            assert broken["ok"] is False
-            assert broken["first_bad_id"] == victim
-            assert "hash" in broken["reason"]
+    async with isolated_gateway(postgres, pki_dir, tmp_path, throttle_user_failures=100) as (client, url):
+        admin = await admin_headers(client)
+        await fail_logins(client, 4)
+        intact = (await client.get("/api/v1/audit/verify", headers=admin)).json()
+        assert intact["ok"] is True and intact["records_checked"] >= 6
+        edit = "UPDATE auth.audit_log SET reason = 'nothing to see' WHERE id = $1"
+        async with superuser_connection(url) as connection:
+            victim = await connection.fetchval("SELECT id FROM auth.audit_log ORDER BY id LIMIT 1 OFFSET 2")
+            with pytest.raises(asyncpg.RaiseError, match="insert-only"):
+                await connection.execute(edit, victim)
+            # Someone with superuser rights goes around the trigger.
+            await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
+            await connection.execute(edit, victim)
+        broken = (await client.get("/api/v1/audit/verify", headers=admin)).json()
+        assert broken["ok"] is False
+        assert broken["first_bad_id"] == victim
+        assert "hash" in broken["reason"]
 
 
 async def test_removing_a_record_is_detected(postgres: LocalPostgres, pki_dir: Path, tmp_path: Path) -> None:
-    url = await fresh_database(postgres, "auth")
-    async with start_auth(auth_settings(url, pki_dir, tmp_path / "jwt.pem")) as stack:
-        async with gateway_client(stack.target, pki_dir) as client:
-            admin = await admin_headers(client)
-            for _ in range(3):
-                await client.post(
-                    "/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"}
-                )
-            connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-            try:
-                await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
-                removed = await connection.fetchval(
-                    "DELETE FROM auth.audit_log WHERE id = (SELECT min(id) + 1 FROM auth.audit_log) RETURNING id"
-                )
-            finally:
-                await connection.close()
-            report = (await client.get("/api/v1/audit/verify", headers=admin)).json()
-            assert report["ok"] is False and report["first_bad_id"] == removed + 1
+    async with isolated_gateway(postgres, pki_dir, tmp_path, throttle_user_failures=100) as (client, url):
+        admin = await admin_headers(client)
+        await fail_logins(client, 3)
+        async with superuser_connection(url) as connection:
+            await connection.execute("ALTER TABLE auth.audit_log DISABLE TRIGGER audit_log_insert_only")
+            removed = await connection.fetchval(
+                "DELETE FROM auth.audit_log WHERE id = (SELECT min(id) + 1 FROM auth.audit_log) RETURNING id"
+            )
+        report = (await client.get("/api/v1/audit/verify", headers=admin)).json()
+        assert report["ok"] is False and report["first_bad_id"] == removed + 1
 
 
 async def test_the_last_admin_cannot_lock_everyone_out(auth_stack: AuthStack) -> None:
@@ -214,23 +196,16 @@ async def test_the_last_admin_cannot_lock_everyone_out(auth_stack: AuthStack) ->
 async def test_password_hashes_are_upgraded_when_parameters_change(
     postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
 ) -> None:
-    url = await fresh_database(postgres, "auth")
-    owasp = auth_settings(url, pki_dir, tmp_path / "jwt.pem", argon2_memory_kib=19456, argon2_time_cost=2)
-    async with start_auth(owasp) as stack, gateway_client(stack.target, pki_dir) as client:
-        connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-        try:
+    owasp = {"argon2_memory_kib": 19456, "argon2_time_cost": 2}
+    query = "SELECT password_hash FROM auth.users WHERE username = 'admin'"
+    async with isolated_gateway(postgres, pki_dir, tmp_path, **owasp) as (client, url):
+        async with superuser_connection(url) as connection:
             # A hash made under older, weaker parameters, as an earlier release would have stored it.
             older = PasswordHasher(memory_cost=64, time_cost=1, parallelism=1).hash(ADMIN_PASSWORD)
             await connection.execute(
                 "UPDATE auth.users SET password_hash = $1 WHERE username = 'admin'", older
             )
-            login = await client.post(
-                "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-            )
-            assert login.status_code == 200
-            upgraded = await connection.fetchval(
-                "SELECT password_hash FROM auth.users WHERE username = 'admin'"
-            )
-        finally:
-            await connection.close()
+            body = {"username": "admin", "password": ADMIN_PASSWORD}
+            assert (await client.post("/api/v1/auth/login", json=body)).status_code == 200
+            upgraded = await connection.fetchval(query)
     assert upgraded.startswith("$argon2id$") and "m=19456,t=2,p=1" in upgraded

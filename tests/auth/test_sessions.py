@@ -133,19 +133,15 @@ async def test_many_failures_from_one_address_are_throttled(
     postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
 ) -> None:
     url = await fresh_database(postgres, "auth")
-    settings = auth_settings(url, pki_dir, tmp_path / "jwt.pem", throttle_address_failures=4)
-    async with (
-        start_auth(settings) as stack,
-        gateway_client(stack.target, pki_dir, client_address="192.0.2.7") as client,
-    ):
-        # A password spray: every attempt names another user, so only the address links them.
-        statuses = [(await login(client, f"spray{n}", "guess-guess")).status_code for n in range(5)]
-        assert statuses == [401, 401, 401, 401, 429]
-    async with (
-        start_auth(settings) as stack,
-        gateway_client(stack.target, pki_dir, client_address="192.0.2.8") as client,
-    ):
-        assert (await login(client, "admin", ADMIN_PASSWORD)).status_code == 200
+    async with start_auth(
+        auth_settings(url, pki_dir, tmp_path / "jwt.pem", throttle_address_failures=4)
+    ) as stack:
+        async with gateway_client(stack.target, pki_dir, client_address="192.0.2.7") as sprayer:
+            # A password spray: every attempt names another user, so only the address links them.
+            statuses = [(await login(sprayer, f"spray{n}", "guess-guess")).status_code for n in range(5)]
+            assert statuses == [401, 401, 401, 401, 429]
+        async with gateway_client(stack.target, pki_dir, client_address="192.0.2.8") as elsewhere:
+            assert (await login(elsewhere, "admin", ADMIN_PASSWORD)).status_code == 200
 
 
 async def test_change_password_keeps_this_session_and_ends_others(auth_stack: AuthStack) -> None:

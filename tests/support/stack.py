@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -23,7 +24,16 @@ from services.gateway.config import GatewaySettings
 from services.kit.migrations import migrate
 from services.kit.tls import open_channel
 
-__all__ = ["ADMIN_PASSWORD", "AuthStack", "fresh_database", "start_auth", "gateway_client", "auth_settings"]
+__all__ = [
+    "ADMIN_PASSWORD",
+    "AuthStack",
+    "fresh_database",
+    "start_auth",
+    "gateway_client",
+    "auth_settings",
+    "isolated_gateway",
+    "superuser_connection",
+]
 
 ADMIN_PASSWORD = "admin-test-password"
 
@@ -103,3 +113,30 @@ async def _wait_for_keys(app: FastAPI, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("the gateway did not load the token keys from auth")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def isolated_gateway(
+    postgres: LocalPostgres,
+    pki_dir: Path,
+    workdir: Path,
+    *,
+    client_address: str = "127.0.0.1",
+    **overrides: Any,
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A gateway client on an auth server and database of its own (for tests that damage or tune them)."""
+    url = await fresh_database(postgres, "auth")
+    settings = auth_settings(url, pki_dir, workdir / "jwt.pem", **overrides)
+    async with start_auth(settings) as stack:
+        async with gateway_client(stack.target, pki_dir, client_address=client_address) as client:
+            yield client, url
+
+
+@asynccontextmanager
+async def superuser_connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection that bypasses the services, as someone with database rights would."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        yield connection
+    finally:
+        await connection.close()
