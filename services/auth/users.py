@@ -105,9 +105,12 @@ class UserUseCases:
         limit, after = page_size(size), decode_token(token, "after")
         statement = select(User)
         if query:
-            pattern = f"%{query.strip().lower()}%"
+            text = query.strip().lower()
             statement = statement.where(
-                or_(col(User.username).like(pattern), func.lower(col(User.display_name)).like(pattern))
+                or_(
+                    col(User.username).contains(text, autoescape=True),
+                    func.lower(col(User.display_name)).contains(text, autoescape=True),
+                )
             )
         if role:
             statement = statement.where(User.role == _check_role(role))
@@ -129,8 +132,13 @@ class UserUseCases:
             if principal.subject == user_id and (changes.disabled or changes.role not in (None, ADMIN)):
                 raise FailedPrecondition("you cannot disable yourself or take away your own admin role")
             await _keep_an_admin(session, user, changes)
+            # Sessions end when the account is disabled, its password reset, or its role changed (tokens
+            # carry the role, so an old session would keep the old rights until it expired).
+            ends_sessions = (
+                changes.disabled or changes.password is not None or changes.role not in (None, user.role)
+            )
             fields = self._apply(user, changes, new_hash)
-            if changes.disabled or changes.password is not None or changes.role not in (None, user.role):
+            if ends_sessions:
                 await core.revoke_families(session, user.id)
             await core.audit(session, AuditEvent("user.update", f"user:{user.username}", reason=fields))
         return user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -18,6 +19,7 @@ from services.kit.tokens import TokenVerifier
 __all__ = ["CallerInfo", "Upstreams"]
 
 log = logging.getLogger("convoy.gateway")
+KEY_REFRESH_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,16 +48,24 @@ class Upstreams:
         self._health = {"auth": health_pb2_grpc.HealthStub(self.auth_channel)}
         self.verifier: TokenVerifier | None = None
         self._keys_lock = asyncio.Lock()
+        self._keys_loaded_at = 0.0
 
     @property
     def timeout(self) -> float:
         return self.settings.upstream_timeout_seconds
 
     async def load_keys(self) -> TokenVerifier:
-        """Fetches auth's JWKS (again when a token names a key we have not seen: key rotation)."""
+        """Fetches auth's JWKS (again when a token names a key we have not seen: key rotation).
+
+        At most once per KEY_REFRESH_SECONDS, so tokens with made-up key ids cannot make every
+        request a call to auth.
+        """
         async with self._keys_lock:
-            jwks = await self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=self.timeout)
-            self.verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
+            now = time.monotonic()
+            if self.verifier is None or now - self._keys_loaded_at >= KEY_REFRESH_SECONDS:
+                jwks = await self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=self.timeout)
+                self.verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
+                self._keys_loaded_at = now
             return self.verifier
 
     async def keep_loading_keys(self) -> None:

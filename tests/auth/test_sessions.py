@@ -161,3 +161,31 @@ async def test_change_password_keeps_this_session_and_ends_others(auth_stack: Au
         bad = {"current_password": "nope-nope-nope", "new_password": "another-password"}
         refused = await client.post("/api/v1/auth/password", json=bad, headers=bearer(here["access_token"]))
         assert refused.status_code == 400
+
+
+async def test_a_role_change_ends_the_users_sessions(auth_stack: AuthStack) -> None:
+    """Access tokens carry the role: the old sessions must not outlive the old rights."""
+    async with gateway_client(auth_stack.target, auth_stack.pki_dir) as client:
+        username = await make_user(client, role="operator")
+        session = (await login(client, username, "a-good-password")).json()
+        admin = bearer(await admin_token(client))
+        change = await client.patch(
+            f"/api/v1/users/{session['user']['id']}", json={"role": "viewer"}, headers=admin
+        )
+        assert change.status_code == 200 and change.json()["role"] == "viewer"
+        refreshed = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]}
+        )
+        assert refreshed.status_code == 401
+        relogin = await login(client, username, "a-good-password")
+        assert relogin.json()["user"]["role"] == "viewer"
+
+
+async def test_user_search_treats_wildcards_literally(auth_stack: AuthStack) -> None:
+    async with gateway_client(auth_stack.target, auth_stack.pki_dir) as client:
+        await make_user(client)
+        admin = bearer(await admin_token(client))
+        everyone = await client.get("/api/v1/users", headers=admin)
+        assert everyone.json()["total"] >= 2
+        percent = await client.get("/api/v1/users", params={"q": "%"}, headers=admin)
+        assert percent.status_code == 200 and percent.json()["items"] == []
