@@ -57,7 +57,7 @@ def build(settings: AuthSettings) -> AuthProcess:
         algorithm=ALGORITHM,
     )
     verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
-    server = GrpcServer(settings, verifier=lambda: verifier)
+    server = GrpcServer(settings, verifier=lambda: verifier, probe=core.db.ping)
     users = UserUseCases(core)
     auth_servicer = AuthServicer(SessionUseCases(core), users, jwks)
     server.add(

@@ -26,9 +26,16 @@ class GrpcServer:
     """A grpc.aio server with our interceptor, the library health servicer and reflection."""
 
     def __init__(
-        self, settings: ServiceSettings, *, verifier: Callable[[], BearerVerifier | None] = lambda: None
+        self,
+        settings: ServiceSettings,
+        *,
+        verifier: Callable[[], BearerVerifier | None] = lambda: None,
+        probe: Callable[[], Awaitable[None]] | None = None,
     ):
         self.settings = settings
+        # Checked every probe_interval_seconds: while it fails, health says NOT_SERVING (e.g. database down).
+        self._probe = probe
+        self._probe_task: asyncio.Task[None] | None = None
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(MESSAGE_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -47,8 +54,37 @@ class GrpcServer:
         await self.server.start()
         for name in self._names:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self._probe is not None:
+            self._probe_task = asyncio.create_task(self._watch_dependencies(self._probe))
         log.info("serving %s on port %d", ", ".join(self._names[2:]), self.port)
         return self.port
+
+    async def _watch_dependencies(self, probe: Callable[[], Awaitable[None]]) -> None:
+        serving = True
+        interval = self.settings.probe_interval_seconds
+        while True:
+            try:
+                await asyncio.wait_for(probe(), timeout=interval)
+                healthy = True
+            except Exception as exc:  # noqa: BLE001 - any failure of a dependency means not ready
+                healthy = False
+                if serving:
+                    log.warning("dependency check failed, reporting NOT_SERVING: %s", exc)
+            if healthy != serving:
+                serving = healthy
+                await self._set_status(
+                    health_pb2.HealthCheckResponse.SERVING
+                    if healthy
+                    else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                if healthy:
+                    log.info("dependencies are back, reporting SERVING")
+            await asyncio.sleep(interval)
+
+    async def _set_status(self, status: int) -> None:
+        # The library ignores this once graceful shutdown has begun, so a drain is never undone.
+        for name in ["", *self._names[2:]]:
+            await self.health.set(name, status)
 
     def _bind(self, address: str) -> int:
         files = self.settings.tls_files()
@@ -66,6 +102,8 @@ class GrpcServer:
 
     async def stop(self) -> None:
         """NOT_SERVING first so balancers stop routing, then let in-flight calls finish."""
+        if self._probe_task is not None:
+            self._probe_task.cancel()
         await self.health.enter_graceful_shutdown()
         await asyncio.sleep(self.settings.drain_seconds)
         await self.server.stop(self.settings.shutdown_grace_seconds)

@@ -50,6 +50,7 @@ class ServiceSettings(BaseSettings):
     drain_seconds: float = Field(2.0, ge=0)
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     db_pool_size: int = Field(10, ge=1)
+    probe_interval_seconds: float = Field(5.0, gt=0)
 
     @property
     def dev_mode(self) -> bool:

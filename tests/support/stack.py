@@ -89,7 +89,7 @@ async def start_auth(settings: AuthSettings) -> AsyncIterator[AuthStack]:
     try:
         yield AuthStack(process, port, settings, settings.pki_dir)  # type: ignore[arg-type]
     finally:
-        await process.server.server.stop(0)
+        await process.server.stop()
         await process.db.close()
 
 
