@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 
 from services.auth import audit, throttle
 from services.auth.audit import DENIED, FAILURE, AuditEvent
@@ -18,6 +18,7 @@ from services.auth.errors import BadCredentials, InvalidRefreshToken
 from services.auth.models import RefreshToken, User
 from services.auth.passwords import Passwords, check_password_policy
 from services.auth.signing import Signer
+from services.auth.throttle import PURGE_BATCH
 from services.kit.context import Principal, current_call, require_role, require_user
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import (
@@ -120,6 +121,17 @@ class Core:
             statement = statement.where(col(RefreshToken.family_id) != uuid.UUID(keep))
         await session.exec(statement.values(revoked_at=self.now()))  # type: ignore[call-overload]
 
+    async def purge_dead_tokens(self, session: AsyncSession) -> None:
+        """Removes a bounded batch of refresh tokens that can no longer be used (a day past expiry)."""
+        cutoff = self.now() - timedelta(days=1)
+        dead = (
+            select(RefreshToken.id)
+            .where(col(RefreshToken.expires_at) < cutoff)
+            .limit(PURGE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        await session.exec(delete(RefreshToken).where(col(RefreshToken.id).in_(dead.scalar_subquery())))  # type: ignore[call-overload]
+
     async def revoke_family(self, session: AsyncSession, family_id: uuid.UUID) -> None:
         statement = update(RefreshToken).where(
             col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None)
@@ -176,6 +188,7 @@ class SessionUseCases:
             user.last_login_at = core.now()
             await throttle.clear(session, user.username)
             tokens = await core.start_family(session, user)
+            await core.purge_dead_tokens(session)
             await core.audit(session, AuditEvent("auth.login", actor), actor=actor)
         return Session(user, tokens)
 

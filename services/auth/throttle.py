@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import case, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
 
 from services.auth.models import LoginThrottle
 from services.kit.db import AsyncSession
 
-__all__ = ["ThrottlePolicy", "throttle_keys", "seconds_blocked", "record_failure", "clear"]
+__all__ = ["ThrottlePolicy", "throttle_keys", "seconds_blocked", "record_failure", "clear", "PURGE_BATCH"]
+
+PURGE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,21 @@ async def record_failure(
 ) -> None:
     for key in keys:
         await _count_failure(session, key, now, policy)
+    await _purge_stale(session, now, policy)
+
+
+async def _purge_stale(session: AsyncSession, now: datetime, policy: ThrottlePolicy) -> None:
+    """Drops a bounded batch of forgotten counters, so a spray of made-up names cannot grow the table."""
+    table = LoginThrottle.__table__
+    stale = (
+        select(table.c.key)
+        .where(table.c.window_started_at < now - policy.window)
+        .where(or_(table.c.blocked_until.is_(None), table.c.blocked_until < now))
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    connection = await session.connection()
+    await connection.execute(table.delete().where(table.c.key.in_(stale.scalar_subquery())))
 
 
 async def _count_failure(session: AsyncSession, key: str, now: datetime, policy: ThrottlePolicy) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -92,9 +93,9 @@ class Launcher:
         self.proc.stdout.close()
 
 
-def launcher_env(state_dir: Path, gateway_addr: str, password: str | None) -> dict[str, str]:
+def launcher_env(state_dir: Path, gateway_addr: str, password: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOY_")}
-    env.update(CONVOY_STATE_DIR=str(state_dir), CONVOY_GATEWAY_ADDR=gateway_addr)
+    env.update(CONVOY_STATE_DIR=str(state_dir), CONVOY_GATEWAY_ADDR=gateway_addr, **extra)
     if password is not None:
         env["CONVOY_ADMIN_PASSWORD"] = password
     return env
@@ -105,8 +106,10 @@ def postgres_running(state_dir: Path) -> bool:
 
 
 @contextmanager
-def devstack_up(state_dir: Path, gateway_addr: str, password: str | None) -> Iterator[tuple[Launcher, str]]:
-    launcher = Launcher(launcher_env(state_dir, gateway_addr, password))
+def devstack_up(
+    state_dir: Path, gateway_addr: str, password: str | None, **extra: str
+) -> Iterator[tuple[Launcher, str]]:
+    launcher = Launcher(launcher_env(state_dir, gateway_addr, password, **extra))
     try:
         yield launcher, launcher.wait_until_up()
     finally:
@@ -116,8 +119,9 @@ def devstack_up(state_dir: Path, gateway_addr: str, password: str | None) -> Ite
             LocalPostgres(state_dir / "pg").stop(fast=True)
 
 
-def login_and_me(url: str, password: str) -> dict[str, object]:
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+def login_and_me(url: str, password: str, ca_file: Path | None = None) -> dict[str, object]:
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    with httpx.Client(base_url=url, timeout=10.0, verify=verify) as client:
         login = client.post("/api/v1/auth/login", json={"username": "admin", "password": password})
         assert login.status_code == 200, login.text
         token = login.json()["access_token"]
@@ -142,8 +146,17 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
 
     # Second start on the same state: no password in the environment any more, so this also shows that the
     # admin user and its password file survived, and that the launcher reads the password from that file.
-    with devstack_up(state_dir, gateway_addr, None) as (launcher, url):
+    # This time the gateway serves HTTPS with a certificate of the stack's own CA.
+    pki = state_dir / "pki"
+    https = {
+        "CONVOY_GATEWAY_HTTPS_CERT": str(pki / "gateway.pem"),
+        "CONVOY_GATEWAY_HTTPS_KEY": str(pki / "gateway-key.pem"),
+    }
+    with devstack_up(state_dir, gateway_addr, None, **https) as (launcher, url):
+        assert url == f"https://{gateway_addr}"
         assert PASSWORD in launcher.transcript()
-        assert login_and_me(url, PASSWORD)["username"] == "admin"
+        assert login_and_me(url, PASSWORD, ca_file=pki / "ca.pem")["username"] == "admin"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/healthz", timeout=5.0)  # not trusted without our CA
         assert launcher.interrupt() == 0, launcher.transcript()
         assert not postgres_running(state_dir)
