@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from convoy.auth.v1 import auth_pb2 as pb
 from convoy.auth.v1 import auth_pb2_grpc as pb_grpc
 from services.auth.audit import DENIED, FAILURE, SUCCESS, AuditEvent
@@ -13,6 +9,7 @@ from services.auth.auditlog import AuditFilter, AuditUseCases
 from services.auth.models import AuditEntry, User
 from services.auth.service import Session, SessionUseCases
 from services.auth.users import UserChanges, UserUseCases
+from services.kit.timestamps import from_timestamp, to_timestamp
 
 __all__ = ["AuthServicer", "AuditServicer", "ROLE_TO_PROTO", "ROLE_FROM_PROTO"]
 
@@ -24,14 +21,6 @@ RESULT_TO_PROTO = {
     FAILURE: pb.AUDIT_RESULT_FAILURE,
 }
 RESULT_FROM_PROTO = {value: name for name, value in RESULT_TO_PROTO.items()}
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _role_name(role: int) -> str:
@@ -46,9 +35,9 @@ def user_to_proto(user: User) -> pb.User:
         display_name=user.display_name,
         role=ROLE_TO_PROTO.get(user.role, pb.ROLE_UNSPECIFIED),
         disabled=user.disabled,
-        created_at=_timestamp(user.created_at),
-        updated_at=_timestamp(user.updated_at),
-        last_login_at=_timestamp(user.last_login_at),
+        created_at=to_timestamp(user.created_at),
+        updated_at=to_timestamp(user.updated_at),
+        last_login_at=to_timestamp(user.last_login_at),
     )
 
 
@@ -56,9 +45,9 @@ def _tokens(session: Session) -> pb.TokenPair:
     tokens = session.tokens
     return pb.TokenPair(
         access_token=tokens.access_token,
-        access_expires_at=_timestamp(tokens.access_expires_at),
+        access_expires_at=to_timestamp(tokens.access_expires_at),
         refresh_token=tokens.refresh_token,
-        refresh_expires_at=_timestamp(tokens.refresh_expires_at),
+        refresh_expires_at=to_timestamp(tokens.refresh_expires_at),
         token_type="Bearer",
     )
 
@@ -66,7 +55,7 @@ def _tokens(session: Session) -> pb.TokenPair:
 def audit_to_proto(entry: AuditEntry) -> pb.AuditRecord:
     return pb.AuditRecord(
         id=entry.id or 0,
-        time=_timestamp(entry.time),
+        time=to_timestamp(entry.time),
         actor=entry.actor,
         action=entry.action,
         target=entry.target,
@@ -161,8 +150,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             target=request.target,
             result=RESULT_FROM_PROTO.get(request.result, str(request.result)) if request.result else "",
             request_id=request.request_id,
-            since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
-            until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+            since=from_timestamp(request, "since"),
+            until=from_timestamp(request, "until"),
         )
         page = await self._audit.list(where, size=request.page_size, token=request.page_token)
         return pb.ListAuditResponse(

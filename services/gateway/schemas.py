@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
+from services.kit.timestamps import from_timestamp
 
 __all__ = [
     "Role",
@@ -127,13 +127,6 @@ class AuditChainOut(BaseModel):
     reason: str
 
 
-def _time(message: object, field: str) -> datetime | None:
-    if not message.HasField(field):  # type: ignore[attr-defined]
-        return None
-    stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
 def user_out(user: auth_pb.User) -> UserPublic:
     return UserPublic(
         id=user.id,
@@ -141,21 +134,21 @@ def user_out(user: auth_pb.User) -> UserPublic:
         display_name=user.display_name,
         role=ROLE_NAMES.get(user.role, "unknown"),
         disabled=user.disabled,
-        created_at=_time(user, "created_at"),
-        updated_at=_time(user, "updated_at"),
-        last_login_at=_time(user, "last_login_at"),
+        created_at=from_timestamp(user, "created_at"),
+        updated_at=from_timestamp(user, "updated_at"),
+        last_login_at=from_timestamp(user, "last_login_at"),
     )
 
 
 def token_out(tokens: auth_pb.TokenPair, user: auth_pb.User, now: datetime) -> TokenOut:
-    access_expires = _time(tokens, "access_expires_at")
+    access_expires = from_timestamp(tokens, "access_expires_at")
     return TokenOut(
         access_token=tokens.access_token,
         token_type=tokens.token_type or "Bearer",
         expires_in=max(0, int((access_expires - now).total_seconds())) if access_expires else 0,
         access_expires_at=access_expires,
         refresh_token=tokens.refresh_token,
-        refresh_expires_at=_time(tokens, "refresh_expires_at"),
+        refresh_expires_at=from_timestamp(tokens, "refresh_expires_at"),
         user=user_out(user),
     )
 
@@ -163,7 +156,7 @@ def token_out(tokens: auth_pb.TokenPair, user: auth_pb.User, now: datetime) -> T
 def audit_out(record: auth_pb.AuditRecord) -> AuditRecordOut:
     return AuditRecordOut(
         id=record.id,
-        time=_time(record, "time"),
+        time=from_timestamp(record, "time"),
         source=record.source,
         actor=record.actor,
         action=record.action,

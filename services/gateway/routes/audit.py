@@ -6,25 +6,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from services.gateway.schemas import RESULT_VALUES, AuditChainOut, AuditPage, audit_out
 from services.gateway.security import Authed, UpstreamsDep, require_role
 from services.kit.context import ADMIN
+from services.kit.timestamps import to_timestamp
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 CanRead = Annotated[Authed, Depends(require_role("audit.list", ADMIN))]
 CanVerify = Annotated[Authed, Depends(require_role("audit.verify", ADMIN))]
-
-
-def _stamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 @router.get("", response_model=AuditPage, summary="Audit records, newest first")
@@ -49,8 +41,8 @@ async def list_audit(
         target=target,
         result=RESULT_VALUES[result] if result else 0,
         request_id=request_id,
-        since=_stamp(since),
-        until=_stamp(until),
+        since=to_timestamp(since),
+        until=to_timestamp(until),
     )
     reply = await upstreams.audit.ListAudit(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout

@@ -1,0 +1,27 @@
+"""Conversions between aware datetimes and google.protobuf.Timestamp, with None for an unset field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+__all__ = ["to_timestamp", "from_timestamp"]
+
+
+def to_timestamp(value: datetime | None) -> Timestamp | None:
+    """A naive datetime is taken as UTC."""
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def from_timestamp(message: Message, field: str) -> datetime | None:
+    """The field as an aware UTC datetime, or None when the message does not set it."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
