@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import case, or_
 from sqlalchemy.dialects.postgresql import insert
@@ -81,8 +80,8 @@ async def _count_failure(session: AsyncSession, key: str, now: datetime, policy:
         .on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
-                "failures": _case(window_open, table.c.failures + 1, 1),
-                "window_started_at": _case(window_open, table.c.window_started_at, now),
+                "failures": case((window_open, table.c.failures + 1), else_=1),
+                "window_started_at": case((window_open, table.c.window_started_at), else_=now),
             },
         )
         .returning(table.c.failures)
@@ -93,10 +92,6 @@ async def _count_failure(session: AsyncSession, key: str, now: datetime, policy:
     if failures >= limit:
         until = now + policy.block_for(failures, limit)
         await connection.execute(table.update().where(table.c.key == key).values(blocked_until=until))
-
-
-def _case(condition: Any, when_true: Any, when_false: Any) -> Any:
-    return case((condition, when_true), else_=when_false)
 
 
 async def clear(session: AsyncSession, username: str) -> None:

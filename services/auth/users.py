@@ -13,7 +13,7 @@ from services.auth.audit import AuditEvent
 from services.auth.models import User
 from services.auth.passwords import check_password_policy
 from services.auth.service import Core
-from services.kit.context import ADMIN, USER_ROLES
+from services.kit.context import ADMIN, USER_ROLES, require_user
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
@@ -94,7 +94,7 @@ class UserUseCases:
         return user
 
     async def get(self, user_id: str) -> User:
-        principal = await self.core.authorize("user.read", f"user:{user_id}", *USER_ROLES)
+        principal = require_user()
         if principal.role != ADMIN and principal.subject != user_id:
             await self.core.authorize("user.read", f"user:{user_id}", ADMIN)
         async with self.core.db.transaction() as session:

@@ -209,3 +209,25 @@ async def test_password_hashes_are_upgraded_when_parameters_change(
             assert (await client.post("/api/v1/auth/login", json=body)).status_code == 200
             upgraded = await connection.fetchval(query)
     assert upgraded.startswith("$argon2id$") and "m=19456,t=2,p=1" in upgraded
+
+
+async def test_users_read_themselves_but_not_others(auth_stack: AuthStack) -> None:
+    async with gateway_client(auth_stack.target, auth_stack.pki_dir) as client:
+        admin = await admin_headers(client)
+        me_admin = (await client.get("/api/v1/auth/me", headers=admin)).json()
+        name = f"o{uuid.uuid4().hex[:10]}"
+        body = {"username": name, "role": "operator", "password": "operator-password"}
+        own = (await client.post("/api/v1/users", json=body, headers=admin)).json()
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": name, "password": "operator-password"}
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}", "X-Request-ID": rid()}
+        assert (await client.get(f"/api/v1/users/{own['id']}", headers=headers)).status_code == 200
+        other = await client.get(f"/api/v1/users/{me_admin['id']}", headers=headers)
+        assert other.status_code == 403
+        (record,) = await records_for(client, headers["X-Request-ID"])
+        assert (record["action"], record["result"], record["actor"]) == (
+            "user.read",
+            "denied",
+            f"user:{name}",
+        )

@@ -85,7 +85,7 @@ class AuthStack:
 async def start_auth(settings: AuthSettings) -> AsyncIterator[AuthStack]:
     process = build(settings)
     port = await process.server.start()
-    user, _ = await process.users.ensure_admin("admin", ADMIN_PASSWORD, reset=True)
+    await process.users.ensure_admin("admin", ADMIN_PASSWORD, reset=True)
     try:
         yield AuthStack(process, port, settings, settings.pki_dir)  # type: ignore[arg-type]
     finally:
