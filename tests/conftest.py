@@ -24,7 +24,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private CA with certificates for the services."""
     directory = tmp_path_factory.mktemp("pki") / "pki"
-    write_pki_dir(directory, ["auth", "gateway", "inventory"])
+    write_pki_dir(directory, ["auth", "gateway", "inventory", "catalog", "scheduler", "transfer"])
     return directory
 
 

@@ -25,6 +25,9 @@ have_python_headers() {
 check_system() {
     command -v "$python" >/dev/null 2>&1 || missing+=(python3 python3-venv python3-dev)
     have_initdb || missing+=(postgresql)
+    # Package tools: transfer reads rpm headers with `rpm -qp`; tests build real packages.
+    command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+    command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v curl >/dev/null 2>&1 || missing+=(curl)

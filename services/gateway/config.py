@@ -19,6 +19,11 @@ class GatewaySettings(ServiceSettings):
     # Where HTTP(S) is served: CONVOY_GATEWAY_ADDR.
     addr: str = "127.0.0.1:8080"
     auth_target: str = "127.0.0.1:50051"
+    inventory_target: str = "127.0.0.1:50052"
+    catalog_target: str = "127.0.0.1:50053"
+    transfer_target: str = "127.0.0.1:50055"
+    # Bytes per gRPC message when streaming an upload to transfer or a download to the client.
+    stream_chunk_bytes: int = Field(1024 * 1024, ge=4096, le=4 * 1024 * 1024)
     # Serve HTTPS when both are set (the gRPC client certificate comes from the PKI settings).
     https_cert: Path | None = None
     https_key: Path | None = None

@@ -15,10 +15,12 @@ __all__ = [
     "use_call",
     "require_role",
     "require_user",
+    "require_caller",
     "ADMIN",
     "OPERATOR",
     "VIEWER",
     "USER_ROLES",
+    "WRITE_ROLES",
 ]
 
 PrincipalKind = Literal["user", "service", "agent"]
@@ -85,6 +87,21 @@ def require_role(*roles: str, call: CallContext | None = None) -> Principal:
     return user
 
 
+def require_caller(*roles: str, call: CallContext | None = None) -> Principal:
+    """A user whose role is one of `roles`, or, when the call carries no access token, a service.
+
+    Services act for themselves (audit writes, enrollment, reconciling); agents and anonymous callers
+    never pass.
+    """
+    call = call or current_call()
+    if call.user is not None:
+        return require_role(*roles, call=call)
+    if call.peer is not None and call.peer.kind == "service":
+        return call.peer
+    raise Unauthenticated("an access token is required")
+
+
 # Roles of people; machines get "service" (internal certificates) or "agent" (node certificates).
 ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"
 USER_ROLES = (ADMIN, OPERATOR, VIEWER)
+WRITE_ROLES = (ADMIN, OPERATOR)

@@ -95,10 +95,13 @@ async def start_auth(settings: AuthSettings) -> AsyncIterator[AuthStack]:
 
 @asynccontextmanager
 async def gateway_client(
-    auth_target: str, pki_dir: Path, *, client_address: str = "127.0.0.1"
+    auth_target: str, pki_dir: Path, *, client_address: str = "127.0.0.1", **targets: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client wired to the real gateway app, whose lifespan (channels, keys) runs for real."""
-    settings = GatewaySettings(env="dev", pki_dir=pki_dir, auth_target=auth_target)
+    """An HTTP client wired to the real gateway app, whose lifespan (channels, keys) runs for real.
+
+    `targets` point the gateway at other services, e.g. inventory_target="127.0.0.1:PORT".
+    """
+    settings = GatewaySettings(env="dev", pki_dir=pki_dir, auth_target=auth_target, **targets)
     app: FastAPI = create_app(settings)
     async with app.router.lifespan_context(app):
         await _wait_for_keys(app)

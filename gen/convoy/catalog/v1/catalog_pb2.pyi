@@ -61,7 +61,7 @@ class DeployProfile(_message.Message):
     def __init__(self, pre_hook: _Optional[str] = ..., post_hook: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., restart_service: _Optional[str] = ...) -> None: ...
 
 class Package(_message.Message):
-    __slots__ = ("id", "software_name", "version", "release", "format", "arch", "package_families", "description", "depends", "artifact_sha256", "artifact_size", "signature", "deploy_profile", "created_at", "created_by")
+    __slots__ = ("id", "software_name", "version", "release", "format", "arch", "package_families", "description", "depends", "artifact_sha256", "artifact_size", "signature", "deploy_profile", "created_at", "created_by", "updated_at", "referenced_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,8 @@ class Package(_message.Message):
     DEPLOY_PROFILE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     software_name: str
     version: str
@@ -92,7 +94,9 @@ class Package(_message.Message):
     deploy_profile: DeployProfile
     created_at: _timestamp_pb2.Timestamp
     created_by: str
-    def __init__(self, id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., format: _Optional[_Union[Format, str]] = ..., arch: _Optional[str] = ..., package_families: _Optional[_Iterable[_Union[PackageFamily, str]]] = ..., description: _Optional[str] = ..., depends: _Optional[_Iterable[str]] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+    updated_at: _timestamp_pb2.Timestamp
+    referenced_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., format: _Optional[_Union[Format, str]] = ..., arch: _Optional[str] = ..., package_families: _Optional[_Iterable[_Union[PackageFamily, str]]] = ..., description: _Optional[str] = ..., depends: _Optional[_Iterable[str]] = ..., artifact_sha256: _Optional[str] = ..., artifact_size: _Optional[int] = ..., signature: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referenced_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Software(_message.Message):
     __slots__ = ("name", "version_count", "latest_version", "formats", "updated_at")
@@ -180,6 +184,26 @@ class ListPackagesResponse(_message.Message):
     total_size: int
     def __init__(self, packages: _Optional[_Iterable[_Union[Package, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
+class UpdatePackageRequest(_message.Message):
+    __slots__ = ("id", "description", "deploy_profile", "clear_deploy_profile", "signature")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DEPLOY_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_DEPLOY_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    description: str
+    deploy_profile: DeployProfile
+    clear_deploy_profile: bool
+    signature: str
+    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., clear_deploy_profile: _Optional[bool] = ..., signature: _Optional[str] = ...) -> None: ...
+
+class UpdatePackageResponse(_message.Message):
+    __slots__ = ("package",)
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    package: Package
+    def __init__(self, package: _Optional[_Union[Package, _Mapping]] = ...) -> None: ...
+
 class DeletePackageRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -251,3 +275,29 @@ class ListSoftwareResponse(_message.Message):
     next_page_token: str
     total_size: int
     def __init__(self, software: _Optional[_Iterable[_Union[Software, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class AddReferenceRequest(_message.Message):
+    __slots__ = ("package_id", "holder")
+    PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    package_id: str
+    holder: str
+    def __init__(self, package_id: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+
+class AddReferenceResponse(_message.Message):
+    __slots__ = ("package",)
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    package: Package
+    def __init__(self, package: _Optional[_Union[Package, _Mapping]] = ...) -> None: ...
+
+class RemoveReferenceRequest(_message.Message):
+    __slots__ = ("package_id", "holder")
+    PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    package_id: str
+    holder: str
+    def __init__(self, package_id: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+
+class RemoveReferenceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -50,10 +50,25 @@ class CatalogServiceStub:
                 request_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.ListPackagesRequest.SerializeToString,
                 response_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.ListPackagesResponse.FromString,
                 _registered_method=True)
+        self.UpdatePackage = channel.unary_unary(
+                '/convoy.catalog.v1.CatalogService/UpdatePackage',
+                request_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageRequest.SerializeToString,
+                response_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageResponse.FromString,
+                _registered_method=True)
         self.DeletePackage = channel.unary_unary(
                 '/convoy.catalog.v1.CatalogService/DeletePackage',
                 request_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageRequest.SerializeToString,
                 response_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageResponse.FromString,
+                _registered_method=True)
+        self.AddReference = channel.unary_unary(
+                '/convoy.catalog.v1.CatalogService/AddReference',
+                request_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceRequest.SerializeToString,
+                response_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceResponse.FromString,
+                _registered_method=True)
+        self.RemoveReference = channel.unary_unary(
+                '/convoy.catalog.v1.CatalogService/RemoveReference',
+                request_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceRequest.SerializeToString,
+                response_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceResponse.FromString,
                 _registered_method=True)
         self.ListVersions = channel.unary_unary(
                 '/convoy.catalog.v1.CatalogService/ListVersions',
@@ -96,8 +111,30 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdatePackage(self, request, context):
+        """Changes what is known about a package, never its artifact or identity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeletePackage(self, request, context):
-        """Refused with FAILED_PRECONDITION while a deployment or sync policy refers to the package.
+        """Refused with FAILED_PRECONDITION, naming a holder, while a deployment or sync policy references
+        the package; otherwise the package goes and its artifact with it unless another package shares it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddReference(self, request, context):
+        """Records that a holder (e.g. "scheduler.deployment:<id>") needs the package; idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveReference(self, request, context):
+        """Drops a holder's reference; idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,10 +180,25 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.ListPackagesRequest.FromString,
                     response_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.ListPackagesResponse.SerializeToString,
             ),
+            'UpdatePackage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePackage,
+                    request_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageRequest.FromString,
+                    response_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageResponse.SerializeToString,
+            ),
             'DeletePackage': grpc.unary_unary_rpc_method_handler(
                     servicer.DeletePackage,
                     request_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageRequest.FromString,
                     response_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageResponse.SerializeToString,
+            ),
+            'AddReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddReference,
+                    request_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceRequest.FromString,
+                    response_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceResponse.SerializeToString,
+            ),
+            'RemoveReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveReference,
+                    request_deserializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceRequest.FromString,
+                    response_serializer=convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceResponse.SerializeToString,
             ),
             'ListVersions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVersions,
@@ -257,6 +309,33 @@ class CatalogService:
             _registered_method=True)
 
     @staticmethod
+    def UpdatePackage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.catalog.v1.CatalogService/UpdatePackage',
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageRequest.SerializeToString,
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.UpdatePackageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DeletePackage(request,
             target,
             options=(),
@@ -273,6 +352,60 @@ class CatalogService:
             '/convoy.catalog.v1.CatalogService/DeletePackage',
             convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageRequest.SerializeToString,
             convoy_dot_catalog_dot_v1_dot_catalog__pb2.DeletePackageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.catalog.v1.CatalogService/AddReference',
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceRequest.SerializeToString,
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.AddReferenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.catalog.v1.CatalogService/RemoveReference',
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceRequest.SerializeToString,
+            convoy_dot_catalog_dot_v1_dot_catalog__pb2.RemoveReferenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,43 +25,51 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!convoy/transfer/v1/transfer.proto\x12\x12\x63onvoy.transfer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n\x04\x42lob\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x32\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe9\x01\n\nInspection\x12\x32\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x0f\n\x07\x64\x65pends\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x12\n\nimage_name\x18\x08 \x01(\t\x12\x11\n\timage_tag\x18\t \x01(\t\x12\x1c\n\x14has_uninstall_script\x18\n \x01(\x08\"\x83\x01\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12;\n\x0f\x64\x65\x63lared_format\x18\x02 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"c\n\rUploadRequest\x12\x36\n\x08metadata\x18\x01 \x01(\x0b\x32\".convoy.transfer.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"l\n\x0eUploadResponse\x12&\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x18.convoy.transfer.v1.Blob\x12\x32\n\ninspection\x18\x02 \x01(\x0b\x32\x1e.convoy.transfer.v1.Inspection\"X\n\x0e\x44ownloadHeader\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x12\n\nchunk_size\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\"@\n\x0f\x44ownloadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05grant\x18\x03 \x01(\t\"d\n\x10\x44ownloadResponse\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".convoy.transfer.v1.DownloadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\x1d\n\x0bStatRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"6\n\x0cStatResponse\x12&\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x18.convoy.transfer.v1.Blob\"\x1f\n\rDeleteRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\x10\n\x0e\x44\x65leteResponse\"m\n\x10ListBlobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x32\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\"U\n\x11ListBlobsResponse\x12\'\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x18.convoy.transfer.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9b\x01\n\x0e\x41rtifactFormat\x12\x1f\n\x1b\x41RTIFACT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41RTIFACT_FORMAT_DEB\x10\x01\x12\x17\n\x13\x41RTIFACT_FORMAT_RPM\x10\x02\x12\x17\n\x13\x41RTIFACT_FORMAT_TAR\x10\x03\x12\x1d\n\x19\x41RTIFACT_FORMAT_CONTAINER\x10\x04\x32\xb3\x03\n\x0fTransferService\x12Q\n\x06Upload\x12!.convoy.transfer.v1.UploadRequest\x1a\".convoy.transfer.v1.UploadResponse(\x01\x12W\n\x08\x44ownload\x12#.convoy.transfer.v1.DownloadRequest\x1a$.convoy.transfer.v1.DownloadResponse0\x01\x12I\n\x04Stat\x12\x1f.convoy.transfer.v1.StatRequest\x1a .convoy.transfer.v1.StatResponse\x12O\n\x06\x44\x65lete\x12!.convoy.transfer.v1.DeleteRequest\x1a\".convoy.transfer.v1.DeleteResponse\x12X\n\tListBlobs\x12$.convoy.transfer.v1.ListBlobsRequest\x1a%.convoy.transfer.v1.ListBlobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!convoy/transfer/v1/transfer.proto\x12\x12\x63onvoy.transfer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x01\n\x04\x42lob\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x32\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0freference_count\x18\x07 \x01(\x05\"\xe9\x01\n\nInspection\x12\x32\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x0f\n\x07\x64\x65pends\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x12\n\nimage_name\x18\x08 \x01(\t\x12\x11\n\timage_tag\x18\t \x01(\t\x12\x1c\n\x14has_uninstall_script\x18\n \x01(\x08\"\x83\x01\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12;\n\x0f\x64\x65\x63lared_format\x18\x02 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\"c\n\rUploadRequest\x12\x36\n\x08metadata\x18\x01 \x01(\x0b\x32\".convoy.transfer.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"}\n\x0eUploadResponse\x12&\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x18.convoy.transfer.v1.Blob\x12\x32\n\ninspection\x18\x02 \x01(\x0b\x32\x1e.convoy.transfer.v1.Inspection\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"X\n\x0e\x44ownloadHeader\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x12\n\nchunk_size\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\"@\n\x0f\x44ownloadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05grant\x18\x03 \x01(\t\"d\n\x10\x44ownloadResponse\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".convoy.transfer.v1.DownloadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\x1d\n\x0bStatRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"6\n\x0cStatResponse\x12&\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x18.convoy.transfer.v1.Blob\"\x1f\n\rDeleteRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\x10\n\x0e\x44\x65leteResponse\"m\n\x10ListBlobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x32\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\".convoy.transfer.v1.ArtifactFormat\"U\n\x11ListBlobsResponse\x12\'\n\x05\x62lobs\x18\x01 \x03(\x0b\x32\x18.convoy.transfer.v1.Blob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13\x41\x64\x64ReferenceRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\">\n\x14\x41\x64\x64ReferenceResponse\x12&\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x18.convoy.transfer.v1.Blob\"U\n\x16RemoveReferenceRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65lete_unreferenced\x18\x03 \x01(\x08\"*\n\x17RemoveReferenceResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08*\x9b\x01\n\x0e\x41rtifactFormat\x12\x1f\n\x1b\x41RTIFACT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41RTIFACT_FORMAT_DEB\x10\x01\x12\x17\n\x13\x41RTIFACT_FORMAT_RPM\x10\x02\x12\x17\n\x13\x41RTIFACT_FORMAT_TAR\x10\x03\x12\x1d\n\x19\x41RTIFACT_FORMAT_CONTAINER\x10\x04\x32\x82\x05\n\x0fTransferService\x12Q\n\x06Upload\x12!.convoy.transfer.v1.UploadRequest\x1a\".convoy.transfer.v1.UploadResponse(\x01\x12W\n\x08\x44ownload\x12#.convoy.transfer.v1.DownloadRequest\x1a$.convoy.transfer.v1.DownloadResponse0\x01\x12I\n\x04Stat\x12\x1f.convoy.transfer.v1.StatRequest\x1a .convoy.transfer.v1.StatResponse\x12O\n\x06\x44\x65lete\x12!.convoy.transfer.v1.DeleteRequest\x1a\".convoy.transfer.v1.DeleteResponse\x12X\n\tListBlobs\x12$.convoy.transfer.v1.ListBlobsRequest\x1a%.convoy.transfer.v1.ListBlobsResponse\x12\x61\n\x0c\x41\x64\x64Reference\x12\'.convoy.transfer.v1.AddReferenceRequest\x1a(.convoy.transfer.v1.AddReferenceResponse\x12j\n\x0fRemoveReference\x12*.convoy.transfer.v1.RemoveReferenceRequest\x1a+.convoy.transfer.v1.RemoveReferenceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convoy.transfer.v1.transfer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ARTIFACTFORMAT']._serialized_start=1445
-  _globals['_ARTIFACTFORMAT']._serialized_end=1600
+  _globals['_ARTIFACTFORMAT']._serialized_start=1737
+  _globals['_ARTIFACTFORMAT']._serialized_end=1892
   _globals['_BLOB']._serialized_start=91
-  _globals['_BLOB']._serialized_end=267
-  _globals['_INSPECTION']._serialized_start=270
-  _globals['_INSPECTION']._serialized_end=503
-  _globals['_UPLOADMETADATA']._serialized_start=506
-  _globals['_UPLOADMETADATA']._serialized_end=637
-  _globals['_UPLOADREQUEST']._serialized_start=639
-  _globals['_UPLOADREQUEST']._serialized_end=738
-  _globals['_UPLOADRESPONSE']._serialized_start=740
-  _globals['_UPLOADRESPONSE']._serialized_end=848
-  _globals['_DOWNLOADHEADER']._serialized_start=850
-  _globals['_DOWNLOADHEADER']._serialized_end=938
-  _globals['_DOWNLOADREQUEST']._serialized_start=940
-  _globals['_DOWNLOADREQUEST']._serialized_end=1004
-  _globals['_DOWNLOADRESPONSE']._serialized_start=1006
-  _globals['_DOWNLOADRESPONSE']._serialized_end=1106
-  _globals['_STATREQUEST']._serialized_start=1108
-  _globals['_STATREQUEST']._serialized_end=1137
-  _globals['_STATRESPONSE']._serialized_start=1139
-  _globals['_STATRESPONSE']._serialized_end=1193
-  _globals['_DELETEREQUEST']._serialized_start=1195
-  _globals['_DELETEREQUEST']._serialized_end=1226
-  _globals['_DELETERESPONSE']._serialized_start=1228
-  _globals['_DELETERESPONSE']._serialized_end=1244
-  _globals['_LISTBLOBSREQUEST']._serialized_start=1246
-  _globals['_LISTBLOBSREQUEST']._serialized_end=1355
-  _globals['_LISTBLOBSRESPONSE']._serialized_start=1357
-  _globals['_LISTBLOBSRESPONSE']._serialized_end=1442
-  _globals['_TRANSFERSERVICE']._serialized_start=1603
-  _globals['_TRANSFERSERVICE']._serialized_end=2038
+  _globals['_BLOB']._serialized_end=292
+  _globals['_INSPECTION']._serialized_start=295
+  _globals['_INSPECTION']._serialized_end=528
+  _globals['_UPLOADMETADATA']._serialized_start=531
+  _globals['_UPLOADMETADATA']._serialized_end=662
+  _globals['_UPLOADREQUEST']._serialized_start=664
+  _globals['_UPLOADREQUEST']._serialized_end=763
+  _globals['_UPLOADRESPONSE']._serialized_start=765
+  _globals['_UPLOADRESPONSE']._serialized_end=890
+  _globals['_DOWNLOADHEADER']._serialized_start=892
+  _globals['_DOWNLOADHEADER']._serialized_end=980
+  _globals['_DOWNLOADREQUEST']._serialized_start=982
+  _globals['_DOWNLOADREQUEST']._serialized_end=1046
+  _globals['_DOWNLOADRESPONSE']._serialized_start=1048
+  _globals['_DOWNLOADRESPONSE']._serialized_end=1148
+  _globals['_STATREQUEST']._serialized_start=1150
+  _globals['_STATREQUEST']._serialized_end=1179
+  _globals['_STATRESPONSE']._serialized_start=1181
+  _globals['_STATRESPONSE']._serialized_end=1235
+  _globals['_DELETEREQUEST']._serialized_start=1237
+  _globals['_DELETEREQUEST']._serialized_end=1268
+  _globals['_DELETERESPONSE']._serialized_start=1270
+  _globals['_DELETERESPONSE']._serialized_end=1286
+  _globals['_LISTBLOBSREQUEST']._serialized_start=1288
+  _globals['_LISTBLOBSREQUEST']._serialized_end=1397
+  _globals['_LISTBLOBSRESPONSE']._serialized_start=1399
+  _globals['_LISTBLOBSRESPONSE']._serialized_end=1484
+  _globals['_ADDREFERENCEREQUEST']._serialized_start=1486
+  _globals['_ADDREFERENCEREQUEST']._serialized_end=1539
+  _globals['_ADDREFERENCERESPONSE']._serialized_start=1541
+  _globals['_ADDREFERENCERESPONSE']._serialized_end=1603
+  _globals['_REMOVEREFERENCEREQUEST']._serialized_start=1605
+  _globals['_REMOVEREFERENCEREQUEST']._serialized_end=1690
+  _globals['_REMOVEREFERENCERESPONSE']._serialized_start=1692
+  _globals['_REMOVEREFERENCERESPONSE']._serialized_end=1734
+  _globals['_TRANSFERSERVICE']._serialized_start=1895
+  _globals['_TRANSFERSERVICE']._serialized_end=2537
 # @@protoc_insertion_point(module_scope)

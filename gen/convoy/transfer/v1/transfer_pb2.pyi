@@ -24,20 +24,22 @@ ARTIFACT_FORMAT_TAR: ArtifactFormat
 ARTIFACT_FORMAT_CONTAINER: ArtifactFormat
 
 class Blob(_message.Message):
-    __slots__ = ("sha256", "size", "format", "filename", "content_type", "created_at")
+    __slots__ = ("sha256", "size", "format", "filename", "content_type", "created_at", "reference_count")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
     sha256: str
     size: int
     format: ArtifactFormat
     filename: str
     content_type: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., format: _Optional[_Union[ArtifactFormat, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reference_count: int
+    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., format: _Optional[_Union[ArtifactFormat, str]] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reference_count: _Optional[int] = ...) -> None: ...
 
 class Inspection(_message.Message):
     __slots__ = ("format", "name", "version", "release", "arch", "depends", "description", "image_name", "image_tag", "has_uninstall_script")
@@ -84,12 +86,14 @@ class UploadRequest(_message.Message):
     def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class UploadResponse(_message.Message):
-    __slots__ = ("blob", "inspection")
+    __slots__ = ("blob", "inspection", "created")
     BLOB_FIELD_NUMBER: _ClassVar[int]
     INSPECTION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
     blob: Blob
     inspection: Inspection
-    def __init__(self, blob: _Optional[_Union[Blob, _Mapping]] = ..., inspection: _Optional[_Union[Inspection, _Mapping]] = ...) -> None: ...
+    created: bool
+    def __init__(self, blob: _Optional[_Union[Blob, _Mapping]] = ..., inspection: _Optional[_Union[Inspection, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class DownloadHeader(_message.Message):
     __slots__ = ("sha256", "total_size", "chunk_size", "offset")
@@ -160,3 +164,33 @@ class ListBlobsResponse(_message.Message):
     blobs: _containers.RepeatedCompositeFieldContainer[Blob]
     next_page_token: str
     def __init__(self, blobs: _Optional[_Iterable[_Union[Blob, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AddReferenceRequest(_message.Message):
+    __slots__ = ("sha256", "holder")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    holder: str
+    def __init__(self, sha256: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+
+class AddReferenceResponse(_message.Message):
+    __slots__ = ("blob",)
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    blob: Blob
+    def __init__(self, blob: _Optional[_Union[Blob, _Mapping]] = ...) -> None: ...
+
+class RemoveReferenceRequest(_message.Message):
+    __slots__ = ("sha256", "holder", "delete_unreferenced")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    DELETE_UNREFERENCED_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    holder: str
+    delete_unreferenced: bool
+    def __init__(self, sha256: _Optional[str] = ..., holder: _Optional[str] = ..., delete_unreferenced: _Optional[bool] = ...) -> None: ...
+
+class RemoveReferenceResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    def __init__(self, deleted: _Optional[bool] = ...) -> None: ...

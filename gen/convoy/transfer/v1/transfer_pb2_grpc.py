@@ -60,6 +60,16 @@ class TransferServiceStub:
                 request_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsRequest.SerializeToString,
                 response_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsResponse.FromString,
                 _registered_method=True)
+        self.AddReference = channel.unary_unary(
+                '/convoy.transfer.v1.TransferService/AddReference',
+                request_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceRequest.SerializeToString,
+                response_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceResponse.FromString,
+                _registered_method=True)
+        self.RemoveReference = channel.unary_unary(
+                '/convoy.transfer.v1.TransferService/RemoveReference',
+                request_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceRequest.SerializeToString,
+                response_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceResponse.FromString,
+                _registered_method=True)
 
 
 class TransferServiceServicer:
@@ -89,7 +99,7 @@ class TransferServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Delete(self, request, context):
-        """Refused with FAILED_PRECONDITION while a catalog package refers to the blob.
+        """Refused with FAILED_PRECONDITION while any holder references the blob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -97,6 +107,20 @@ class TransferServiceServicer:
 
     def ListBlobs(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddReference(self, request, context):
+        """Records that a holder (e.g. a catalog package) needs the blob; idempotent. NOT_FOUND if it is not stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveReference(self, request, context):
+        """Drops a holder's reference; idempotent. The blob is deleted with its last reference when asked to.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -128,6 +152,16 @@ def add_TransferServiceServicer_to_server(servicer, server):
                     servicer.ListBlobs,
                     request_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsRequest.FromString,
                     response_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsResponse.SerializeToString,
+            ),
+            'AddReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddReference,
+                    request_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceRequest.FromString,
+                    response_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceResponse.SerializeToString,
+            ),
+            'RemoveReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveReference,
+                    request_deserializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceRequest.FromString,
+                    response_serializer=convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +300,60 @@ class TransferService:
             '/convoy.transfer.v1.TransferService/ListBlobs',
             convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsRequest.SerializeToString,
             convoy_dot_transfer_dot_v1_dot_transfer__pb2.ListBlobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.transfer.v1.TransferService/AddReference',
+            convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceRequest.SerializeToString,
+            convoy_dot_transfer_dot_v1_dot_transfer__pb2.AddReferenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.transfer.v1.TransferService/RemoveReference',
+            convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceRequest.SerializeToString,
+            convoy_dot_transfer_dot_v1_dot_transfer__pb2.RemoveReferenceResponse.FromString,
             options,
             channel_credentials,
             insecure,
