@@ -54,7 +54,7 @@ def _lifespan(settings: GatewaySettings) -> Callable[[FastAPI], AsyncIterator[No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstreams = Upstreams(settings)
         app.state.upstreams = upstreams
-        loader = asyncio.create_task(upstreams.keep_loading_keys())
+        loader = asyncio.create_task(upstreams.keys.keep_loading())
         try:
             yield
         finally:

@@ -60,7 +60,7 @@ async def _verify(upstreams: Upstreams, token: str) -> Principal:
     try:
         return verifier.verify(token)
     except UnknownSigningKey:
-        return (await upstreams.load_keys()).verify(token)
+        return (await upstreams.keys.load()).verify(token)
 
 
 async def current_user(request: Request, upstreams: UpstreamsDep, caller: CallerDep) -> Authed:

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.catalog.v1 import catalog_pb2_grpc as catalog_grpc
 from convoy.inventory.v1 import inventory_pb2_grpc as inventory_grpc
 from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from services.gateway.config import GatewaySettings
 from services.kit.tls import open_channel
+from services.kit.token_keys import TokenKeys
 from services.kit.tokens import TokenVerifier
 
 __all__ = ["CallerInfo", "Upstreams"]
 
 log = logging.getLogger("convoy.gateway")
-KEY_REFRESH_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,39 +56,15 @@ class Upstreams:
         self.catalog = catalog_grpc.CatalogServiceStub(self.channels["catalog"])
         self.transfer = transfer_grpc.TransferServiceStub(self.channels["transfer"])
         self._health = {name: health_pb2_grpc.HealthStub(ch) for name, ch in self.channels.items()}
-        self.verifier: TokenVerifier | None = None
-        self._keys_lock = asyncio.Lock()
-        self._keys_loaded_at = 0.0
+        self.keys = TokenKeys(self.auth_channel, timeout=settings.upstream_timeout_seconds)
 
     @property
     def timeout(self) -> float:
         return self.settings.upstream_timeout_seconds
 
-    async def load_keys(self) -> TokenVerifier:
-        """Fetches auth's JWKS (again when a token names a key we have not seen: key rotation).
-
-        At most once per KEY_REFRESH_SECONDS, so tokens with made-up key ids cannot make every
-        request a call to auth.
-        """
-        async with self._keys_lock:
-            now = time.monotonic()
-            if self.verifier is None or now - self._keys_loaded_at >= KEY_REFRESH_SECONDS:
-                jwks = await self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=self.timeout)
-                self.verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
-                self._keys_loaded_at = now
-            return self.verifier
-
-    async def keep_loading_keys(self) -> None:
-        """Background task at startup: auth may start after the gateway."""
-        delay = 0.2
-        while self.verifier is None:
-            try:
-                await self.load_keys()
-                log.info("loaded token keys from auth")
-            except grpc.aio.AioRpcError as exc:
-                log.warning("auth not reachable yet (%s); retrying", exc.code().name)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    @property
+    def verifier(self) -> TokenVerifier | None:
+        return self.keys.verifier
 
     async def check(self) -> dict[str, str]:
         """Health of every upstream, as the readiness endpoint reports it."""

@@ -38,12 +38,17 @@ __all__ = [
 ADMIN_PASSWORD = "admin-test-password"
 
 
-async def fresh_database(postgres: LocalPostgres, prefix: str) -> str:
-    """A new, migrated database for one test module; its URL."""
+async def fresh_database(
+    postgres: LocalPostgres,
+    prefix: str,
+    migrations: tuple[tuple[str, str], ...] = (("services.auth", SCHEMA),),
+) -> str:
+    """A new database for one test module, migrated for each (package, schema) given; its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     await asyncio.to_thread(postgres.create_database, name)
     url = postgres.url(name)
-    await asyncio.to_thread(migrate, url, "services.auth", SCHEMA)
+    for package, schema in migrations:
+        await asyncio.to_thread(migrate, url, package, schema)
     return url
 
 
