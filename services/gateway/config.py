@@ -24,6 +24,9 @@ class GatewaySettings(ServiceSettings):
     transfer_target: str = "127.0.0.1:50055"
     # Bytes per gRPC message when streaming an upload to transfer or a download to the client.
     stream_chunk_bytes: int = Field(1024 * 1024, ge=4096, le=4 * 1024 * 1024)
+    # Largest package accepted (transfer has its own limit too); uploads may take this long.
+    max_upload_bytes: int = Field(4 * 1024**3, ge=1024)
+    upload_timeout_seconds: float = Field(3600.0, gt=0)
     # Serve HTTPS when both are set (the gRPC client certificate comes from the PKI settings).
     https_cert: Path | None = None
     https_key: Path | None = None
