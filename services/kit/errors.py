@@ -9,6 +9,7 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "FailedPrecondition",
+    "OutOfRange",
     "Unauthenticated",
     "PermissionDenied",
     "ResourceExhausted",
@@ -42,6 +43,10 @@ class Conflict(DomainError):
 
 class FailedPrecondition(DomainError):
     """The system is not in the state the operation needs (e.g. still referenced)."""
+
+
+class OutOfRange(InvalidArgument):
+    """A position or offset past the end of what exists (e.g. resuming beyond a blob's size)."""
 
 
 class Unauthenticated(DomainError):

@@ -22,6 +22,7 @@ log = logging.getLogger("convoy.grpc")
 
 # The one table from domain errors to gRPC status codes (most specific class first).
 STATUS_BY_ERROR: tuple[tuple[type[errors.DomainError], grpc.StatusCode], ...] = (
+    (errors.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
