@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.config import GatewaySettings
 from services.gateway.errors import ApiError, error_response, http_status
-from services.gateway.routes import audit, auth, health, packages, users
+from services.gateway.routes import audit, auth, groups, health, packages, servers, users
 from services.gateway.upstream import Upstreams
 from services.kit.context import CallContext, use_call
 
@@ -42,7 +42,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
-    for router in (auth.router, users.router, audit.router, packages.router, health.router):
+    routers = (auth, users, audit, servers, groups, packages, health)
+    for router in (module.router for module in routers):
         app.include_router(router)
     _add_error_handlers(app)
     app.middleware("http")(_observe)

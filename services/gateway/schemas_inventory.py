@@ -1,0 +1,283 @@
+"""JSON shapes of the servers, groups and targets API, and their conversion from inventory messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from services.gateway.schemas import Input
+from services.kit.timestamps import from_timestamp
+
+__all__ = [
+    "Category",
+    "ServerStatus",
+    "PackageFamily",
+    "CATEGORY_VALUES",
+    "STATUS_VALUES",
+    "FAMILY_VALUES",
+    "ServerCreate",
+    "ServerUpdate",
+    "OsFactsPublic",
+    "ServerPublic",
+    "ServerPage",
+    "MaintenanceWindowIn",
+    "MaintenanceWindowPublic",
+    "GroupCreate",
+    "GroupUpdate",
+    "GroupPublic",
+    "GroupPage",
+    "MembersIn",
+    "MembersAdded",
+    "InstalledPublic",
+    "InstalledPage",
+    "TargetIn",
+    "ResolvedTargets",
+    "server_out",
+    "group_out",
+    "installed_out",
+    "window_in",
+]
+
+Category = Literal["web", "database", "data-processing", "container", "general"]
+ServerStatus = Literal["pending", "online", "offline", "revoked"]
+PackageFamily = Literal["deb", "rpm"]
+
+CATEGORY_VALUES = {
+    "web": inv_pb.CATEGORY_WEB,
+    "database": inv_pb.CATEGORY_DATABASE,
+    "data-processing": inv_pb.CATEGORY_DATA_PROCESSING,
+    "container": inv_pb.CATEGORY_CONTAINER,
+    "general": inv_pb.CATEGORY_GENERAL,
+}
+STATUS_VALUES = {
+    "pending": inv_pb.SERVER_STATUS_PENDING,
+    "online": inv_pb.SERVER_STATUS_ONLINE,
+    "offline": inv_pb.SERVER_STATUS_OFFLINE,
+    "revoked": inv_pb.SERVER_STATUS_REVOKED,
+}
+FAMILY_VALUES = {"deb": inv_pb.PACKAGE_FAMILY_DEB, "rpm": inv_pb.PACKAGE_FAMILY_RPM}
+SOURCE_VALUES = {
+    "agent_report": inv_pb.INSTALLED_SOURCE_AGENT_REPORT,
+    "deployment": inv_pb.INSTALLED_SOURCE_DEPLOYMENT,
+}
+
+
+def _names(values: dict[str, int]) -> dict[int, str]:
+    return {number: name for name, number in values.items()}
+
+
+CATEGORY_NAMES, STATUS_NAMES = _names(CATEGORY_VALUES), _names(STATUS_VALUES)
+FAMILY_NAMES, SOURCE_NAMES = _names(FAMILY_VALUES), _names(SOURCE_VALUES)
+
+
+class ServerCreate(Input):
+    hostname: str = Field("", max_length=253)
+    ip_address: str = Field(min_length=1, max_length=64)
+    category: Category
+    labels: dict[str, str] = Field(default_factory=dict)
+    group_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class ServerUpdate(Input):
+    """Fields left out stay as they are; `labels` replaces all labels ({} removes them)."""
+
+    hostname: str | None = Field(None, max_length=253)
+    ip_address: str | None = Field(None, min_length=1, max_length=64)
+    category: Category | None = None
+    labels: dict[str, str] | None = None
+
+
+class OsFactsPublic(BaseModel):
+    os_id: str
+    id_like: list[str]
+    version_id: str
+    pretty_name: str
+    package_family: PackageFamily | None
+    arch: str
+    kernel: str
+
+
+class ServerPublic(BaseModel):
+    id: str
+    hostname: str
+    ip_address: str
+    category: Category | None
+    labels: dict[str, str]
+    os: OsFactsPublic
+    agent_version: str
+    status: ServerStatus | None
+    last_seen: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    group_ids: list[str]
+
+
+class ServerPage(BaseModel):
+    items: list[ServerPublic]
+    next_page_token: str
+    total: int
+
+
+class MaintenanceWindowIn(Input):
+    cron: str = Field(min_length=1, max_length=128, description="five-field cron expression")
+    duration_seconds: int = Field(ge=60, le=86400)
+    timezone: str = Field(min_length=1, max_length=64, description="IANA zone, e.g. Asia/Shanghai")
+
+
+class MaintenanceWindowPublic(BaseModel):
+    cron: str
+    duration_seconds: int
+    timezone: str
+
+
+class GroupCreate(Input):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field("", max_length=1024)
+    category: Category | None = None
+    maintenance_window: MaintenanceWindowIn | None = None
+
+
+class GroupUpdate(Input):
+    """Fields left out stay as they are; an explicit null category or maintenance_window removes it."""
+
+    name: str | None = Field(None, min_length=1, max_length=64)
+    description: str | None = Field(None, max_length=1024)
+    category: Category | None = None
+    maintenance_window: MaintenanceWindowIn | None = None
+
+
+class GroupPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    category: Category | None
+    maintenance_window: MaintenanceWindowPublic | None
+    member_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class GroupPage(BaseModel):
+    items: list[GroupPublic]
+    next_page_token: str
+    total: int
+
+
+class MembersIn(Input):
+    server_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class MembersAdded(BaseModel):
+    added: int
+
+
+class InstalledPublic(BaseModel):
+    name: str
+    version: str
+    package_family: PackageFamily | None
+    observed_at: datetime | None
+    source: Literal["agent_report", "deployment"] | None
+
+
+class InstalledPage(BaseModel):
+    items: list[InstalledPublic]
+    next_page_token: str
+
+
+class TargetIn(Input):
+    """Exactly one of the four."""
+
+    server_id: str | None = None
+    group_id: str | None = None
+    all: bool | None = None
+    selector: str | None = Field(None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TargetIn:
+        given = [
+            name for name in ("server_id", "group_id", "all", "selector") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("give exactly one of server_id, group_id, all or selector")
+        if self.all is False:
+            raise ValueError("all must be true when it is given")
+        return self
+
+    def to_proto(self) -> inv_pb.Target:
+        if self.server_id is not None:
+            return inv_pb.Target(server_id=self.server_id)
+        if self.group_id is not None:
+            return inv_pb.Target(group_id=self.group_id)
+        if self.selector is not None:
+            return inv_pb.Target(selector=self.selector)
+        return inv_pb.Target(all=True)
+
+
+class ResolvedTargets(BaseModel):
+    items: list[ServerPublic]
+    total: int
+
+
+def server_out(server: inv_pb.Server) -> ServerPublic:
+    os = server.os
+    return ServerPublic(
+        id=server.id,
+        hostname=server.hostname,
+        ip_address=server.ip_address,
+        category=CATEGORY_NAMES.get(server.category),  # type: ignore[arg-type]
+        labels=dict(server.labels),
+        os=OsFactsPublic(
+            os_id=os.os_id,
+            id_like=list(os.id_like),
+            version_id=os.version_id,
+            pretty_name=os.pretty_name,
+            package_family=FAMILY_NAMES.get(os.package_family),  # type: ignore[arg-type]
+            arch=os.arch,
+            kernel=os.kernel,
+        ),
+        agent_version=server.agent_version,
+        status=STATUS_NAMES.get(server.status),  # type: ignore[arg-type]
+        last_seen=from_timestamp(server, "last_seen"),
+        created_at=from_timestamp(server, "created_at"),
+        updated_at=from_timestamp(server, "updated_at"),
+        group_ids=list(server.group_ids),
+    )
+
+
+def group_out(group: inv_pb.Group) -> GroupPublic:
+    window = group.maintenance_window if group.HasField("maintenance_window") else None
+    return GroupPublic(
+        id=group.id,
+        name=group.name,
+        description=group.description,
+        category=CATEGORY_NAMES.get(group.category),  # type: ignore[arg-type]
+        maintenance_window=(
+            MaintenanceWindowPublic(
+                cron=window.cron, duration_seconds=window.duration_seconds, timezone=window.timezone
+            )
+            if window is not None
+            else None
+        ),
+        member_count=group.member_count,
+        created_at=from_timestamp(group, "created_at"),
+        updated_at=from_timestamp(group, "updated_at"),
+    )
+
+
+def installed_out(software: inv_pb.InstalledSoftware) -> InstalledPublic:
+    return InstalledPublic(
+        name=software.name,
+        version=software.version,
+        package_family=FAMILY_NAMES.get(software.package_family),  # type: ignore[arg-type]
+        observed_at=from_timestamp(software, "observed_at"),
+        source=SOURCE_NAMES.get(software.source),  # type: ignore[arg-type]
+    )
+
+
+def window_in(window: MaintenanceWindowIn) -> inv_pb.MaintenanceWindow:
+    return inv_pb.MaintenanceWindow(
+        cron=window.cron, duration_seconds=window.duration_seconds, timezone=window.timezone
+    )

@@ -1,0 +1,1 @@
+"""The inventory service: servers and their facts, groups, installed software, and target resolution."""

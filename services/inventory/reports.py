@@ -1,0 +1,224 @@
+"""What services report about servers: agent facts, online/offline, installed software; and reading it back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from services.inventory.models import AGENT_REPORT, OFFLINE, ONLINE, REVOKED, Installed, Server
+from services.inventory.service import (
+    Core,
+    Page,
+    ServerView,
+    load_server,
+    refuse_taken_ip,
+    with_groups,
+)
+from services.inventory.validation import (
+    check_hostname,
+    check_ip,
+    check_package_family,
+    check_short,
+    check_source,
+)
+from services.kit.db import AsyncSession
+from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+
+__all__ = ["OsFacts", "Facts", "InstalledItem", "ReportUseCases", "MAX_INSTALLED", "MAX_ID_LIKE"]
+
+MAX_INSTALLED, MAX_ID_LIKE = 20000, 16
+
+
+@dataclass(frozen=True)
+class OsFacts:
+    os_id: str = ""
+    id_like: list[str] = field(default_factory=list)
+    version_id: str = ""
+    pretty_name: str = ""
+    package_family: str = ""
+    arch: str = ""
+    kernel: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Empty hostname, ip_address or agent_version, or no `os`, keep what is stored."""
+
+    server_id: str
+    hostname: str = ""
+    ip_address: str = ""
+    os: OsFacts | None = None
+    agent_version: str = ""
+
+
+@dataclass(frozen=True)
+class InstalledItem:
+    name: str
+    version: str
+    package_family: str = ""
+    observed_at: datetime | None = None
+    source: str = ""
+
+
+class ReportUseCases:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def record_facts(self, facts: Facts) -> ServerView:
+        """Stores an agent's facts; an enrolling node's server is created here (category general)."""
+        core = self.core
+        await core.require_service("server.facts", f"server:{facts.server_id[:64]}")
+        server_id = parse_uuid(facts.server_id, "server_id")
+        hostname = check_hostname(facts.hostname)
+        ip = check_ip(facts.ip_address) if facts.ip_address else ""
+        os = _check_os(facts.os) if facts.os is not None else None
+        agent_version = check_short("agent_version", facts.agent_version, 64)
+        try:
+            async with core.db.transaction() as session:
+                server = await session.get(Server, server_id, with_for_update=True)
+                if ip:
+                    await refuse_taken_ip(session, ip, besides=server_id)
+                created = server is None
+                if server is None:
+                    server = self._register(session, server_id, ip)
+                elif ip:
+                    server.ip_address = ip
+                _apply_facts(server, hostname, os, agent_version)
+                server.updated_at = core.now()
+                await session.flush()
+                if created:
+                    reason = f"registered from agent facts, ip_address={ip}"
+                    await core.audit.record("server.create", f"server:{server.id}", reason=reason)
+                return (await with_groups(session, [server]))[0]
+        except IntegrityError as exc:
+            raise AlreadyExists(f"another server was just given ip_address {ip}") from exc
+
+    def _register(self, session: AsyncSession, server_id: uuid.UUID, ip: str) -> Server:
+        if not ip:
+            raise InvalidArgument(f"server {server_id} is new, so its facts must include ip_address")
+        now = self.core.now()
+        server = Server(id=server_id, ip_address=ip, category="general", created_at=now, updated_at=now)
+        session.add(server)
+        return server
+
+    async def set_status(self, server_id: str, status: str, when: datetime | None) -> ServerView:
+        """Online/offline as of `when`; a report older than the last one seen changes nothing."""
+        core = self.core
+        await core.require_service("server.status", f"server:{server_id[:64]}")
+        if status not in (ONLINE, OFFLINE):
+            raise InvalidArgument(
+                "status must be online or offline; revocation goes through auth's RevokeNode"
+            )
+        now = core.now()
+        # A clock ahead of ours must not pin last_seen in the future and so swallow later reports.
+        when = min(when or now, now)
+        async with core.db.transaction() as session:
+            server = await load_server(session, server_id, lock=True)
+            if server.status == REVOKED:
+                raise FailedPrecondition(f"server {server.id} is revoked; its status no longer changes")
+            if server.last_seen is None or when >= server.last_seen:
+                server.status, server.last_seen, server.updated_at = status, when, now
+                await session.flush()
+            return (await with_groups(session, [server]))[0]
+
+    async def record_installed(self, server_id: str, items: Sequence[InstalledItem]) -> None:
+        """Replaces the server's whole set in one transaction."""
+        core = self.core
+        # Not audited per report: it is an observation of the node, not a change anyone made.
+        await core.require_service("installed.record", f"server:{server_id[:64]}")
+        now = core.now()
+        rows = _check_installed(items, now)
+        async with core.db.transaction() as session:
+            # The row lock orders concurrent reports for one server, so one whole set wins.
+            server = await load_server(session, server_id, lock=True)
+            connection = await session.connection()
+            await connection.execute(delete(Installed).where(col(Installed.server_id) == server.id))
+            if rows:
+                await connection.execute(insert(Installed), [{"server_id": server.id, **row} for row in rows])
+
+    async def list_installed(
+        self, *, server_id: str, name: str, size: int, token: str
+    ) -> Page[tuple[uuid.UUID, Installed]]:
+        self.core.require_reader()
+        limit, after = page_size(size), decode_token(token, "s", "n")
+        statement = select(Installed)
+        async with self.core.db.transaction() as session:
+            if server_id:
+                server = await load_server(session, server_id)
+                statement = statement.where(col(Installed.server_id) == server.id)
+            if name:
+                statement = statement.where(col(Installed.name) == name)
+            if after is not None:
+                statement = statement.where(
+                    tuple_(col(Installed.server_id), col(Installed.name)) > _cursor(after)
+                )
+            order = (col(Installed.server_id), col(Installed.name))
+            rows = list(await session.exec(statement.order_by(*order).limit(limit + 1)))
+        more, rows = len(rows) > limit, rows[:limit]
+        next_token = encode_token({"s": str(rows[-1].server_id), "n": rows[-1].name}) if more else ""
+        return Page([(row.server_id, row) for row in rows], next_token)
+
+
+def _cursor(position: dict) -> tuple[uuid.UUID, str]:
+    try:
+        return uuid.UUID(str(position["s"])), str(position["n"])
+    except ValueError as exc:
+        raise InvalidArgument("page_token is not valid") from exc
+
+
+def _check_os(os: OsFacts) -> OsFacts:
+    if len(os.id_like) > MAX_ID_LIKE:
+        raise InvalidArgument(f"os id_like may name at most {MAX_ID_LIKE} distributions")
+    return OsFacts(
+        os_id=check_short("os_id", os.os_id, 64),
+        id_like=[check_short("os id_like entry", value, 64) for value in os.id_like if value.strip()],
+        version_id=check_short("os version_id", os.version_id, 64),
+        pretty_name=check_short("os pretty_name", os.pretty_name, 256),
+        package_family=check_package_family(os.package_family),
+        arch=check_short("os arch", os.arch, 32),
+        kernel=check_short("os kernel", os.kernel, 128),
+    )
+
+
+def _apply_facts(server: Server, hostname: str, os: OsFacts | None, agent_version: str) -> None:
+    if hostname:
+        server.hostname = hostname
+    if agent_version:
+        server.agent_version = agent_version
+    if os is not None:
+        server.os_id, server.id_like, server.version_id = os.os_id, os.id_like, os.version_id
+        server.pretty_name, server.package_family = os.pretty_name, os.package_family
+        server.arch, server.kernel = os.arch, os.kernel
+
+
+def _check_installed(items: Sequence[InstalledItem], now: datetime) -> list[dict]:
+    if len(items) > MAX_INSTALLED:
+        raise InvalidArgument(f"a report may list at most {MAX_INSTALLED} pieces of software")
+    rows, seen = [], set()
+    for item in items:
+        name = check_short("software name", item.name, 256)
+        if not name:
+            raise InvalidArgument("every piece of software needs a name")
+        if name in seen:
+            raise InvalidArgument(f"software {name!r} is listed twice; list each name once")
+        seen.add(name)
+        version = check_short(f"version of {name!r}", item.version, 128)
+        if not version:
+            raise InvalidArgument(f"software {name!r} needs a version")
+        rows.append(
+            {
+                "name": name,
+                "version": version,
+                "package_family": check_package_family(item.package_family),
+                "observed_at": min(item.observed_at or now, now),
+                "source": check_source(item.source or AGENT_REPORT),
+            }
+        )
+    return rows

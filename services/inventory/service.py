@@ -1,0 +1,173 @@
+"""What every inventory use case shares: the database, the audit client, the clock, loading and paging."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import ColumnElement, exists, func, tuple_
+from sqlmodel import col, select
+
+from services.inventory.models import REVOKED, Group, Membership, Server
+from services.kit.audit_client import DENIED, AuditClient
+from services.kit.context import USER_ROLES, Principal, current_call, require_caller
+from services.kit.db import AsyncSession, Database
+from services.kit.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+
+__all__ = [
+    "utcnow",
+    "Core",
+    "ServerView",
+    "Page",
+    "load_server",
+    "load_group",
+    "with_groups",
+    "member_of",
+    "page_servers",
+    "refuse_taken_ip",
+    "id_list",
+]
+
+T = TypeVar("T")
+# Audit reasons are stored up to 1000 characters; a long id list is cut with a count of the rest.
+_REASON_LIMIT = 900
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """A server with the groups it belongs to."""
+
+    server: Server
+    group_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str
+    total_size: int = 0
+
+
+class Core:
+    def __init__(self, db: Database, audit: AuditClient, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.audit, self.now = db, audit, clock
+
+    @staticmethod
+    def require_reader() -> Principal:
+        return require_caller(*USER_ROLES)
+
+    async def require_service(self, action: str, target: str) -> Principal:
+        """Only Convoy services (a service certificate and no user token) report observations."""
+        call = current_call()
+        if call.user is None and call.peer is not None and call.peer.kind == "service":
+            return call.peer
+        if call.user is None:
+            raise Unauthenticated("a service certificate is required")
+        reason = "only Convoy services may report what agents observed"
+        try:
+            await self.audit.record(action, target, result=DENIED, reason=reason)
+        except Unavailable:
+            pass  # the caller is refused either way; the audit client has logged the loss
+        raise PermissionDenied(reason)
+
+
+async def load_server(session: AsyncSession, server_id: str, *, lock: bool = False) -> Server:
+    statement = select(Server).where(col(Server.id) == parse_uuid(server_id, "server id"))
+    server = (await session.exec(statement.with_for_update() if lock else statement)).first()
+    if server is None:
+        raise NotFound(f"server {server_id} does not exist")
+    return server
+
+
+async def load_group(session: AsyncSession, group_id: str, *, lock: bool = False) -> Group:
+    statement = select(Group).where(col(Group.id) == parse_uuid(group_id, "group id"))
+    group = (await session.exec(statement.with_for_update() if lock else statement)).first()
+    if group is None:
+        raise NotFound(f"group {group_id} does not exist")
+    return group
+
+
+async def with_groups(session: AsyncSession, servers: Sequence[Server]) -> list[ServerView]:
+    """The servers with their group ids, fetched in one query for all of them."""
+    groups: dict[uuid.UUID, list[uuid.UUID]] = {server.id: [] for server in servers}
+    if groups:
+        statement = (
+            select(Membership.server_id, Membership.group_id)
+            .where(col(Membership.server_id).in_(list(groups)))
+            .order_by(col(Membership.added_at), col(Membership.group_id))
+        )
+        for server_id, group_id in await session.exec(statement):
+            groups[server_id].append(group_id)
+    return [ServerView(server, groups[server.id]) for server in servers]
+
+
+def member_of(group_id: uuid.UUID) -> ColumnElement[bool]:
+    """The server (of the enclosing query) belongs to the group."""
+    member = select(Membership.server_id).where(
+        col(Membership.server_id) == col(Server.id), col(Membership.group_id) == group_id
+    )
+    return exists(member)
+
+
+async def page_servers(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], *, size: int, token: str
+) -> Page[ServerView]:
+    """One page in (hostname, id) order — stable and index-backed — plus the total matching count."""
+    limit, after = page_size(size), _server_cursor(token)
+    total = (await session.exec(select(func.count()).select_from(Server).where(*where))).one()
+    statement = select(Server).where(*where)
+    if after is not None:
+        statement = statement.where(tuple_(col(Server.hostname), col(Server.id)) > after)
+    rows = list(await session.exec(statement.order_by(col(Server.hostname), col(Server.id)).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_token = encode_token({"h": rows[-1].hostname, "id": str(rows[-1].id)}) if more else ""
+    return Page(await with_groups(session, rows), next_token, total)
+
+
+def _server_cursor(token: str) -> tuple[str, uuid.UUID] | None:
+    position = decode_token(token, "h", "id")
+    if position is None:
+        return None
+    if not isinstance(position["h"], str) or not isinstance(position["id"], str):
+        raise InvalidArgument("page_token is not valid")
+    try:
+        return position["h"], uuid.UUID(position["id"])
+    except ValueError as exc:
+        raise InvalidArgument("page_token is not valid") from exc
+
+
+async def refuse_taken_ip(session: AsyncSession, ip: str, *, besides: uuid.UUID | None = None) -> None:
+    """ALREADY_EXISTS naming the live (not revoked) server that has `ip`, other than `besides`."""
+    statement = select(Server.id).where(col(Server.ip_address) == ip, col(Server.status) != REVOKED)
+    if besides is not None:
+        statement = statement.where(col(Server.id) != besides)
+    owner = (await session.exec(statement)).first()
+    if owner is not None:
+        raise AlreadyExists(f"server {owner} already has ip_address {ip}")
+
+
+def id_list(ids: Sequence[uuid.UUID | str]) -> str:
+    """Ids for an audit reason, cut to fit with a count of the rest."""
+    text, shown = "", 0
+    for value in ids:
+        item = str(value) if not text else f", {value}"
+        if len(text) + len(item) > _REASON_LIMIT:
+            return f"{text} (and {len(ids) - shown} more)"
+        text, shown = text + item, shown + 1
+    return text or "none"
