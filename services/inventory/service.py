@@ -12,16 +12,14 @@ from sqlalchemy import ColumnElement, exists, func, tuple_
 from sqlmodel import col, select
 
 from services.inventory.models import REVOKED, Group, Membership, Server
-from services.kit.audit_client import DENIED, AuditClient
-from services.kit.context import USER_ROLES, Principal, current_call, require_caller
+from services.kit.audit_client import AuditClient
+from services.kit.context import USER_ROLES, Principal, current_call, require_caller, service_peer
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     Unauthenticated,
-    Unavailable,
 )
 from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
 
@@ -73,17 +71,11 @@ class Core:
 
     async def require_service(self, action: str, target: str) -> Principal:
         """Only Convoy services (a service certificate and no user token) report observations."""
-        call = current_call()
-        if call.user is None and call.peer is not None and call.peer.kind == "service":
-            return call.peer
-        if call.user is None:
+        if current_call().user is None and service_peer() is None:
             raise Unauthenticated("a service certificate is required")
-        reason = "only Convoy services may report what agents observed"
-        try:
-            await self.audit.record(action, target, result=DENIED, reason=reason)
-        except Unavailable:
-            pass  # the caller is refused either way; the audit client has logged the loss
-        raise PermissionDenied(reason)
+        return await self.audit.authorize_service(
+            action, target, "only Convoy services may report what agents observed"
+        )
 
 
 async def load_server(session: AsyncSession, server_id: str, *, lock: bool = False) -> Server:

@@ -8,7 +8,7 @@ import grpc
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
-from services.kit.context import Principal, current_call, require_caller
+from services.kit.context import Principal, current_call, require_caller, service_peer
 from services.kit.errors import PermissionDenied, Unavailable
 
 __all__ = ["AuditClient", "outgoing_metadata", "SUCCESS", "DENIED", "FAILURE"]
@@ -57,3 +57,15 @@ class AuditClient:
             except Unavailable:
                 pass  # the caller is refused either way; record() has logged the loss
             raise
+
+    async def authorize_service(self, action: str, target: str, reason: str) -> Principal:
+        """Only a service acting for itself may go on (bookkeeping between services, agent reports);
+        anyone else is refused with `reason`, and the refusal is audited."""
+        peer = service_peer()
+        if peer is not None:
+            return peer
+        try:
+            await self.record(action, target, result=DENIED, reason=reason)
+        except Unavailable:
+            pass  # the caller is refused either way; record() has logged the loss
+        raise PermissionDenied(reason)

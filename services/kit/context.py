@@ -16,11 +16,13 @@ __all__ = [
     "require_role",
     "require_user",
     "require_caller",
+    "service_peer",
     "ADMIN",
     "OPERATOR",
     "VIEWER",
     "USER_ROLES",
     "WRITE_ROLES",
+    "GATEWAY",
 ]
 
 PrincipalKind = Literal["user", "service", "agent"]
@@ -91,17 +93,31 @@ def require_caller(*roles: str, call: CallContext | None = None) -> Principal:
     """A user whose role is one of `roles`, or, when the call carries no access token, a service.
 
     Services act for themselves (audit writes, enrollment, reconciling); agents and anonymous callers
-    never pass.
+    never pass, and neither does the gateway without a token: it always forwards its user's token, so a
+    call from it without one has no person behind it.
     """
     call = call or current_call()
     if call.user is not None:
         return require_role(*roles, call=call)
-    if call.peer is not None and call.peer.kind == "service":
-        return call.peer
-    raise Unauthenticated("an access token is required")
+    peer = service_peer(call)
+    if peer is None:
+        raise Unauthenticated("an access token is required")
+    return peer
+
+
+def service_peer(call: CallContext | None = None) -> Principal | None:
+    """The calling service when the call is a service acting for itself: its certificate, no user token,
+    and not the gateway (which only ever acts for a user)."""
+    call = call or current_call()
+    peer = call.peer
+    if call.user is None and peer is not None and peer.kind == "service" and peer.name != GATEWAY:
+        return peer
+    return None
 
 
 # Roles of people; machines get "service" (internal certificates) or "agent" (node certificates).
 ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"
 USER_ROLES = (ADMIN, OPERATOR, VIEWER)
 WRITE_ROLES = (ADMIN, OPERATOR)
+# The certificate name of the HTTP gateway, which acts only on behalf of users.
+GATEWAY = "gateway"

@@ -1,0 +1,1 @@
+"""The catalog service: packages, their versions, formats, architectures and deploy profiles."""
