@@ -28,6 +28,8 @@ check_system() {
     # Package tools: transfer reads rpm headers with `rpm -qp`; tests build real packages.
     command -v rpm >/dev/null 2>&1 || missing+=(rpm)
     command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+    # Ubuntu compresses .deb members with zstd.
+    command -v zstd >/dev/null 2>&1 || missing+=(zstd)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v curl >/dev/null 2>&1 || missing+=(curl)

@@ -1,0 +1,1 @@
+"""The transfer service: the content-addressed artifact store (validated uploads, resumable downloads)."""

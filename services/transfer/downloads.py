@@ -1,0 +1,80 @@
+"""The download use case: a header, then the blob's bytes from an offset, one chunk in memory at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from services.kit.context import USER_ROLES, require_caller
+from services.kit.errors import NotFound, OutOfRange, Unavailable
+from services.transfer.metrics import ACTIVE_STREAMS, DOWNLOAD, TRANSFER_BYTES
+from services.transfer.models import Blob
+from services.transfer.service import Core, check_sha256
+
+__all__ = ["DownloadHeader", "DownloadUseCases"]
+
+log = logging.getLogger("convoy.transfer")
+
+
+@dataclass(frozen=True)
+class DownloadHeader:
+    sha256: str
+    total_size: int
+    chunk_size: int
+    offset: int
+
+
+def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
+    handle.seek(position)
+    return handle.read(size)
+
+
+class DownloadUseCases:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def download(self, sha256: str, offset: int) -> AsyncIterator[DownloadHeader | bytes]:
+        """Yields the header first, then chunks; every check happens before the header is sent."""
+        require_caller(*USER_ROLES)
+        blob = await self._find(check_sha256(sha256), offset)
+        handle = await self._open(blob)
+        ACTIVE_STREAMS.labels(DOWNLOAD).inc()
+        try:
+            chunk_size = self.core.settings.chunk_bytes
+            yield DownloadHeader(blob.sha256, blob.size, chunk_size, offset)
+            position = offset
+            while position < blob.size:
+                chunk = await asyncio.to_thread(
+                    _read_at, handle, position, min(chunk_size, blob.size - position)
+                )
+                if not chunk:
+                    log.error("blob %s is shorter on disk than its recorded %d bytes", blob.sha256, blob.size)
+                    raise Unavailable(f"blob {blob.sha256} is damaged in storage; it cannot be served")
+                position += len(chunk)
+                TRANSFER_BYTES.labels(DOWNLOAD).inc(len(chunk))
+                yield chunk
+        finally:
+            # Synchronous: it must also run when the client goes away and the stream is cancelled.
+            handle.close()
+            ACTIVE_STREAMS.labels(DOWNLOAD).dec()
+
+    async def _find(self, sha256: str, offset: int) -> Blob:
+        if offset < 0:
+            raise OutOfRange("offset must not be negative")
+        async with self.core.db.transaction() as session:
+            blob = await session.get(Blob, sha256)
+        if blob is None:
+            raise NotFound(f"blob {sha256} is not stored")
+        if offset > blob.size:
+            raise OutOfRange(f"offset {offset} is beyond the end of blob {sha256} ({blob.size} bytes)")
+        return blob
+
+    async def _open(self, blob: Blob) -> BinaryIO:
+        try:
+            return await asyncio.to_thread(self.core.storage.open_read, blob.sha256)
+        except FileNotFoundError as exc:
+            log.error("blob %s has a row but no file in storage", blob.sha256)
+            raise Unavailable(f"blob {blob.sha256} is missing from storage; it cannot be served") from exc

@@ -1,0 +1,135 @@
+"""The upload use case: receive into a temp file, validate and inspect, then store once, atomically."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from services.kit.context import WRITE_ROLES
+from services.kit.errors import InvalidArgument
+from services.transfer.errors import Rejected
+from services.transfer.inspection import Inspection, inspect_artifact
+from services.transfer.metrics import ACTIVE_STREAMS, TRANSFER_BYTES, UPLOAD, UPLOAD_REJECTIONS
+from services.transfer.models import FORMATS, Blob
+from services.transfer.service import BlobView, Core, lock_blob
+from services.transfer.storage import StagedFile
+
+__all__ = ["UploadMetadata", "UploadResult", "UploadUseCases"]
+
+_MAX_TEXT = 255
+
+
+@dataclass(frozen=True)
+class UploadMetadata:
+    filename: str
+    # "" lets the content decide; otherwise one of FORMATS, which the content must match.
+    declared_format: str = ""
+    # 0 when unknown.
+    size: int = 0
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    blob: BlobView
+    inspection: Inspection
+    created: bool
+
+
+def _check_metadata(metadata: UploadMetadata, max_bytes: int) -> None:
+    for name in ("filename", "content_type"):
+        value = getattr(metadata, name)
+        if len(value) > _MAX_TEXT or not value.isprintable():
+            raise InvalidArgument(f"{name} must be at most {_MAX_TEXT} printable characters")
+    if metadata.declared_format and metadata.declared_format not in FORMATS:
+        raise InvalidArgument(f"declared_format must be one of {', '.join(FORMATS)} (or unspecified)")
+    if metadata.size < 0:
+        raise InvalidArgument("size must not be negative (0 means unknown)")
+    if metadata.size > max_bytes:
+        raise Rejected(
+            "too_large", f"the declared size {metadata.size} exceeds the upload limit of {max_bytes} bytes"
+        )
+
+
+def _check_declared(metadata: UploadMetadata, inspection: Inspection) -> None:
+    declared = metadata.declared_format
+    if declared and declared != inspection.format:
+        raise Rejected(
+            "format_mismatch", f"declared {declared} but the content is a {inspection.format} package"
+        )
+
+
+class UploadUseCases:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def upload(self, metadata: UploadMetadata, chunks: AsyncIterator[bytes]) -> UploadResult:
+        """Nothing is visible until the bytes are complete and valid; a failure leaves no file and no row."""
+        await self.core.audit.authorize("blob.upload", "blobs", *WRITE_ROLES)
+        ACTIVE_STREAMS.labels(UPLOAD).inc()
+        staged: StagedFile | None = None
+        try:
+            _check_metadata(metadata, self.core.settings.max_upload_bytes)
+            staged = await asyncio.to_thread(self.core.storage.stage)
+            await self._receive(staged, metadata, chunks)
+            inspection = await asyncio.to_thread(inspect_artifact, staged.path, self.core.limits)
+            _check_declared(metadata, inspection)
+            return await self._store(staged, metadata, inspection)
+        except Rejected as exc:
+            UPLOAD_REJECTIONS.labels(exc.reason).inc()
+            raise
+        finally:
+            if staged is not None:
+                staged.discard()
+            ACTIVE_STREAMS.labels(UPLOAD).dec()
+
+    async def _receive(
+        self, staged: StagedFile, metadata: UploadMetadata, chunks: AsyncIterator[bytes]
+    ) -> None:
+        limit, declared = self.core.settings.max_upload_bytes, metadata.size
+        received = 0
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise Rejected(
+                    "too_large", f"the upload exceeds the limit of {limit} bytes (max_upload_bytes)"
+                )
+            if declared and received > declared:
+                raise Rejected(
+                    "size_mismatch", f"the upload has more bytes than its declared size {declared}"
+                )
+            await asyncio.to_thread(staged.write, chunk)
+            TRANSFER_BYTES.labels(UPLOAD).inc(len(chunk))
+        if declared and received != declared:
+            raise Rejected("size_mismatch", f"the upload declared {declared} bytes but sent {received}")
+        if received == 0:
+            raise Rejected("empty", "the upload has no content")
+        await asyncio.to_thread(staged.finish)
+
+    async def _store(
+        self, staged: StagedFile, metadata: UploadMetadata, inspection: Inspection
+    ) -> UploadResult:
+        core, sha256 = self.core, staged.sha256
+        async with core.db.transaction() as session:
+            existing = await lock_blob(session, sha256)
+            if existing is not None:
+                if not await asyncio.to_thread(core.storage.exists, sha256):
+                    # The row outlived its file (lost outside Convoy): these bytes restore it.
+                    await asyncio.to_thread(core.storage.commit, staged, sha256)
+                return UploadResult(await core.view(session, existing), inspection, created=False)
+            blob = Blob(
+                sha256=sha256,
+                size=staged.size,
+                format=inspection.format,
+                filename=metadata.filename,
+                content_type=metadata.content_type,
+                created_at=core.now(),
+            )
+            session.add(blob)
+            await session.flush()
+            await core.audit.record("blob.upload", f"blob:{sha256}", reason=f"{blob.format} {blob.filename}")
+            # Last step before commit: if it fails the row is rolled back; a commit failure after it
+            # leaves only an unreferenced file, which the next upload of the same bytes reuses.
+            await asyncio.to_thread(core.storage.commit, staged, sha256)
+        return UploadResult(BlobView(blob, 0), inspection, created=True)

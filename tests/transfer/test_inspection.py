@@ -1,0 +1,261 @@
+"""Inspection by content of real packages: what each format says about itself, and what is refused."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from services.transfer.errors import Rejected
+from services.transfer.inspection import Inspection, Limits, detect, inspect_artifact
+from services.transfer.inspection.images import split_reference
+from tests.support.packages import (
+    INSTALL_SCRIPT,
+    MALICIOUS_CASES,
+    build_deb,
+    build_image_archive,
+    build_malicious_tar,
+    build_rpm,
+    build_tarball,
+)
+
+LIMITS = Limits(max_members=200, max_expansion_ratio=100, timeout_seconds=30)
+
+
+def inspect(path: Path) -> Inspection:
+    return inspect_artifact(path, LIMITS)
+
+
+def refusal(path: Path) -> Rejected:
+    with pytest.raises(Rejected) as refused:
+        inspect(path)
+    return refused.value
+
+
+@pytest.mark.parametrize("compression", ["xz", "gzip", "zstd", "none"])
+def test_a_deb_reports_its_control_fields(tmp_path: Path, compression: str) -> None:
+    description = "Says hello\n A longer text that is not the summary."
+    deb = build_deb(
+        tmp_path, "hello", "1.2-3", "amd64", "libc6 (>= 2.17), bash", description, compression=compression
+    )
+    assert inspect(deb) == Inspection(
+        format="deb",
+        name="hello",
+        version="1.2-3",
+        arch="x86_64",
+        depends=("libc6 (>= 2.17)", "bash"),
+        description="Says hello",
+    )
+
+
+@pytest.mark.parametrize(
+    ("deb_arch", "arch"), [("arm64", "aarch64"), ("all", "noarch"), ("riscv64", "riscv64")]
+)
+def test_deb_architectures_are_named_as_rpm_names_them(tmp_path: Path, deb_arch: str, arch: str) -> None:
+    assert inspect(build_deb(tmp_path, "hello", "1.0", deb_arch)).arch == arch
+
+
+def test_an_rpm_reports_its_header(tmp_path: Path) -> None:
+    rpm = build_rpm(tmp_path, "hello", "1.2", "3", epoch=2, requires=("bash", "coreutils >= 8"), summary="Hi")
+    assert inspect(rpm) == Inspection(
+        format="rpm",
+        name="hello",
+        version="2:1.2",
+        release="3",
+        arch="noarch",
+        depends=("bash", "coreutils >= 8"),
+        description="Hi",
+    )
+
+
+def test_an_rpm_without_epoch_has_a_plain_version(tmp_path: Path) -> None:
+    result = inspect(build_rpm(tmp_path, "plain", "4.5.6", "7"))
+    assert (result.version, result.release, result.depends) == ("4.5.6", "7", ())
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_an_rpm_keeps_its_architecture(tmp_path: Path, arch: str) -> None:
+    assert inspect(build_rpm(tmp_path, "native", "1.0", arch=arch)).arch == arch
+
+
+def test_a_damaged_rpm_is_refused_with_rpms_reason(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.rpm"
+    damaged.write_bytes(build_rpm(tmp_path, "broken", "1.0").read_bytes()[:400])
+    refused = refusal(damaged)
+    assert refused.reason == "bad_rpm"
+    assert refused.message.startswith("rpm refused the package: ")
+    assert str(damaged) not in refused.message
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_tar_package_reads_its_manifest_and_scripts(tmp_path: Path, compressed: bool) -> None:
+    files = {"install.sh": INSTALL_SCRIPT, "uninstall.sh": "#!/bin/sh\n", "bin/app": b"\x7fELF"}
+    tarball = build_tarball(
+        tmp_path, "app", "2.0", files, gzip=compressed, description="The app", arch="amd64"
+    )
+    assert inspect(tarball) == Inspection(
+        format="tar",
+        name="app",
+        version="2.0",
+        arch="x86_64",
+        description="The app",
+        has_uninstall_script=True,
+    )
+
+
+def test_a_tar_package_without_manifest_is_noarch_and_unnamed(tmp_path: Path) -> None:
+    files = {"./install.sh": INSTALL_SCRIPT}
+    assert inspect(build_tarball(tmp_path, "x", "1", files, manifest=False)) == Inspection(
+        format="tar", arch="noarch"
+    )
+
+
+def test_install_sh_must_be_at_the_root(tmp_path: Path) -> None:
+    refused = refusal(build_tarball(tmp_path, "x", "1", {"scripts/install.sh": INSTALL_SCRIPT}))
+    assert refused.reason == "missing_install_script"
+    assert "no install.sh at its root" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("manifest", "words"),
+    [
+        (b"[1, 2]", "convoy.json must be a JSON object"),
+        (b'{"name": 7}', "convoy.json field 'name' must be a string"),
+        (b"{not json", "convoy.json is not valid JSON"),
+        (b'{"name": "' + os.urandom(40_000).hex().encode() + b'"}', "convoy.json is larger than 64 KiB"),
+    ],
+)
+def test_a_bad_manifest_is_refused(tmp_path: Path, manifest: bytes, words: str) -> None:
+    files = {"install.sh": INSTALL_SCRIPT, "convoy.json": manifest}
+    refused = refusal(build_tarball(tmp_path, "x", "1", files, manifest=False))
+    assert (refused.reason, words in refused.message) == ("bad_manifest", True), refused.message
+
+
+def test_symlinks_that_stay_inside_are_fine(tmp_path: Path) -> None:
+    source = tmp_path / "tree"
+    (source / "lib64").mkdir(parents=True)
+    (source / "lib64" / "libapp.so").write_bytes(b"so")
+    (source / "install.sh").write_bytes(INSTALL_SCRIPT)
+    os.symlink("lib64", source / "lib")
+    os.symlink("../lib64/libapp.so", source / "lib64" / "current.so")
+    archive = tmp_path / "tree.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=".")
+    assert inspect(archive).format == "tar"
+
+
+@pytest.mark.parametrize("oci", [False, True], ids=["docker-save", "oci-layout"])
+def test_an_image_archive_names_its_image(tmp_path: Path, oci: bool) -> None:
+    archive = build_image_archive(tmp_path, "registry:5000/team/app:1.2", oci=oci, arch="arm64")
+    assert inspect(archive) == Inspection(
+        format="container",
+        name="app",
+        version="1.2",
+        arch="aarch64",
+        image_name="registry:5000/team/app",
+        image_tag="1.2",
+    )
+
+
+def test_a_gzipped_image_archive_is_an_image_too(tmp_path: Path) -> None:
+    result = inspect(build_image_archive(tmp_path, "app:3", gzip=True))
+    assert (result.format, result.image_name, result.image_tag, result.arch) == (
+        "container",
+        "app",
+        "3",
+        "x86_64",
+    )
+
+
+def test_an_image_manifest_naming_a_missing_layer_is_refused(tmp_path: Path) -> None:
+    manifest = [{"Config": "c.json", "RepoTags": ["app:1"], "Layers": ["missing/layer.tar"]}]
+    files = {"manifest.json": json.dumps(manifest), "c.json": "{}"}
+    archive = _tar(tmp_path / "image.tar", files)
+    refused = refusal(archive)
+    assert refused.reason == "bad_image" and "'missing/layer.tar'" in refused.message
+
+
+def test_install_sh_makes_a_tar_package_even_with_a_manifest_json(tmp_path: Path) -> None:
+    files = {"install.sh": INSTALL_SCRIPT, "manifest.json": "[]"}
+    assert inspect(build_tarball(tmp_path, "x", "1", files)).format == "tar"
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("registry:5000/team/app:1.2", ("registry:5000/team/app", "1.2")),
+        ("app:1.2", ("app", "1.2")),
+        ("registry:5000/team/app", ("registry:5000/team/app", "latest")),
+        ("app@sha256:" + "a" * 64, ("app", "latest")),
+    ],
+)
+def test_image_references_split_at_the_last_colon_after_the_last_slash(
+    reference: str, expected: tuple[str, str]
+) -> None:
+    assert split_reference(reference) == expected
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS_CASES))
+def test_a_dangerous_tarball_is_refused_naming_the_problem(tmp_path: Path, case: str) -> None:
+    refused = refusal(build_malicious_tar(tmp_path, case, members=LIMITS.max_members + 1))
+    assert MALICIOUS_CASES[case] in refused.message
+
+
+def test_unknown_content_is_refused(tmp_path: Path) -> None:
+    for name, data in {
+        "random.deb": os.urandom(4096),
+        "empty.rpm": b"",
+        "text.tar.gz": gzip.compress(b"hi"),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        refused = refusal(tmp_path / name)
+        assert (refused.reason, refused.message) == (
+            "unknown_format",
+            "not a deb, rpm, tar or container image archive",
+        ), name
+
+
+def test_content_decides_not_the_name(tmp_path: Path) -> None:
+    disguised = tmp_path / "really-a-tarball.deb"
+    disguised.write_bytes(build_tarball(tmp_path, "x", "1").read_bytes())
+    assert detect(disguised) == "tar.gz"
+    assert inspect(disguised).format == "tar"
+
+
+def test_a_truncated_or_damaged_tar_is_refused(tmp_path: Path) -> None:
+    whole = build_tarball(tmp_path, "x", "1", {"install.sh": INSTALL_SCRIPT, "data": os.urandom(20_000)})
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    plain = bytearray(build_tarball(tmp_path, "x", "1", gzip=False).read_bytes())
+    plain[2 * 512 + 100 : 2 * 512 + 110] = b"X" * 10  # the second member's header
+    damaged = tmp_path / "damaged.tar"
+    damaged.write_bytes(bytes(plain))
+    for path in (truncated, damaged):
+        refused = refusal(path)
+        assert refused.reason == "corrupt_archive"
+        assert refused.message.startswith("the archive is damaged"), refused.message
+
+
+def _tar(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_repeating_one_name_does_not_get_around_the_member_limit(tmp_path: Path) -> None:
+    archive = tmp_path / "repeated.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for _ in range(LIMITS.max_members + 1):
+            info = tarfile.TarInfo("install.sh")
+            info.size = len(INSTALL_SCRIPT)
+            tar.addfile(info, io.BytesIO(INSTALL_SCRIPT))
+    assert refusal(archive).reason == "too_many_members"

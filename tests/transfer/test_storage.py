@@ -1,0 +1,75 @@
+"""The local blob store: atomic content-addressed commits, deletes, and the stale temp-file sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from services.transfer.storage import LocalStorage
+
+
+def staged(storage: LocalStorage, data: bytes):  # type: ignore[no-untyped-def]
+    upload = storage.stage()
+    upload.write(data)
+    upload.finish()
+    return upload
+
+
+def test_a_commit_moves_the_bytes_to_their_address(tmp_path: Path) -> None:
+    storage, data = LocalStorage(tmp_path), b"artifact bytes"
+    upload = staged(storage, data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert (upload.sha256, upload.size) == (sha256, len(data))
+    storage.commit(upload, sha256)
+    assert storage.path_of(sha256) == tmp_path / "sha256" / sha256[:2] / sha256[2:4] / sha256
+    assert storage.path_of(sha256).read_bytes() == data and storage.exists(sha256)
+    assert storage.size(sha256) == len(data)
+    assert not upload.path.exists()
+    with storage.open_read(sha256) as handle:
+        assert handle.read() == data
+
+
+def test_a_second_commit_of_the_same_bytes_keeps_the_first_file(tmp_path: Path) -> None:
+    storage, data = LocalStorage(tmp_path), b"same bytes"
+    sha256 = hashlib.sha256(data).hexdigest()
+    storage.commit(staged(storage, data), sha256)
+    inode = storage.path_of(sha256).stat().st_ino
+    second = staged(storage, data)
+    storage.commit(second, sha256)
+    second.discard()
+    assert storage.path_of(sha256).stat().st_ino == inode
+    assert list(storage.staging.iterdir()) == []
+
+
+def test_delete_removes_the_file_once(tmp_path: Path) -> None:
+    storage, data = LocalStorage(tmp_path), b"to delete"
+    sha256 = hashlib.sha256(data).hexdigest()
+    storage.commit(staged(storage, data), sha256)
+    assert storage.delete(sha256) is True
+    assert storage.delete(sha256) is False
+    assert not storage.exists(sha256)
+
+
+def test_discard_removes_an_unfinished_upload(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    upload = storage.stage()
+    upload.write(b"half")
+    upload.discard()
+    upload.discard()
+    assert list(storage.staging.iterdir()) == []
+
+
+def test_the_sweep_removes_only_stale_temp_files(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    stale, fresh, other = (
+        storage.staging / name for name in ("upload-old.part", "upload-new.part", "keep.txt")
+    )
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    assert storage.sweep_staging(3600) == 1
+    assert sorted(path.name for path in storage.staging.iterdir()) == ["keep.txt", "upload-new.part"]
