@@ -56,7 +56,40 @@ SERVICES: tuple[Service, ...] = (
         ports=("CONVOY_AUTH_LISTEN", "CONVOY_AUTH_METRICS_LISTEN"),
         migrates=True,
     ),
-    Service("gateway", "services.gateway", targets={"CONVOY_GATEWAY_AUTH_TARGET": "CONVOY_AUTH_LISTEN"}),
+    Service(
+        "inventory",
+        "services.inventory",
+        ports=("CONVOY_INVENTORY_LISTEN", "CONVOY_INVENTORY_METRICS_LISTEN"),
+        targets={"CONVOY_INVENTORY_AUTH_TARGET": "CONVOY_AUTH_LISTEN"},
+        migrates=True,
+    ),
+    Service(
+        "transfer",
+        "services.transfer",
+        ports=("CONVOY_TRANSFER_LISTEN", "CONVOY_TRANSFER_METRICS_LISTEN"),
+        targets={"CONVOY_TRANSFER_AUTH_TARGET": "CONVOY_AUTH_LISTEN"},
+        migrates=True,
+    ),
+    Service(
+        "catalog",
+        "services.catalog",
+        ports=("CONVOY_CATALOG_LISTEN", "CONVOY_CATALOG_METRICS_LISTEN"),
+        targets={
+            "CONVOY_CATALOG_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
+            "CONVOY_CATALOG_TRANSFER_TARGET": "CONVOY_TRANSFER_LISTEN",
+        },
+        migrates=True,
+    ),
+    Service(
+        "gateway",
+        "services.gateway",
+        targets={
+            "CONVOY_GATEWAY_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
+            "CONVOY_GATEWAY_INVENTORY_TARGET": "CONVOY_INVENTORY_LISTEN",
+            "CONVOY_GATEWAY_CATALOG_TARGET": "CONVOY_CATALOG_LISTEN",
+            "CONVOY_GATEWAY_TRANSFER_TARGET": "CONVOY_TRANSFER_LISTEN",
+        },
+    ),
 )
 
 
@@ -78,12 +111,21 @@ class StateDir:
     pki: Path
     jwt_key: Path
     admin_password: Path
+    artifacts: Path
 
     @classmethod
     def from_env(cls) -> StateDir:
         root = Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve()
         keys, logs = root / "keys", root / "log"
-        return cls(root, root / "pg", logs, root / "pki", keys / "jwt-ed25519.pem", root / "admin-password")
+        return cls(
+            root,
+            root / "pg",
+            logs,
+            root / "pki",
+            keys / "jwt-ed25519.pem",
+            root / "admin-password",
+            root / "artifacts",
+        )
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -151,6 +193,7 @@ class Stack:
             CONVOY_DATABASE_URL=pg.url(DATABASE),
             CONVOY_PKI_DIR=str(self.state.pki),
             CONVOY_AUTH_JWT_KEY_FILE=str(self.state.jwt_key),
+            CONVOY_TRANSFER_STORAGE_ROOT=str(self.state.artifacts),
             CONVOY_GATEWAY_ADDR=self.gateway_addr,
             # The services import `convoy.*` from gen/, whichever interpreter and directory they start from.
             PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),

@@ -67,7 +67,16 @@ class _Upload:
 
     @staticmethod
     async def _finish(call: grpc.aio.StreamUnaryCall) -> transfer_pb.UploadResponse:
-        return await call
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            # When transfer refuses while we are still sending, the client library may report INTERNAL
+            # instead of transfer's status: say what happened rather than answer with a bare 500.
+            if exc.code() == grpc.StatusCode.INTERNAL:
+                raise ApiError(
+                    502, "bad_gateway", "transfer ended the upload early; check the file's size and format"
+                ) from exc
+            raise
 
     async def _requests(self, first: transfer_pb.UploadRequest) -> AsyncIterator[transfer_pb.UploadRequest]:
         yield first

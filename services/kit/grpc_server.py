@@ -52,15 +52,21 @@ class GrpcServer:
         reflection.enable_server_reflection(self._names, self.server)
         self.port = self._bind(self.settings.listen)
         await self.server.start()
+        # With dependencies to check, SERVING waits for the first good probe (moments after start).
+        initial = (
+            health_pb2.HealthCheckResponse.SERVING
+            if self._probe is None
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in self._names:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self.health.set(name, initial)
         if self._probe is not None:
             self._probe_task = asyncio.create_task(self._watch_dependencies(self._probe))
         log.info("serving %s on port %d", ", ".join(self._names[2:]), self.port)
         return self.port
 
     async def _watch_dependencies(self, probe: Callable[[], Awaitable[None]]) -> None:
-        serving = True
+        serving: bool | None = None
         interval = self.settings.probe_interval_seconds
         while True:
             try:
@@ -70,6 +76,8 @@ class GrpcServer:
                 healthy = False
                 if serving:
                     log.warning("dependency check failed, reporting NOT_SERVING: %s", exc)
+                elif serving is None:
+                    log.info("not ready yet: %s", exc)
             if healthy != serving:
                 serving = healthy
                 await self._set_status(
@@ -78,8 +86,9 @@ class GrpcServer:
                     else health_pb2.HealthCheckResponse.NOT_SERVING
                 )
                 if healthy:
-                    log.info("dependencies are back, reporting SERVING")
-            await asyncio.sleep(interval)
+                    log.info("dependencies answer, reporting SERVING")
+            # While not serving, look again soon: a dependency that comes back should be noticed quickly.
+            await asyncio.sleep(interval if serving else min(interval, 0.5))
 
     async def _set_status(self, status: int) -> None:
         # The library ignores this once graceful shutdown has begun, so a drain is never undone.

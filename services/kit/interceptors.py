@@ -75,9 +75,13 @@ class _Call:
         if not header:
             return
         scheme, _, token = header.partition(" ")
-        verifier = self._verifier()
-        if scheme.lower() != "bearer" or not token or verifier is None:
+        if scheme.lower() != "bearer" or not token:
             raise errors.Unauthenticated("authorization metadata must be 'Bearer <access token>'")
+        verifier = self._verifier()
+        if verifier is None:
+            raise errors.Unavailable(
+                "this service has not loaded the token keys from auth yet; retry shortly"
+            )
         use_call(dataclasses.replace(call, user=verifier.verify(token.strip())))
 
     async def fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:

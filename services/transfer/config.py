@@ -7,20 +7,18 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.runtime import AuthClientSettings
 
 __all__ = ["TransferSettings", "KIB", "MIB", "GIB"]
 
 KIB, MIB, GIB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 
-class TransferSettings(ServiceSettings):
+class TransferSettings(AuthClientSettings):
     service_name = "transfer"
     model_config = SettingsConfigDict(env_prefix="CONVOY_TRANSFER_", extra="ignore", frozen=True)
 
     listen: str = "127.0.0.1:50055"
-    # auth verifies tokens (its published keys) and keeps the audit log.
-    auth_target: str = "127.0.0.1:50051"
     storage_root: Path = Path("var/artifacts")
     max_upload_bytes: int = Field(4 * GIB, ge=1)
     # 1 MiB chunks measured fastest over gRPC here; 64 KiB chunks double the CPU per byte.

@@ -10,13 +10,12 @@ from devstack.postgres import LocalPostgres
 from tests.support.catalog import (
     CatalogStack,
     MemoryTransfer,
-    Users,
     catalog_database,
-    make_users,
     memory_transfer,
     start_catalog,
 )
 from tests.support.stack import AuthStack
+from tests.support.users import Users, make_users
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import pytest
 
 from convoy.catalog.v1 import catalog_pb2 as pb
 from convoy.catalog.v1 import catalog_pb2_grpc as pb_grpc
-from tests.support.catalog import MemoryTransfer, Users, bearer
+from tests.support.catalog import MemoryTransfer
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -28,7 +29,7 @@ async def register(
         artifact_sha256=transfer.put(),
         **values,  # type: ignore[arg-type]
     )
-    return (await client.CreatePackage(request, metadata=bearer(users.operator), timeout=10)).package
+    return (await client.CreatePackage(request, metadata=grpc_auth(users.operator), timeout=10)).package
 
 
 def full(package: pb.Package) -> str:
@@ -44,7 +45,7 @@ async def test_versions_come_newest_first_by_debian_rules(
     versions, token = [], ""
     while True:
         request = pb.ListVersionsRequest(software_name=name, page_size=4, page_token=token)
-        page = await client.ListVersions(request, metadata=bearer(users.viewer), timeout=10)
+        page = await client.ListVersions(request, metadata=grpc_auth(users.viewer), timeout=10)
         versions += [package.version for package in page.packages]
         token = page.next_page_token
         if not token:
@@ -59,7 +60,7 @@ async def test_rpm_versions_order_by_epoch_version_and_release(
     for version, release in (("1.0", "1"), ("1.0", "2"), ("1.0a", "1"), ("1.0~rc1", "1"), ("1.0^git1", "1")):
         await register(client, transfer, users, name, version, release=release, format=RPM)
     page = await client.ListVersions(
-        pb.ListVersionsRequest(software_name=name), metadata=bearer(users.viewer)
+        pb.ListVersionsRequest(software_name=name), metadata=grpc_auth(users.viewer)
     )
     assert [full(p) for p in page.packages] == ["1.0a-1", "1.0^git1-1", "1.0-2", "1.0-1", "1.0~rc1-1"]
 
@@ -75,13 +76,13 @@ async def test_version_filters_treat_noarch_as_installable_everywhere(
 
     async def versions(**fields: object) -> list[str]:
         request = pb.ListVersionsRequest(software_name=name, **fields)  # type: ignore[arg-type]
-        page = await client.ListVersions(request, metadata=bearer(users.viewer), timeout=10)
+        page = await client.ListVersions(request, metadata=grpc_auth(users.viewer), timeout=10)
         return [p.version for p in page.packages]
 
     assert await versions(arch="aarch64") == ["1.1", "0.9"]
     assert await versions(package_family=FAMILY_RPM) == ["1.2"]
     assert await versions(format=DEB, arch="x86_64") == ["1.0", "0.9"]
-    error = await _refused(client.ListVersions(pb.ListVersionsRequest(), metadata=bearer(users.viewer)))
+    error = await _refused(client.ListVersions(pb.ListVersionsRequest(), metadata=grpc_auth(users.viewer)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -103,7 +104,7 @@ async def test_latest_is_the_newest_package_a_node_can_install(
 
     async def latest(family: int, arch: str, format: int = pb.FORMAT_UNSPECIFIED) -> str:
         request = pb.GetLatestRequest(software_name=name, package_family=family, arch=arch, format=format)
-        return full((await client.GetLatest(request, metadata=bearer(users.viewer), timeout=10)).package)
+        return full((await client.GetLatest(request, metadata=grpc_auth(users.viewer), timeout=10)).package)
 
     assert await latest(FAMILY_DEB, "x86_64") == "2.5"
     assert await latest(FAMILY_DEB, "x86_64", DEB) == "2.0"
@@ -114,11 +115,11 @@ async def test_latest_is_the_newest_package_a_node_can_install(
     assert await latest(FAMILY_DEB, "loongarch64") == "2.5"
 
     missing = pb.GetLatestRequest(software_name=name, package_family=FAMILY_RPM, arch="ppc64le", format=RPM)
-    error = await _refused(client.GetLatest(missing, metadata=bearer(users.viewer)))
+    error = await _refused(client.GetLatest(missing, metadata=grpc_auth(users.viewer)))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert name in error.details() and "ppc64le" in error.details()
     no_family = pb.GetLatestRequest(software_name=name, arch="x86_64")
-    error = await _refused(client.GetLatest(no_family, metadata=bearer(users.viewer)))
+    error = await _refused(client.GetLatest(no_family, metadata=grpc_auth(users.viewer)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -129,7 +130,7 @@ async def test_latest_prefers_the_exact_arch_among_equal_versions(
     await register(client, transfer, users, name, "1.0", arch="noarch")
     exact = await register(client, transfer, users, name, "1.0", arch="aarch64")
     request = pb.GetLatestRequest(software_name=name, package_family=FAMILY_DEB, arch="aarch64")
-    assert (await client.GetLatest(request, metadata=bearer(users.viewer))).package.id == exact.id
+    assert (await client.GetLatest(request, metadata=grpc_auth(users.viewer))).package.id == exact.id
 
 
 async def test_software_overview_counts_versions_and_names_the_latest(
@@ -143,10 +144,10 @@ async def test_software_overview_counts_versions_and_names_the_latest(
     await register(client, transfer, users, f"{tag}-beta", "0.1", format=TAR, arch="noarch")
 
     request = pb.ListSoftwareRequest(query=tag.upper(), page_size=1)
-    first = await client.ListSoftware(request, metadata=bearer(users.viewer), timeout=10)
+    first = await client.ListSoftware(request, metadata=grpc_auth(users.viewer), timeout=10)
     assert first.total_size == 2 and first.next_page_token
     request.page_token = first.next_page_token
-    second = await client.ListSoftware(request, metadata=bearer(users.viewer), timeout=10)
+    second = await client.ListSoftware(request, metadata=grpc_auth(users.viewer), timeout=10)
     assert not second.next_page_token
     alpha, beta = first.software[0], second.software[0]
     assert (alpha.name, alpha.version_count, alpha.latest_version) == (f"{tag}-alpha", 5, "1.10")

@@ -18,8 +18,8 @@ from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from services.kit.tls import open_channel
 from tests.support.auth_process import REPO, SERVING, health_status, process_env, tls_files
-from tests.support.catalog import Users, bearer
 from tests.support.stack import AuthStack, superuser_connection
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -83,7 +83,7 @@ async def _list_when_keys_loaded(stub: pb_grpc.CatalogServiceStub, token: str) -
     """The process serves at once and loads auth's keys in the background: retry until it knows them."""
     for _ in range(100):
         try:
-            return await stub.ListSoftware(pb.ListSoftwareRequest(), metadata=bearer(token), timeout=5)
+            return await stub.ListSoftware(pb.ListSoftwareRequest(), metadata=grpc_auth(token), timeout=5)
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise

@@ -14,14 +14,12 @@ from convoy.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from devstack.postgres import LocalPostgres
 from tests.support.catalog import (
     MemoryTransfer,
-    Users,
-    audit_records,
-    bearer,
     catalog_database,
     memory_transfer,
     start_catalog,
 )
 from tests.support.stack import AuthStack
+from tests.support.users import Users, audit_by_request, grpc_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -48,7 +46,7 @@ def request_for(transfer: MemoryTransfer, **fields: object) -> pb.CreatePackageR
 
 
 async def create(client: Stub, token: str, request: pb.CreatePackageRequest, rid: str = "") -> pb.Package:
-    reply = await client.CreatePackage(request, metadata=bearer(token, rid), timeout=10)
+    reply = await client.CreatePackage(request, metadata=grpc_auth(token, rid), timeout=10)
     return reply.package
 
 
@@ -69,7 +67,7 @@ async def test_an_operator_registers_a_package_and_everyone_can_read_it(
         restart_service="demo.service",
         health_check=pb.HealthCheck(http_url="http://127.0.0.1:8080/healthz", timeout_seconds=30),
     )
-    rid = f"test-{uuid.uuid4().hex}"
+    rid = request_id("test")
     request = request_for(
         transfer, software_name="Demo-App", artifact_sha256=sha.upper(), deploy_profile=profile
     )
@@ -87,9 +85,9 @@ async def test_an_operator_registers_a_package_and_everyone_can_read_it(
     (call,) = [c for c in transfer.calls if c.holder == holder]
     assert (call.method, call.caller, call.request_id) == ("AddReference", "catalog", rid)
 
-    got = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=bearer(users.viewer))
+    got = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=grpc_auth(users.viewer))
     assert got.package == package
-    (record,) = await audit_records(auth_stack, users.admin, rid)
+    (record,) = await audit_by_request(auth_stack, users.admin, rid)
     assert (record.action, record.target, record.actor) == (
         "package.create",
         f"package:{package.id}",
@@ -183,15 +181,15 @@ async def test_architectures_and_families_are_normalised(
 async def test_a_viewer_cannot_register_and_the_denial_is_audited(
     client: Stub, transfer: MemoryTransfer, users: Users, auth_stack: AuthStack
 ) -> None:
-    rid = f"test-{uuid.uuid4().hex}"
+    rid = request_id("test")
     request = request_for(transfer)
     error = await refused(create(client, users.viewer, request, rid))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-    (record,) = await audit_records(auth_stack, users.admin, rid)
+    (record,) = await audit_by_request(auth_stack, users.admin, rid)
     assert (record.action, record.actor) == ("package.create", f"user:{users.viewer_name}")
     assert record.result == 2  # AUDIT_RESULT_DENIED
     listed = await client.ListPackages(
-        pb.ListPackagesRequest(software_name=request.software_name), metadata=bearer(users.viewer)
+        pb.ListPackagesRequest(software_name=request.software_name), metadata=grpc_auth(users.viewer)
     )
     assert listed.total_size == 0
     assert transfer.holders[request.artifact_sha256] == set()
@@ -213,14 +211,14 @@ async def test_update_changes_what_is_known_but_never_the_identity(
 ) -> None:
     package = await create(client, users.operator, request_for(transfer))
     profile = pb.DeployProfile(health_check=pb.HealthCheck(command=pb.CommandProbe(argv=["demo", "--check"])))
-    rid = f"test-{uuid.uuid4().hex}"
+    rid = request_id("test")
     request = pb.UpdatePackageRequest(
         id=package.id,
         description="Now with a health check",
         deploy_profile=profile,
         signature="-----BEGIN-----",
     )
-    updated = (await client.UpdatePackage(request, metadata=bearer(users.operator, rid))).package
+    updated = (await client.UpdatePackage(request, metadata=grpc_auth(users.operator, rid))).package
     assert (updated.description, updated.signature) == ("Now with a health check", "-----BEGIN-----")
     assert updated.deploy_profile == profile
     assert (updated.version, updated.artifact_sha256, updated.created_at) == (
@@ -228,31 +226,35 @@ async def test_update_changes_what_is_known_but_never_the_identity(
         package.artifact_sha256,
         package.created_at,
     )
-    (record,) = await audit_records(auth_stack, users.admin, rid)
+    (record,) = await audit_by_request(auth_stack, users.admin, rid)
     assert (record.action, record.reason) == ("package.update", "description, deploy_profile, signature")
 
     cleared = await client.UpdatePackage(
-        pb.UpdatePackageRequest(id=package.id, clear_deploy_profile=True), metadata=bearer(users.admin)
+        pb.UpdatePackageRequest(id=package.id, clear_deploy_profile=True), metadata=grpc_auth(users.admin)
     )
     assert not cleared.package.HasField("deploy_profile")
     assert cleared.package.description == "Now with a health check"
 
     both = pb.UpdatePackageRequest(id=package.id, deploy_profile=profile, clear_deploy_profile=True)
-    error = await refused(client.UpdatePackage(both, metadata=bearer(users.operator)))
+    error = await refused(client.UpdatePackage(both, metadata=grpc_auth(users.operator)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     viewer = pb.UpdatePackageRequest(id=package.id, description="mine now")
-    error = await refused(client.UpdatePackage(viewer, metadata=bearer(users.viewer)))
+    error = await refused(client.UpdatePackage(viewer, metadata=grpc_auth(users.viewer)))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_unknown_and_malformed_ids(client: Stub, users: Users) -> None:
     missing = str(uuid.uuid4())
-    error = await refused(client.GetPackage(pb.GetPackageRequest(id=missing), metadata=bearer(users.viewer)))
+    error = await refused(
+        client.GetPackage(pb.GetPackageRequest(id=missing), metadata=grpc_auth(users.viewer))
+    )
     assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, f"package {missing} does not exist")
-    error = await refused(client.GetPackage(pb.GetPackageRequest(id="nope"), metadata=bearer(users.viewer)))
+    error = await refused(
+        client.GetPackage(pb.GetPackageRequest(id="nope"), metadata=grpc_auth(users.viewer))
+    )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     error = await refused(
-        client.DeletePackage(pb.DeletePackageRequest(id=missing), metadata=bearer(users.admin))
+        client.DeletePackage(pb.DeletePackageRequest(id=missing), metadata=grpc_auth(users.admin))
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
@@ -268,7 +270,7 @@ async def test_a_referenced_package_cannot_be_deleted_until_its_holders_let_go(
     assert list((await service.AddReference(reference, timeout=10)).package.referenced_by) == [holder]
 
     error = await refused(
-        client.DeletePackage(pb.DeletePackageRequest(id=package.id), metadata=bearer(users.admin))
+        client.DeletePackage(pb.DeletePackageRequest(id=package.id), metadata=grpc_auth(users.admin))
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == f"package is still referenced by {holder}"
@@ -276,9 +278,9 @@ async def test_a_referenced_package_cannot_be_deleted_until_its_holders_let_go(
     removal = pb.RemoveReferenceRequest(package_id=package.id, holder=holder)
     await service.RemoveReference(removal, timeout=10)
     await service.RemoveReference(removal, timeout=10)
-    await client.DeletePackage(pb.DeletePackageRequest(id=package.id), metadata=bearer(users.operator))
+    await client.DeletePackage(pb.DeletePackageRequest(id=package.id), metadata=grpc_auth(users.operator))
     error = await refused(
-        client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=bearer(users.viewer))
+        client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=grpc_auth(users.viewer))
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
     # The package was the artifact's only holder, so the artifact went with it.
@@ -289,10 +291,10 @@ async def test_only_services_hold_references(client: Stub, transfer: MemoryTrans
     package = await create(client, users.operator, request_for(transfer))
     reference = pb.AddReferenceRequest(package_id=package.id, holder="someone:1")
     for token in (users.admin, ""):
-        metadata = bearer(token) if token else ()
+        metadata = grpc_auth(token) if token else ()
         error = await refused(client.AddReference(reference, metadata=metadata, timeout=10))
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-    fetched = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=bearer(users.viewer))
+    fetched = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=grpc_auth(users.viewer))
     assert list(fetched.package.referenced_by) == []
 
 
@@ -312,7 +314,7 @@ async def test_referenced_by_lists_at_most_twenty_holders(
     for number in range(23):
         request = pb.AddReferenceRequest(package_id=package.id, holder=f"scheduler.deployment:{number:02d}")
         await service.AddReference(request, timeout=10)
-    fetched = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=bearer(users.viewer))
+    fetched = await client.GetPackage(pb.GetPackageRequest(id=package.id), metadata=grpc_auth(users.viewer))
     assert len(fetched.package.referenced_by) == 20
 
 
@@ -329,9 +331,9 @@ async def test_packages_sharing_an_artifact_keep_it_until_the_last_goes(
         users.operator,
         request_for(transfer, software_name=name, artifact_sha256=sha, version="1.2.4"),
     )
-    await client.DeletePackage(pb.DeletePackageRequest(id=first.id), metadata=bearer(users.operator))
+    await client.DeletePackage(pb.DeletePackageRequest(id=first.id), metadata=grpc_auth(users.operator))
     assert transfer.holders[sha] == {f"catalog.package:{second.id}"}
-    await client.DeletePackage(pb.DeletePackageRequest(id=second.id), metadata=bearer(users.operator))
+    await client.DeletePackage(pb.DeletePackageRequest(id=second.id), metadata=grpc_auth(users.operator))
     assert sha not in transfer.sizes
 
 
@@ -356,7 +358,7 @@ async def test_list_filters_pages_and_counts(client: Stub, transfer: MemoryTrans
 
     async def listed(**fields: object) -> pb.ListPackagesResponse:
         request = pb.ListPackagesRequest(**fields)  # type: ignore[arg-type]
-        return await client.ListPackages(request, metadata=bearer(users.viewer), timeout=10)
+        return await client.ListPackages(request, metadata=grpc_auth(users.viewer), timeout=10)
 
     seen, token = [], ""
     while True:
@@ -388,9 +390,11 @@ async def test_transfer_outages(
             await store.stop()
             error = await refused(create(stub, users.operator, request_for(store)))
             assert error.code() == grpc.StatusCode.UNAVAILABLE
-            await stub.DeletePackage(pb.DeletePackageRequest(id=package.id), metadata=bearer(users.operator))
+            await stub.DeletePackage(
+                pb.DeletePackageRequest(id=package.id), metadata=grpc_auth(users.operator)
+            )
             error = await refused(
-                stub.GetPackage(pb.GetPackageRequest(id=package.id), metadata=bearer(users.viewer))
+                stub.GetPackage(pb.GetPackageRequest(id=package.id), metadata=grpc_auth(users.viewer))
             )
             assert error.code() == grpc.StatusCode.NOT_FOUND
             await channel.close()

@@ -11,15 +11,12 @@ import pytest
 from devstack.postgres import LocalPostgres
 from tests.support.inventory import (
     InventoryStack,
-    Tokens,
     audit_records,
-    bearer,
     inventory_gateway,
-    make_tokens,
-    request_id,
     start_inventory,
 )
 from tests.support.stack import AuthStack
+from tests.support.users import Users, http_auth, make_users, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -39,8 +36,8 @@ async def client(auth_stack: AuthStack, inventory: InventoryStack) -> AsyncItera
 
 
 @pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Tokens:
-    return await make_tokens(auth_stack)
+async def tokens(auth_stack: AuthStack) -> Users:
+    return await make_users(auth_stack)
 
 
 def unique(prefix: str = "g") -> str:
@@ -48,7 +45,9 @@ def unique(prefix: str = "g") -> str:
 
 
 async def create_group(client: httpx.AsyncClient, token: str, **fields: object) -> dict:
-    response = await client.post("/api/v1/groups", json={"name": unique(), **fields}, headers=bearer(token))
+    response = await client.post(
+        "/api/v1/groups", json={"name": unique(), **fields}, headers=http_auth(token)
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -61,13 +60,13 @@ async def create_servers(client: httpx.AsyncClient, token: str, count: int) -> l
     for _ in range(count):
         n = next(_addresses)
         body = {"ip_address": f"10.1.{n // 250}.{n % 250 + 1}", "category": "general"}
-        response = await client.post("/api/v1/servers", json=body, headers=bearer(token))
+        response = await client.post("/api/v1/servers", json=body, headers=http_auth(token))
         assert response.status_code == 201, response.text
         servers.append(response.json())
     return servers
 
 
-async def test_a_group_is_created_read_changed_and_deleted(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_group_is_created_read_changed_and_deleted(client: httpx.AsyncClient, tokens: Users) -> None:
     name = unique("Web-")
     group = await create_group(
         client,
@@ -80,37 +79,39 @@ async def test_a_group_is_created_read_changed_and_deleted(client: httpx.AsyncCl
     assert (group["name"], group["description"], group["category"]) == (name, "front ends", "web")
     assert group["maintenance_window"] == WINDOW and group["member_count"] == 0
     url = f"/api/v1/groups/{group['id']}"
-    assert (await client.get(url, headers=bearer(tokens.viewer))).json() == group
+    assert (await client.get(url, headers=http_auth(tokens.viewer))).json() == group
 
     window = {"cron": "0 */4 1-15 jan-jun 1-5", "duration_seconds": 60, "timezone": "UTC"}
     changed = await client.patch(
-        url, json={"description": "", "maintenance_window": window}, headers=bearer(tokens.operator)
+        url, json={"description": "", "maintenance_window": window}, headers=http_auth(tokens.operator)
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["maintenance_window"] == window and changed.json()["description"] == ""
     cleared = await client.patch(
-        url, json={"category": None, "maintenance_window": None}, headers=bearer(tokens.operator)
+        url, json={"category": None, "maintenance_window": None}, headers=http_auth(tokens.operator)
     )
     assert cleared.json()["category"] is None and cleared.json()["maintenance_window"] is None
     assert cleared.json()["name"] == name
 
-    assert (await client.delete(url, headers=bearer(tokens.admin))).status_code == 204
-    assert (await client.get(url, headers=bearer(tokens.viewer))).status_code == 404
+    assert (await client.delete(url, headers=http_auth(tokens.admin))).status_code == 204
+    assert (await client.get(url, headers=http_auth(tokens.viewer))).status_code == 404
 
 
-async def test_group_names_are_unique_regardless_of_case(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_group_names_are_unique_regardless_of_case(client: httpx.AsyncClient, tokens: Users) -> None:
     first = await create_group(client, tokens.operator)
     again = await client.post(
-        "/api/v1/groups", json={"name": f"  {first['name'].upper()} "}, headers=bearer(tokens.operator)
+        "/api/v1/groups", json={"name": f"  {first['name'].upper()} "}, headers=http_auth(tokens.operator)
     )
     assert again.status_code == 409 and first["id"] in again.json()["error"]["message"]
     other = await create_group(client, tokens.operator)
     renamed = await client.patch(
-        f"/api/v1/groups/{other['id']}", json={"name": first["name"]}, headers=bearer(tokens.operator)
+        f"/api/v1/groups/{other['id']}", json={"name": first["name"]}, headers=http_auth(tokens.operator)
     )
     assert renamed.status_code == 409
     same = await client.patch(
-        f"/api/v1/groups/{first['id']}", json={"name": first["name"].upper()}, headers=bearer(tokens.operator)
+        f"/api/v1/groups/{first['id']}",
+        json={"name": first["name"].upper()},
+        headers=http_auth(tokens.operator),
     )
     assert same.status_code == 200 and same.json()["name"] == first["name"].upper()
 
@@ -135,70 +136,72 @@ async def test_group_names_are_unique_regardless_of_case(client: httpx.AsyncClie
     ],
 )
 async def test_bad_group_input_is_a_400_that_says_what_is_wrong(
-    client: httpx.AsyncClient, tokens: Tokens, body: dict, says: str
+    client: httpx.AsyncClient, tokens: Users, body: dict, says: str
 ) -> None:
-    response = await client.post("/api/v1/groups", json=body, headers=bearer(tokens.operator))
+    response = await client.post("/api/v1/groups", json=body, headers=http_auth(tokens.operator))
     assert response.status_code == 400, response.text
     assert says in response.json()["error"]["message"]
 
 
-async def test_unknown_and_malformed_group_ids(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_unknown_and_malformed_group_ids(client: httpx.AsyncClient, tokens: Users) -> None:
     missing = f"/api/v1/groups/{uuid.uuid4()}"
-    assert (await client.get(missing, headers=bearer(tokens.viewer))).status_code == 404
-    assert (await client.delete(missing, headers=bearer(tokens.admin))).status_code == 404
-    assert (await client.get(f"{missing}/members", headers=bearer(tokens.viewer))).status_code == 404
-    malformed = await client.get("/api/v1/groups/42", headers=bearer(tokens.viewer))
+    assert (await client.get(missing, headers=http_auth(tokens.viewer))).status_code == 404
+    assert (await client.delete(missing, headers=http_auth(tokens.admin))).status_code == 404
+    assert (await client.get(f"{missing}/members", headers=http_auth(tokens.viewer))).status_code == 404
+    malformed = await client.get("/api/v1/groups/42", headers=http_auth(tokens.viewer))
     assert malformed.status_code == 400 and "group id must be a UUID" in malformed.json()["error"]["message"]
 
 
-async def test_membership_is_idempotent(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_membership_is_idempotent(client: httpx.AsyncClient, tokens: Users) -> None:
     group = await create_group(client, tokens.operator)
     servers = await create_servers(client, tokens.operator, 3)
     members = f"/api/v1/groups/{group['id']}/members"
     ids = [server["id"] for server in servers[:2]]
 
-    first = await client.post(members, json={"server_ids": ids}, headers=bearer(tokens.operator))
+    first = await client.post(members, json={"server_ids": ids}, headers=http_auth(tokens.operator))
     assert first.status_code == 200 and first.json() == {"added": 2}
-    again = await client.post(members, json={"server_ids": [*ids, ids[0]]}, headers=bearer(tokens.operator))
+    again = await client.post(
+        members, json={"server_ids": [*ids, ids[0]]}, headers=http_auth(tokens.operator)
+    )
     assert again.status_code == 200 and again.json() == {"added": 0}
     unknown = str(uuid.uuid4())
     refused = await client.post(
-        members, json={"server_ids": [servers[2]["id"], unknown]}, headers=bearer(tokens.operator)
+        members, json={"server_ids": [servers[2]["id"], unknown]}, headers=http_auth(tokens.operator)
     )
     assert refused.status_code == 404 and unknown in refused.json()["error"]["message"]
-    empty = await client.post(members, json={"server_ids": []}, headers=bearer(tokens.operator))
+    empty = await client.post(members, json={"server_ids": []}, headers=http_auth(tokens.operator))
     assert empty.status_code == 400
 
-    listed = (await client.get(members, headers=bearer(tokens.viewer))).json()
+    listed = (await client.get(members, headers=http_auth(tokens.viewer))).json()
     assert sorted(s["id"] for s in listed["items"]) == sorted(ids) and listed["total"] == 2
     assert group["id"] in listed["items"][0]["group_ids"]
-    assert (await client.get(f"/api/v1/groups/{group['id']}", headers=bearer(tokens.viewer))).json()[
+    assert (await client.get(f"/api/v1/groups/{group['id']}", headers=http_auth(tokens.viewer))).json()[
         "member_count"
     ] == 2
 
     for _ in range(2):
-        removed = await client.delete(f"{members}/{ids[0]}", headers=bearer(tokens.operator))
+        removed = await client.delete(f"{members}/{ids[0]}", headers=http_auth(tokens.operator))
         assert removed.status_code == 204
-    listed = (await client.get(members, headers=bearer(tokens.viewer))).json()
+    listed = (await client.get(members, headers=http_auth(tokens.viewer))).json()
     assert [s["id"] for s in listed["items"]] == [ids[1]]
 
     assert (
-        await client.delete(f"/api/v1/groups/{group['id']}", headers=bearer(tokens.operator))
+        await client.delete(f"/api/v1/groups/{group['id']}", headers=http_auth(tokens.operator))
     ).status_code == 204
-    survivor = await client.get(f"/api/v1/servers/{ids[1]}", headers=bearer(tokens.viewer))
+    survivor = await client.get(f"/api/v1/servers/{ids[1]}", headers=http_auth(tokens.viewer))
     assert survivor.status_code == 200 and survivor.json()["group_ids"] == []
 
 
-async def test_members_page_through_once_each(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_members_page_through_once_each(client: httpx.AsyncClient, tokens: Users) -> None:
     group = await create_group(client, tokens.operator)
     servers = await create_servers(client, tokens.operator, 12)
     members = f"/api/v1/groups/{group['id']}/members"
     body = {"server_ids": [s["id"] for s in servers]}
-    assert (await client.post(members, json=body, headers=bearer(tokens.operator))).json() == {"added": 12}
+    assert (await client.post(members, json=body, headers=http_auth(tokens.operator))).json() == {"added": 12}
     seen, token = [], ""
     while True:
         page = await client.get(
-            members, params={"page_size": 5, "page_token": token}, headers=bearer(tokens.viewer)
+            members, params={"page_size": 5, "page_token": token}, headers=http_auth(tokens.viewer)
         )
         seen += [item["id"] for item in page.json()["items"]]
         token = page.json()["next_page_token"]
@@ -207,23 +210,23 @@ async def test_members_page_through_once_each(client: httpx.AsyncClient, tokens:
     assert sorted(seen) == sorted(s["id"] for s in servers) and len(seen) == 12
 
 
-async def test_a_server_can_join_groups_when_it_is_created(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_server_can_join_groups_when_it_is_created(client: httpx.AsyncClient, tokens: Users) -> None:
     first, second = await create_group(client, tokens.operator), await create_group(client, tokens.operator)
     body = {"ip_address": "198.51.100.200", "category": "container", "group_ids": [first["id"], second["id"]]}
-    created = await client.post("/api/v1/servers", json=body, headers=bearer(tokens.operator))
+    created = await client.post("/api/v1/servers", json=body, headers=http_auth(tokens.operator))
     assert created.status_code == 201, created.text
     assert sorted(created.json()["group_ids"]) == sorted([first["id"], second["id"]])
     unknown = str(uuid.uuid4())
     body = {"ip_address": "198.51.100.201", "category": "web", "group_ids": [unknown]}
-    refused = await client.post("/api/v1/servers", json=body, headers=bearer(tokens.operator))
+    refused = await client.post("/api/v1/servers", json=body, headers=http_auth(tokens.operator))
     assert refused.status_code == 404 and unknown in refused.json()["error"]["message"]
     nothing = await client.get(
-        "/api/v1/servers", params={"q": "198.51.100.201"}, headers=bearer(tokens.viewer)
+        "/api/v1/servers", params={"q": "198.51.100.201"}, headers=http_auth(tokens.viewer)
     )
     assert nothing.json()["total"] == 0
 
 
-async def test_listing_groups_filters_and_pages(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_listing_groups_filters_and_pages(client: httpx.AsyncClient, tokens: Users) -> None:
     tag = unique("L")
     made = [
         await create_group(
@@ -234,7 +237,7 @@ async def test_listing_groups_filters_and_pages(client: httpx.AsyncClient, token
     seen, token = [], ""
     while True:
         params = {"q": tag.lower(), "page_size": 4, "page_token": token}
-        page = (await client.get("/api/v1/groups", params=params, headers=bearer(tokens.viewer))).json()
+        page = (await client.get("/api/v1/groups", params=params, headers=http_auth(tokens.viewer))).json()
         assert page["total"] == 9
         seen += [item["name"] for item in page["items"]]
         token = page["next_page_token"]
@@ -242,18 +245,16 @@ async def test_listing_groups_filters_and_pages(client: httpx.AsyncClient, token
             break
     assert seen == [group["name"] for group in made]
     web = await client.get(
-        "/api/v1/groups", params={"q": tag, "category": "web"}, headers=bearer(tokens.viewer)
+        "/api/v1/groups", params={"q": tag, "category": "web"}, headers=http_auth(tokens.viewer)
     )
     assert [g["name"] for g in web.json()["items"]] == [g["name"] for g in made[1::2]]
 
 
-async def test_a_viewer_may_read_groups_but_not_change_them(
-    client: httpx.AsyncClient, tokens: Tokens
-) -> None:
+async def test_a_viewer_may_read_groups_but_not_change_them(client: httpx.AsyncClient, tokens: Users) -> None:
     group = await create_group(client, tokens.operator)
     (server,) = await create_servers(client, tokens.operator, 1)
     url = f"/api/v1/groups/{group['id']}"
-    assert (await client.get("/api/v1/groups", headers=bearer(tokens.viewer))).status_code == 200
+    assert (await client.get("/api/v1/groups", headers=http_auth(tokens.viewer))).status_code == 200
     attempts = [
         ("group.create", "POST", "/api/v1/groups", {"name": unique()}),
         ("group.update", "PATCH", url, {"description": "mine"}),
@@ -262,20 +263,20 @@ async def test_a_viewer_may_read_groups_but_not_change_them(
         ("group.member.remove", "DELETE", f"{url}/members/{server['id']}", None),
     ]
     for action, method, path, body in attempts:
-        rid = request_id()
-        refused = await client.request(method, path, json=body, headers=bearer(tokens.viewer, rid))
+        rid = request_id("inv")
+        refused = await client.request(method, path, json=body, headers=http_auth(tokens.viewer, rid))
         assert refused.status_code == 403, (action, refused.text)
         (record,) = await audit_records(client, tokens.admin, rid)
         assert (record["action"], record["result"]) == (action, "denied")
-    assert (await client.get(url, headers=bearer(tokens.viewer))).json() == group
+    assert (await client.get(url, headers=http_auth(tokens.viewer))).json() == group
 
 
 async def test_every_group_change_leaves_exactly_one_audit_record(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Users
 ) -> None:
     (server,) = await create_servers(client, tokens.operator, 1)
     rids = {
-        action: request_id()
+        action: request_id("inv")
         for action in (
             "group.create",
             "group.update",
@@ -285,7 +286,7 @@ async def test_every_group_change_leaves_exactly_one_audit_record(
         )
     }
     created = await client.post(
-        "/api/v1/groups", json={"name": unique()}, headers=bearer(tokens.operator, rids["group.create"])
+        "/api/v1/groups", json={"name": unique()}, headers=http_auth(tokens.operator, rids["group.create"])
     )
     url = f"/api/v1/groups/{created.json()['id']}"
     calls = [
@@ -296,7 +297,7 @@ async def test_every_group_change_leaves_exactly_one_audit_record(
     ]
     for action, method, path, body in calls:
         response = await client.request(
-            method, path, json=body, headers=bearer(tokens.operator, rids[action])
+            method, path, json=body, headers=http_auth(tokens.operator, rids[action])
         )
         assert response.status_code < 300, (action, response.text)
     for action, rid in rids.items():

@@ -12,15 +12,12 @@ from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from devstack.postgres import LocalPostgres
 from tests.support.inventory import (
     InventoryStack,
-    Tokens,
     audit_records,
-    bearer,
     inventory_gateway,
-    make_tokens,
-    request_id,
     start_inventory,
 )
 from tests.support.stack import AuthStack, superuser_connection
+from tests.support.users import Users, http_auth, make_users, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,8 +35,8 @@ async def client(auth_stack: AuthStack, inventory: InventoryStack) -> AsyncItera
 
 
 @pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Tokens:
-    return await make_tokens(auth_stack)
+async def tokens(auth_stack: AuthStack) -> Users:
+    return await make_users(auth_stack)
 
 
 _next_ip = iter(range(1, 60000))
@@ -53,7 +50,7 @@ def fresh_ip() -> str:
 
 async def create_server(client: httpx.AsyncClient, token: str, **fields: object) -> dict:
     body = {"ip_address": fresh_ip(), "category": "web", **fields}
-    response = await client.post("/api/v1/servers", json=body, headers=bearer(token))
+    response = await client.post("/api/v1/servers", json=body, headers=http_auth(token))
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -65,16 +62,14 @@ async def record_facts(inventory: InventoryStack, server_id: str, family: int, *
         await stub.RecordFacts(inv_pb.RecordFactsRequest(server_id=server_id, os=facts), timeout=10)
 
 
-async def test_a_server_is_created_read_changed_and_deleted(
-    client: httpx.AsyncClient, tokens: Tokens
-) -> None:
+async def test_a_server_is_created_read_changed_and_deleted(client: httpx.AsyncClient, tokens: Users) -> None:
     body = {
         "hostname": "Web-01.Example.com.",
         "ip_address": " 2001:DB8:0:0::17 ",
         "category": "data-processing",
         "labels": {"env": "prod", "team": "blue"},
     }
-    created = await client.post("/api/v1/servers", json=body, headers=bearer(tokens.operator))
+    created = await client.post("/api/v1/servers", json=body, headers=http_auth(tokens.operator))
     assert created.status_code == 201, created.text
     server = created.json()
     assert server["hostname"] == "web-01.example.com"
@@ -85,18 +80,18 @@ async def test_a_server_is_created_read_changed_and_deleted(
     assert server["created_at"].endswith("Z")
 
     url = f"/api/v1/servers/{server['id']}"
-    assert (await client.get(url, headers=bearer(tokens.viewer))).json() == server
+    assert (await client.get(url, headers=http_auth(tokens.viewer))).json() == server
     change = {"hostname": "web-02.example.com", "labels": {"env": "staging"}}
-    changed = await client.patch(url, json=change, headers=bearer(tokens.operator))
+    changed = await client.patch(url, json=change, headers=http_auth(tokens.operator))
     assert changed.status_code == 200, changed.text
     assert changed.json()["hostname"] == "web-02.example.com"
     assert changed.json()["labels"] == {"env": "staging"}
     assert changed.json()["ip_address"] == "2001:db8::17"
-    cleared = await client.patch(url, json={"labels": {}}, headers=bearer(tokens.admin))
+    cleared = await client.patch(url, json={"labels": {}}, headers=http_auth(tokens.admin))
     assert cleared.json()["labels"] == {}
 
-    assert (await client.delete(url, headers=bearer(tokens.operator))).status_code == 204
-    gone = await client.get(url, headers=bearer(tokens.viewer))
+    assert (await client.delete(url, headers=http_auth(tokens.operator))).status_code == 204
+    gone = await client.get(url, headers=http_auth(tokens.viewer))
     assert gone.status_code == 404 and server["id"] in gone.json()["error"]["message"]
 
 
@@ -119,48 +114,52 @@ async def test_a_server_is_created_read_changed_and_deleted(
     ],
 )
 async def test_bad_server_input_is_a_400_that_says_what_is_wrong(
-    client: httpx.AsyncClient, tokens: Tokens, body: dict, says: str
+    client: httpx.AsyncClient, tokens: Users, body: dict, says: str
 ) -> None:
-    response = await client.post("/api/v1/servers", json=body, headers=bearer(tokens.operator))
+    response = await client.post("/api/v1/servers", json=body, headers=http_auth(tokens.operator))
     assert response.status_code == 400, response.text
     assert says in response.json()["error"]["message"]
 
 
-async def test_unknown_and_malformed_ids(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    unknown = await client.get(f"/api/v1/servers/{uuid.uuid4()}", headers=bearer(tokens.viewer))
+async def test_unknown_and_malformed_ids(client: httpx.AsyncClient, tokens: Users) -> None:
+    unknown = await client.get(f"/api/v1/servers/{uuid.uuid4()}", headers=http_auth(tokens.viewer))
     assert unknown.status_code == 404
     for method in ("GET", "DELETE"):
-        malformed = await client.request(method, "/api/v1/servers/not-a-uuid", headers=bearer(tokens.admin))
+        malformed = await client.request(
+            method, "/api/v1/servers/not-a-uuid", headers=http_auth(tokens.admin)
+        )
         assert malformed.status_code == 400
         assert "server id must be a UUID" in malformed.json()["error"]["message"]
     patch = await client.patch(
-        f"/api/v1/servers/{uuid.uuid4()}", json={"hostname": "x"}, headers=bearer(tokens.admin)
+        f"/api/v1/servers/{uuid.uuid4()}", json={"hostname": "x"}, headers=http_auth(tokens.admin)
     )
     assert patch.status_code == 404
 
 
 async def test_a_second_server_with_the_same_ip_is_refused_naming_the_first(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Users
 ) -> None:
     first = await create_server(client, tokens.operator, ip_address="192.0.2.77")
     again = await client.post(
         "/api/v1/servers",
         json={"ip_address": "192.0.2.77", "category": "general"},
-        headers=bearer(tokens.operator),
+        headers=http_auth(tokens.operator),
     )
     assert again.status_code == 409
     assert first["id"] in again.json()["error"]["message"]
     other = await create_server(client, tokens.operator)
     moved = await client.patch(
-        f"/api/v1/servers/{other['id']}", json={"ip_address": "192.0.2.77"}, headers=bearer(tokens.operator)
+        f"/api/v1/servers/{other['id']}",
+        json={"ip_address": "192.0.2.77"},
+        headers=http_auth(tokens.operator),
     )
     assert moved.status_code == 409 and first["id"] in moved.json()["error"]["message"]
 
 
 async def test_a_viewer_may_read_but_not_change_and_the_denial_is_audited(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Users
 ) -> None:
-    assert (await client.get("/api/v1/servers", headers=bearer(tokens.viewer))).status_code == 200
+    assert (await client.get("/api/v1/servers", headers=http_auth(tokens.viewer))).status_code == 200
     server = await create_server(client, tokens.operator)
     attempts = [
         ("server.create", "POST", "/api/v1/servers", {"ip_address": fresh_ip(), "category": "web"}),
@@ -168,28 +167,30 @@ async def test_a_viewer_may_read_but_not_change_and_the_denial_is_audited(
         ("server.delete", "DELETE", f"/api/v1/servers/{server['id']}", None),
     ]
     for action, method, url, body in attempts:
-        rid = request_id()
-        refused = await client.request(method, url, json=body, headers=bearer(tokens.viewer, rid))
+        rid = request_id("inv")
+        refused = await client.request(method, url, json=body, headers=http_auth(tokens.viewer, rid))
         assert refused.status_code == 403, refused.text
         (record,) = await audit_records(client, tokens.admin, rid)
         assert (record["action"], record["result"]) == (action, "denied")
         assert record["actor"] == f"user:{tokens.viewer_name}"
-    still = await client.get(f"/api/v1/servers/{server['id']}", headers=bearer(tokens.viewer))
+    still = await client.get(f"/api/v1/servers/{server['id']}", headers=http_auth(tokens.viewer))
     assert still.json()["hostname"] == server["hostname"]
     assert (await client.get("/api/v1/servers")).status_code == 401
 
 
 async def test_every_server_change_leaves_exactly_one_audit_record(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Users
 ) -> None:
-    rids = {action: request_id() for action in ("server.create", "server.update", "server.delete")}
+    rids = {action: request_id("inv") for action in ("server.create", "server.update", "server.delete")}
     body = {"ip_address": fresh_ip(), "category": "database"}
     created = await client.post(
-        "/api/v1/servers", json=body, headers=bearer(tokens.operator, rids["server.create"])
+        "/api/v1/servers", json=body, headers=http_auth(tokens.operator, rids["server.create"])
     )
     url = f"/api/v1/servers/{created.json()['id']}"
-    await client.patch(url, json={"category": "web"}, headers=bearer(tokens.operator, rids["server.update"]))
-    await client.delete(url, headers=bearer(tokens.operator, rids["server.delete"]))
+    await client.patch(
+        url, json={"category": "web"}, headers=http_auth(tokens.operator, rids["server.update"])
+    )
+    await client.delete(url, headers=http_auth(tokens.operator, rids["server.delete"]))
     for action, rid in rids.items():
         (record,) = await audit_records(client, tokens.admin, rid)
         assert (record["action"], record["result"]) == (action, "success")
@@ -198,7 +199,7 @@ async def test_every_server_change_leaves_exactly_one_audit_record(
 
 
 async def test_listing_pages_through_every_match_once_in_hostname_order(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Users
 ) -> None:
     prefix = f"pg{uuid.uuid4().hex[:8]}"
     made = [
@@ -207,7 +208,7 @@ async def test_listing_pages_through_every_match_once_in_hostname_order(
     seen, token, pages = [], "", 0
     while True:
         params = {"q": prefix.upper(), "page_size": 7, "page_token": token}
-        page = (await client.get("/api/v1/servers", params=params, headers=bearer(tokens.viewer))).json()
+        page = (await client.get("/api/v1/servers", params=params, headers=http_auth(tokens.viewer))).json()
         assert page["total"] == 30 and len(page["items"]) <= 7
         seen += [item["hostname"] for item in page["items"]]
         pages, token = pages + 1, page["next_page_token"]
@@ -215,15 +216,15 @@ async def test_listing_pages_through_every_match_once_in_hostname_order(
             break
     assert pages == 5
     assert seen == sorted(server["hostname"] for server in made)
-    too_big = await client.get("/api/v1/servers", params={"page_size": 501}, headers=bearer(tokens.viewer))
+    too_big = await client.get("/api/v1/servers", params={"page_size": 501}, headers=http_auth(tokens.viewer))
     assert too_big.status_code == 400
     bad_token = await client.get(
-        "/api/v1/servers", params={"page_token": "garbage!"}, headers=bearer(tokens.viewer)
+        "/api/v1/servers", params={"page_token": "garbage!"}, headers=http_auth(tokens.viewer)
     )
     assert bad_token.status_code == 400
 
 
-async def test_list_filters(client: httpx.AsyncClient, tokens: Tokens, inventory: InventoryStack) -> None:
+async def test_list_filters(client: httpx.AsyncClient, tokens: Users, inventory: InventoryStack) -> None:
     tag = f"f{uuid.uuid4().hex[:8]}"
     web = await create_server(client, tokens.operator, hostname=f"{tag}-web.test", labels={"tag": tag})
     db = await create_server(
@@ -234,15 +235,15 @@ async def test_list_filters(client: httpx.AsyncClient, tokens: Tokens, inventory
         labels={"tag": tag, "tier": "1"},
     )
     await record_facts(inventory, db["id"], inv_pb.PACKAGE_FAMILY_RPM, os_id="openEuler", arch="aarch64")
-    group = await client.post("/api/v1/groups", json={"name": tag}, headers=bearer(tokens.operator))
+    group = await client.post("/api/v1/groups", json={"name": tag}, headers=http_auth(tokens.operator))
     members = {"server_ids": [web["id"]]}
     await client.post(
-        f"/api/v1/groups/{group.json()['id']}/members", json=members, headers=bearer(tokens.operator)
+        f"/api/v1/groups/{group.json()['id']}/members", json=members, headers=http_auth(tokens.operator)
     )
 
     async def hostnames(**params: str) -> list[str]:
         response = await client.get(
-            "/api/v1/servers", params={"q": tag, **params}, headers=bearer(tokens.viewer)
+            "/api/v1/servers", params={"q": tag, **params}, headers=http_auth(tokens.viewer)
         )
         assert response.status_code == 200, response.text
         return [item["hostname"] for item in response.json()["items"]]
@@ -258,29 +259,31 @@ async def test_list_filters(client: httpx.AsyncClient, tokens: Tokens, inventory
     assert await hostnames(label="os_id=openeuler,arch=aarch64") == [db["hostname"]]
     assert await hostnames(label=f"group={tag.upper()}") == [web["hostname"]]
     by_ip = await client.get(
-        "/api/v1/servers", params={"q": web["ip_address"]}, headers=bearer(tokens.viewer)
+        "/api/v1/servers", params={"q": web["ip_address"]}, headers=http_auth(tokens.viewer)
     )
     assert [item["id"] for item in by_ip.json()["items"]] == [web["id"]]
     for bad in ({"status": "sleeping"}, {"label": "tier"}, {"group_id": "x"}):
-        response = await client.get("/api/v1/servers", params=bad, headers=bearer(tokens.viewer))
+        response = await client.get("/api/v1/servers", params=bad, headers=http_auth(tokens.viewer))
         assert response.status_code == 400, (bad, response.text)
     unknown = await client.get(
-        "/api/v1/servers", params={"group_id": str(uuid.uuid4())}, headers=bearer(tokens.viewer)
+        "/api/v1/servers", params={"group_id": str(uuid.uuid4())}, headers=http_auth(tokens.viewer)
     )
     assert unknown.status_code == 404
 
 
-async def test_search_treats_wildcards_literally(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_search_treats_wildcards_literally(client: httpx.AsyncClient, tokens: Users) -> None:
     tag = f"w{uuid.uuid4().hex[:8]}"
     await create_server(client, tokens.operator, hostname=f"{tag}-a.test")
     for pattern in ("%", "_", f"{tag}%a", f"{tag}_a"):
-        response = await client.get("/api/v1/servers", params={"q": pattern}, headers=bearer(tokens.viewer))
+        response = await client.get(
+            "/api/v1/servers", params={"q": pattern}, headers=http_auth(tokens.viewer)
+        )
         assert response.status_code == 200
         assert response.json()["items"] == [], pattern
 
 
 async def test_installed_software_is_replaced_as_a_whole(
-    client: httpx.AsyncClient, tokens: Tokens, inventory: InventoryStack
+    client: httpx.AsyncClient, tokens: Users, inventory: InventoryStack
 ) -> None:
     server = await create_server(client, tokens.operator)
     deb = inv_pb.PACKAGE_FAMILY_DEB
@@ -294,7 +297,7 @@ async def test_installed_software_is_replaced_as_a_whole(
 
     async def software() -> list[tuple[str, str, str | None]]:
         url = f"/api/v1/servers/{server['id']}/software"
-        response = await client.get(url, headers=bearer(tokens.viewer))
+        response = await client.get(url, headers=http_auth(tokens.viewer))
         assert response.status_code == 200, response.text
         return [(i["name"], i["version"], i["source"]) for i in response.json()["items"]]
 
@@ -303,12 +306,12 @@ async def test_installed_software_is_replaced_as_a_whole(
     assert await software() == [("nginx", "1.24.0", "agent_report"), ("redis", "7.2.4", "agent_report")]
     await report(("nginx", "1.26.1"), ("postgresql", "16.3"))
     assert await software() == [("nginx", "1.26.1", "agent_report"), ("postgresql", "16.3", "agent_report")]
-    missing = await client.get(f"/api/v1/servers/{uuid.uuid4()}/software", headers=bearer(tokens.viewer))
+    missing = await client.get(f"/api/v1/servers/{uuid.uuid4()}/software", headers=http_auth(tokens.viewer))
     assert missing.status_code == 404
 
 
 async def test_targets_resolve_to_live_servers(
-    client: httpx.AsyncClient, tokens: Tokens, inventory: InventoryStack
+    client: httpx.AsyncClient, tokens: Users, inventory: InventoryStack
 ) -> None:
     tag = f"t{uuid.uuid4().hex[:8]}"
     rpm_web = await create_server(client, tokens.operator, hostname=f"{tag}-1.test", labels={"tag": tag})
@@ -327,12 +330,14 @@ async def test_targets_resolve_to_live_servers(
         await db.execute(
             "UPDATE inventory.servers SET status = 'revoked' WHERE id = $1", uuid.UUID(revoked["id"])
         )
-    group = (await client.post("/api/v1/groups", json={"name": tag}, headers=bearer(tokens.operator))).json()
+    group = (
+        await client.post("/api/v1/groups", json={"name": tag}, headers=http_auth(tokens.operator))
+    ).json()
     ids = {"server_ids": [rpm_web["id"], deb_web["id"], revoked["id"]]}
-    await client.post(f"/api/v1/groups/{group['id']}/members", json=ids, headers=bearer(tokens.operator))
+    await client.post(f"/api/v1/groups/{group['id']}/members", json=ids, headers=http_auth(tokens.operator))
 
     async def resolve(body: dict) -> httpx.Response:
-        return await client.post("/api/v1/targets/resolve", json=body, headers=bearer(tokens.viewer))
+        return await client.post("/api/v1/targets/resolve", json=body, headers=http_auth(tokens.viewer))
 
     async def names(body: dict) -> list[str]:
         response = await resolve(body)

@@ -11,8 +11,9 @@ import pytest
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from devstack.postgres import LocalPostgres
 from services.auth.server import build as build_auth
-from tests.support.inventory import grpc_auth, make_tokens, start_inventory
+from tests.support.inventory import start_inventory
 from tests.support.stack import ADMIN_PASSWORD, AuthStack, auth_settings, fresh_database, superuser_connection
+from tests.support.users import grpc_auth, make_users
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -26,7 +27,7 @@ async def test_changes_roll_back_when_the_audit_log_is_unreachable(
     await auth.users.ensure_admin("admin", ADMIN_PASSWORD, reset=True)
     auth_stack = AuthStack(auth, port, settings, pki_dir)
     try:
-        tokens = await make_tokens(auth_stack)
+        tokens = await make_users(auth_stack)
         async with start_inventory(postgres, auth_stack) as inventory:
             async with inventory.stub("gateway") as stub:
                 operator = grpc_auth(tokens.operator)

@@ -17,8 +17,8 @@ from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from services.kit.tls import open_channel
 from tests.support.auth_process import REPO, SERVING, health_status, process_env, tls_files
-from tests.support.inventory import grpc_auth, make_tokens
 from tests.support.stack import AuthStack, fresh_database, superuser_connection
+from tests.support.users import grpc_auth, make_users
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -74,7 +74,7 @@ async def test_serve_answers_over_mtls_and_stops_cleanly_on_sigterm(
         CONVOY_INVENTORY_AUTH_TARGET=auth_stack.target,
         CONVOY_INVENTORY_DRAIN_SECONDS="0",
     )
-    tokens = await make_tokens(auth_stack)
+    tokens = await make_users(auth_stack)
     log = tmp_path / "inventory.log"
     with log.open("wb") as sink:
         command = [sys.executable, "-m", "services.inventory", "serve"]

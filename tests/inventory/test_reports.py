@@ -16,14 +16,10 @@ from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
 from devstack.postgres import LocalPostgres
 from tests.support.inventory import (
     InventoryStack,
-    Tokens,
-    audit_by_request,
-    grpc_auth,
-    make_tokens,
-    request_id,
     start_inventory,
 )
 from tests.support.stack import AuthStack, superuser_connection
+from tests.support.users import Users, audit_by_request, grpc_auth, make_users, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -37,8 +33,8 @@ async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIter
 
 
 @pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Tokens:
-    return await make_tokens(auth_stack)
+async def tokens(auth_stack: AuthStack) -> Users:
+    return await make_users(auth_stack)
 
 
 @pytest.fixture
@@ -69,7 +65,7 @@ def stamp(when: datetime) -> Timestamp:
     return value
 
 
-async def new_server(gateway: inv_grpc.InventoryServiceStub, tokens: Tokens) -> inv_pb.Server:
+async def new_server(gateway: inv_grpc.InventoryServiceStub, tokens: Users) -> inv_pb.Server:
     request = inv_pb.CreateServerRequest(ip_address=address(), category=inv_pb.CATEGORY_WEB)
     return (await gateway.CreateServer(request, metadata=grpc_auth(tokens.operator), timeout=10)).server
 
@@ -83,9 +79,9 @@ async def expect(code: grpc.StatusCode, call: object, says: str = "") -> str:
 
 
 async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
-    scheduler: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Tokens
+    scheduler: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Users
 ) -> None:
-    server_id, rid, ip = str(uuid.uuid4()), request_id(), address()
+    server_id, rid, ip = str(uuid.uuid4()), request_id("inv"), address()
     os = inv_pb.OsFacts(
         os_id="kylin", id_like=["rhel", "fedora"], version_id="V10", package_family=RPM, arch="aarch64"
     )
@@ -111,7 +107,7 @@ async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
         "service:scheduler",
     )
 
-    rid = request_id()
+    rid = request_id("inv")
     later = await scheduler.RecordFacts(
         inv_pb.RecordFactsRequest(server_id=server_id, os=inv_pb.OsFacts(os_id="kylin", package_family=DEB)),
         metadata=(("x-request-id", rid),),
@@ -123,7 +119,7 @@ async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
 
 
 async def test_bad_facts_are_refused(
-    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Tokens
+    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Users
 ) -> None:
     fresh = str(uuid.uuid4())
     await expect(
@@ -157,23 +153,23 @@ async def test_bad_facts_are_refused(
 
 
 async def test_only_services_report_and_a_user_is_refused_on_the_record(
-    gateway: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Tokens
+    gateway: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Users
 ) -> None:
     server = await new_server(gateway, tokens)
     calls = {
         "server.facts": gateway.RecordFacts(
             inv_pb.RecordFactsRequest(server_id=server.id, hostname="evil"),
-            metadata=(*grpc_auth(tokens.admin), ("x-request-id", rid_facts := request_id())),
+            metadata=grpc_auth(tokens.admin, rid_facts := request_id("inv")),
             timeout=10,
         ),
         "server.status": gateway.SetServerStatus(
             inv_pb.SetServerStatusRequest(server_id=server.id, status=inv_pb.SERVER_STATUS_ONLINE),
-            metadata=(*grpc_auth(tokens.operator), ("x-request-id", rid_status := request_id())),
+            metadata=grpc_auth(tokens.operator, rid_status := request_id("inv")),
             timeout=10,
         ),
         "installed.record": gateway.RecordInstalled(
             inv_pb.RecordInstalledRequest(server_id=server.id),
-            metadata=(*grpc_auth(tokens.admin), ("x-request-id", rid_installed := request_id())),
+            metadata=grpc_auth(tokens.admin, rid_installed := request_id("inv")),
             timeout=10,
         ),
     }
@@ -189,7 +185,7 @@ async def test_only_services_report_and_a_user_is_refused_on_the_record(
 async def test_status_follows_the_newest_report_only(
     scheduler: inv_grpc.InventoryServiceStub,
     gateway: inv_grpc.InventoryServiceStub,
-    tokens: Tokens,
+    tokens: Users,
     inventory: InventoryStack,
 ) -> None:
     server = await new_server(gateway, tokens)
@@ -267,7 +263,7 @@ async def installed(
 
 
 async def test_installed_software_is_replaced_atomically_and_listed(
-    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Tokens
+    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Users
 ) -> None:
     one, two = await new_server(gateway, tokens), await new_server(gateway, tokens)
     name = f"app-{uuid.uuid4().hex[:8]}"
@@ -332,7 +328,7 @@ async def test_installed_software_is_replaced_atomically_and_listed(
 async def test_deleting_a_server_removes_its_memberships_and_software(
     scheduler: inv_grpc.InventoryServiceStub,
     gateway: inv_grpc.InventoryServiceStub,
-    tokens: Tokens,
+    tokens: Users,
     inventory: InventoryStack,
 ) -> None:
     operator = grpc_auth(tokens.operator)

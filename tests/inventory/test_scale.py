@@ -13,8 +13,9 @@ from sqlalchemy import event
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
 from devstack.postgres import LocalPostgres
-from tests.support.inventory import InventoryStack, Tokens, grpc_auth, make_tokens, start_inventory
+from tests.support.inventory import InventoryStack, start_inventory
 from tests.support.stack import AuthStack, superuser_connection
+from tests.support.users import Users, grpc_auth, make_users
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -75,8 +76,8 @@ async def _load_fleet(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Tokens:
-    return await make_tokens(auth_stack)
+async def tokens(auth_stack: AuthStack) -> Users:
+    return await make_users(auth_stack)
 
 
 @contextmanager
@@ -96,7 +97,7 @@ def statements(stack: InventoryStack) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_paging_through_the_whole_fleet(inventory: InventoryStack, tokens: Tokens) -> None:
+async def test_paging_through_the_whole_fleet(inventory: InventoryStack, tokens: Users) -> None:
     async with inventory.stub("gateway") as stub:
         seen: list[str] = []
         token, per_page = "", set()
@@ -113,7 +114,7 @@ async def test_paging_through_the_whole_fleet(inventory: InventoryStack, tokens:
     assert seen == [f"node-{i:05d}.fleet" for i in range(FLEET)]
 
 
-async def test_filters_at_fleet_size(inventory: InventoryStack, tokens: Tokens) -> None:
+async def test_filters_at_fleet_size(inventory: InventoryStack, tokens: Users) -> None:
     async with inventory.stub("gateway") as stub:
         web_rpm = await _list(
             stub, tokens, label_selector="os_family=rpm,category=web,rack=r4", page_size=500
@@ -132,7 +133,7 @@ async def test_filters_at_fleet_size(inventory: InventoryStack, tokens: Tokens) 
 
 
 async def _list(
-    stub: inv_grpc.InventoryServiceStub, tokens: Tokens, **request: object
+    stub: inv_grpc.InventoryServiceStub, tokens: Users, **request: object
 ) -> inv_pb.ListServersResponse:
     return await stub.ListServers(
         inv_pb.ListServersRequest(**request),  # type: ignore[arg-type]

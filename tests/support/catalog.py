@@ -12,8 +12,6 @@ from typing import Any
 
 import grpc
 
-from convoy.auth.v1 import auth_pb2 as auth_pb
-from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.transfer.v1 import transfer_pb2 as transfer_pb
 from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from devstack.postgres import LocalPostgres
@@ -21,9 +19,9 @@ from services.catalog.artifacts import ArtifactStore
 from services.catalog.config import CatalogSettings
 from services.catalog.models import SCHEMA
 from services.catalog.server import CatalogProcess, build
-from services.kit.settings import TlsFiles
-from services.kit.tls import open_channel, peer_common_name, server_credentials
-from tests.support.stack import ADMIN_PASSWORD, AuthStack, fresh_database
+from services.kit.tls import peer_common_name, server_credentials
+from tests.support.auth_process import tls_files
+from tests.support.stack import AuthStack, ServiceStack, fresh_database, service_settings
 
 __all__ = [
     "MemoryTransfer",
@@ -31,20 +29,8 @@ __all__ = [
     "CatalogStack",
     "start_catalog",
     "catalog_database",
-    "Users",
-    "make_users",
-    "bearer",
     "TransferCall",
-    "audit_records",
 ]
-
-
-def bearer(token: str, request_id: str = "") -> tuple[tuple[str, str], ...]:
-    """Call metadata carrying a user's access token (and a request id to find audit records by)."""
-    items = [("authorization", f"Bearer {token}")]
-    if request_id:
-        items.append(("x-request-id", request_id))
-    return tuple(items)
 
 
 @dataclass(frozen=True)
@@ -117,16 +103,12 @@ class MemoryTransfer(transfer_grpc.TransferServiceServicer):
             self.server = None
 
 
-def _tls(pki_dir: Path, name: str) -> TlsFiles:
-    return TlsFiles(pki_dir / f"{name}.pem", pki_dir / f"{name}-key.pem", pki_dir / "ca.pem")
-
-
 @asynccontextmanager
 async def memory_transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
     transfer = MemoryTransfer()
     server = grpc.aio.server()
     transfer_grpc.add_TransferServiceServicer_to_server(transfer, server)
-    port = server.add_secure_port("127.0.0.1:0", server_credentials(_tls(pki_dir, "transfer")))
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(tls_files(pki_dir, "transfer")))
     await server.start()
     transfer.server, transfer.target = server, f"127.0.0.1:{port}"
     try:
@@ -136,19 +118,11 @@ async def memory_transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
 
 
 @dataclass
-class CatalogStack:
+class CatalogStack(ServiceStack):
     process: CatalogProcess
     port: int
     settings: CatalogSettings
     database_url: str
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def channel(self, name: str = "gateway") -> grpc.aio.Channel:
-        """An mTLS channel presenting the certificate `name` from the test PKI."""
-        return open_channel(self.target, self.settings.tls_files(name))
 
 
 async def catalog_database(postgres: LocalPostgres) -> str:
@@ -166,17 +140,11 @@ async def start_catalog(
 ) -> AsyncIterator[CatalogStack]:
     """The real catalog process on port 0, serving once it has auth's token keys."""
     values: dict[str, Any] = {
-        "env": "dev",
-        "database_url": database_url,
-        "pki_dir": auth.pki_dir,
-        "listen": "127.0.0.1:0",
-        "drain_seconds": 0,
-        "shutdown_grace_seconds": 1,
         "auth_target": auth.target,
         "transfer_target": transfer_target,
         "upstream_timeout_seconds": 5,
     }
-    settings = CatalogSettings(**{**values, **overrides})
+    settings = CatalogSettings(**service_settings(database_url, auth.pki_dir, **{**values, **overrides}))
     process = build(settings, store)
     port = await process.start()
     try:
@@ -184,51 +152,3 @@ async def start_catalog(
         yield CatalogStack(process, port, settings, database_url)
     finally:
         await process.stop()
-
-
-@dataclass(frozen=True)
-class Users:
-    """Access tokens of an admin, an operator and a viewer on one auth server."""
-
-    admin: str
-    operator: str
-    viewer: str
-    operator_name: str
-    viewer_name: str
-
-
-async def _login(stub: auth_grpc.AuthServiceStub, username: str, password: str) -> str:
-    reply = await stub.Login(auth_pb.LoginRequest(username=username, password=password), timeout=10)
-    return reply.tokens.access_token
-
-
-async def make_users(auth: AuthStack) -> Users:
-    """Logs the admin in and creates (then logs in) a fresh operator and viewer."""
-    channel = auth.channel("gateway")
-    try:
-        stub = auth_grpc.AuthServiceStub(channel)
-        admin = await _login(stub, "admin", ADMIN_PASSWORD)
-        tokens = {}
-        for role, value in (("operator", auth_pb.ROLE_OPERATOR), ("viewer", auth_pb.ROLE_VIEWER)):
-            name, password = f"{role[0]}{uuid.uuid4().hex[:10]}", f"{role}-password-{uuid.uuid4().hex[:6]}"
-            request = auth_pb.CreateUserRequest(username=name, role=value, password=password)
-            await stub.CreateUser(request, metadata=bearer(admin), timeout=10)
-            tokens[role] = (name, await _login(stub, name, password))
-    finally:
-        await channel.close()
-    return Users(
-        admin, tokens["operator"][1], tokens["viewer"][1], tokens["operator"][0], tokens["viewer"][0]
-    )
-
-
-async def audit_records(auth: AuthStack, admin_token: str, request_id: str) -> list[auth_pb.AuditRecord]:
-    """auth's audit records written on behalf of one request."""
-    channel = auth.channel("gateway")
-    try:
-        stub = auth_grpc.AuditServiceStub(channel)
-        reply = await stub.ListAudit(
-            auth_pb.ListAuditRequest(request_id=request_id), metadata=bearer(admin_token), timeout=10
-        )
-    finally:
-        await channel.close()
-    return list(reply.records)

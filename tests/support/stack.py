@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import grpc
 import httpx
 from fastapi import FastAPI
 
@@ -22,10 +23,13 @@ from services.auth.signing import create_key_file
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.kit.migrations import migrate
+from services.kit.settings import ServiceSettings
 from services.kit.tls import open_channel
 
 __all__ = [
     "ADMIN_PASSWORD",
+    "ServiceStack",
+    "service_settings",
     "AuthStack",
     "fresh_database",
     "start_auth",
@@ -52,38 +56,52 @@ async def fresh_database(
     return url
 
 
-def auth_settings(database_url: str, pki_dir: Path, key_file: Path, **overrides: Any) -> AuthSettings:
-    create_key_file(key_file)
-    values: dict[str, Any] = {
+def service_settings(database_url: str, pki_dir: Path, /, **values: Any) -> dict[str, Any]:
+    """A service's settings under test (dev mode, port 0, no drain, a short grace period), then `values`."""
+    defaults: dict[str, Any] = {
         "env": "dev",
         "database_url": database_url,
         "pki_dir": pki_dir,
         "listen": "127.0.0.1:0",
-        "jwt_key_file": key_file,
         "drain_seconds": 0,
         "shutdown_grace_seconds": 1,
-        # Cheap hashes keep the suite fast; the OWASP profile is exercised by its own test.
-        "argon2_memory_kib": 64,
-        "argon2_time_cost": 1,
-        "throttle_address_failures": 1000,
     }
-    return AuthSettings(**{**values, **overrides})
+    return {**defaults, **values}
 
 
-@dataclass
-class AuthStack:
-    process: AuthProcess
+class ServiceStack:
+    """A service process started in-process on port 0: its address, and mTLS channels to it."""
+
     port: int
-    settings: AuthSettings
-    pki_dir: Path
+    settings: ServiceSettings
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def channel(self, name: str = "gateway"):  # type: ignore[no-untyped-def]
+    def channel(self, name: str = "gateway") -> grpc.aio.Channel:
         """An mTLS channel presenting the certificate `name` from the test PKI."""
         return open_channel(self.target, self.settings.tls_files(name))
+
+
+def auth_settings(database_url: str, pki_dir: Path, key_file: Path, **overrides: Any) -> AuthSettings:
+    create_key_file(key_file)
+    values: dict[str, Any] = {
+        "jwt_key_file": key_file,
+        # Cheap hashes keep the suite fast; the OWASP profile is exercised by its own test.
+        "argon2_memory_kib": 64,
+        "argon2_time_cost": 1,
+        "throttle_address_failures": 1000,
+    }
+    return AuthSettings(**service_settings(database_url, pki_dir, **{**values, **overrides}))
+
+
+@dataclass
+class AuthStack(ServiceStack):
+    process: AuthProcess
+    port: int
+    settings: AuthSettings
+    pki_dir: Path
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,27 +11,21 @@ from typing import Any
 
 import grpc
 
-from convoy.auth.v1 import auth_pb2 as auth_pb
-from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from devstack.postgres import LocalPostgres
-from services.kit.tls import open_channel
 from services.transfer.config import TransferSettings
 from services.transfer.models import SCHEMA
 from services.transfer.server import TransferProcess, build
 from services.transfer.storage import STAGING_DIR
-from tests.support.stack import ADMIN_PASSWORD, AuthStack, fresh_database
+from tests.support.stack import ServiceStack, fresh_database, service_settings
 
 __all__ = [
     "Metadata",
     "TransferStack",
-    "Users",
     "transfer_settings",
     "transfer_database",
     "start_transfer",
-    "create_users",
-    "bearer",
     "send_upload",
     "upload_file",
     "upload_bytes",
@@ -47,17 +40,8 @@ Metadata = Sequence[tuple[str, str]]
 def transfer_settings(
     database_url: str, pki_dir: Path, storage_root: Path, auth_target: str, **overrides: Any
 ) -> TransferSettings:
-    values: dict[str, Any] = {
-        "env": "dev",
-        "database_url": database_url,
-        "pki_dir": pki_dir,
-        "listen": "127.0.0.1:0",
-        "auth_target": auth_target,
-        "storage_root": storage_root,
-        "drain_seconds": 0,
-        "shutdown_grace_seconds": 1,
-    }
-    return TransferSettings(**{**values, **overrides})
+    values = {"auth_target": auth_target, "storage_root": storage_root, **overrides}
+    return TransferSettings(**service_settings(database_url, pki_dir, **values))
 
 
 async def transfer_database(postgres: LocalPostgres) -> str:
@@ -65,22 +49,14 @@ async def transfer_database(postgres: LocalPostgres) -> str:
 
 
 @dataclass
-class TransferStack:
+class TransferStack(ServiceStack):
     process: TransferProcess
     port: int
     settings: TransferSettings
 
     @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
     def storage_root(self) -> Path:
         return self.settings.storage_root
-
-    def channel(self, name: str = "gateway") -> grpc.aio.Channel:
-        """An mTLS channel presenting the certificate `name` from the test PKI."""
-        return open_channel(self.target, self.settings.tls_files(name))
 
 
 @asynccontextmanager
@@ -95,46 +71,6 @@ async def start_transfer(
         yield TransferStack(process, port, settings)
     finally:
         await process.stop()
-
-
-@dataclass(frozen=True)
-class Users:
-    """Access tokens of an admin, an operator and a viewer on the auth stack."""
-
-    admin: str
-    operator: str
-    viewer: str
-    viewer_name: str
-    operator_name: str
-
-
-async def create_users(auth_stack: AuthStack) -> Users:
-    async with auth_stack.channel("gateway") as channel:
-        stub = auth_grpc.AuthServiceStub(channel)
-        admin = await _login(stub, "admin", ADMIN_PASSWORD)
-        names = {}
-        for role in (auth_pb.ROLE_OPERATOR, auth_pb.ROLE_VIEWER):
-            name = f"u{uuid.uuid4().hex[:12]}"
-            request = auth_pb.CreateUserRequest(username=name, role=role, password=f"{name}-password")
-            await stub.CreateUser(request, metadata=bearer(admin))
-            names[role] = name
-        operator = await _login(
-            stub, names[auth_pb.ROLE_OPERATOR], f"{names[auth_pb.ROLE_OPERATOR]}-password"
-        )
-        viewer = await _login(stub, names[auth_pb.ROLE_VIEWER], f"{names[auth_pb.ROLE_VIEWER]}-password")
-    return Users(admin, operator, viewer, names[auth_pb.ROLE_VIEWER], names[auth_pb.ROLE_OPERATOR])
-
-
-async def _login(stub: auth_grpc.AuthServiceStub, username: str, password: str) -> str:
-    reply = await stub.Login(auth_pb.LoginRequest(username=username, password=password))
-    return reply.tokens.access_token
-
-
-def bearer(token: str, request_id: str = "") -> tuple[tuple[str, str], ...]:
-    items = [("authorization", f"Bearer {token}")]
-    if request_id:
-        items.append(("x-request-id", request_id))
-    return tuple(items)
 
 
 async def send_upload(

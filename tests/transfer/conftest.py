@@ -10,12 +10,11 @@ from services.transfer.config import MIB
 from tests.support.stack import AuthStack
 from tests.support.transfer import (
     TransferStack,
-    Users,
-    create_users,
     start_transfer,
     transfer_database,
     transfer_settings,
 )
+from tests.support.users import Users, make_users
 
 # Small limits keep the limit tests fast; the defaults are exercised by the settings test.
 MAX_UPLOAD_BYTES = 4 * MIB
@@ -43,4 +42,4 @@ async def transfer_stack(
 
 @pytest.fixture(scope="module")
 async def users(auth_stack: AuthStack) -> Users:
-    return await create_users(auth_stack)
+    return await make_users(auth_stack)

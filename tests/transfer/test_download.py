@@ -10,7 +10,8 @@ import pytest
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from tests.support.packages import build_deb
-from tests.support.transfer import TransferStack, Users, bearer, download_all, upload_file
+from tests.support.transfer import TransferStack, download_all, upload_file
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -22,7 +23,9 @@ async def stored(
     """A deb several chunks long, uploaded once for the module: (sha256, bytes)."""
     deb = build_deb(tmp_path_factory.mktemp("download"), "payload", "1.0", payload_bytes=300_000)
     async with transfer_stack.channel() as channel:
-        reply = await upload_file(pb_grpc.TransferServiceStub(channel), deb, metadata=bearer(users.operator))
+        reply = await upload_file(
+            pb_grpc.TransferServiceStub(channel), deb, metadata=grpc_auth(users.operator)
+        )
     return reply.blob.sha256, deb.read_bytes()
 
 
@@ -32,7 +35,7 @@ async def test_a_whole_download_returns_every_byte(
     sha256, data = stored
     async with transfer_stack.channel() as channel:
         header, body = await download_all(
-            pb_grpc.TransferServiceStub(channel), sha256, metadata=bearer(users.viewer)
+            pb_grpc.TransferServiceStub(channel), sha256, metadata=grpc_auth(users.viewer)
         )
     assert header == pb.DownloadHeader(
         sha256=sha256, total_size=len(data), chunk_size=transfer_stack.settings.chunk_bytes, offset=0
@@ -84,7 +87,7 @@ async def test_a_download_that_cannot_be_served_says_why(
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await download_all(
-                pb_grpc.TransferServiceStub(channel), target, offset, metadata=bearer(users.viewer)
+                pb_grpc.TransferServiceStub(channel), target, offset, metadata=grpc_auth(users.viewer)
             )
     assert refused.value.code() == code
     assert words in refused.value.details()
@@ -96,6 +99,6 @@ async def test_a_token_from_someone_else_is_refused(
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await download_all(
-                pb_grpc.TransferServiceStub(channel), stored[0], metadata=bearer("not-a-token")
+                pb_grpc.TransferServiceStub(channel), stored[0], metadata=grpc_auth("not-a-token")
             )
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

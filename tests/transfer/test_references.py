@@ -9,12 +9,12 @@ import grpc
 import pytest
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
-from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from tests.support.packages import build_rpm, build_tarball
 from tests.support.stack import AuthStack
-from tests.support.transfer import TransferStack, Users, bearer, upload_file
+from tests.support.transfer import TransferStack, upload_file
+from tests.support.users import Users, audit_by_request, grpc_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -27,7 +27,7 @@ async def stored_tarball(stack: TransferStack, users: Users, tmp_path: Path) -> 
     tarball = build_tarball(tmp_path, f"ref{uuid.uuid4().hex[:8]}", "1.0")
     async with stack.channel() as channel:
         reply = await upload_file(
-            pb_grpc.TransferServiceStub(channel), tarball, metadata=bearer(users.operator)
+            pb_grpc.TransferServiceStub(channel), tarball, metadata=grpc_auth(users.operator)
         )
     return reply.blob
 
@@ -46,17 +46,17 @@ async def test_delete_is_refused_while_referenced_and_allowed_after(
         again = await service.AddReference(pb.AddReferenceRequest(sha256=blob.sha256, holder=owner))
         assert added.blob.reference_count == again.blob.reference_count == 1
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await user.Delete(pb.DeleteRequest(sha256=blob.sha256), metadata=bearer(users.operator))
+            await user.Delete(pb.DeleteRequest(sha256=blob.sha256), metadata=grpc_auth(users.operator))
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert owner in refused.value.details()
         assert blob_file(transfer_stack, blob.sha256).exists()
         removed = await service.RemoveReference(pb.RemoveReferenceRequest(sha256=blob.sha256, holder=owner))
         assert not removed.deleted
-        stat = await user.Stat(pb.StatRequest(sha256=blob.sha256), metadata=bearer(users.viewer))
+        stat = await user.Stat(pb.StatRequest(sha256=blob.sha256), metadata=grpc_auth(users.viewer))
         assert stat.blob.reference_count == 0
-        await user.Delete(pb.DeleteRequest(sha256=blob.sha256), metadata=bearer(users.operator))
+        await user.Delete(pb.DeleteRequest(sha256=blob.sha256), metadata=grpc_auth(users.operator))
         with pytest.raises(grpc.aio.AioRpcError) as gone:
-            await user.Stat(pb.StatRequest(sha256=blob.sha256), metadata=bearer(users.viewer))
+            await user.Stat(pb.StatRequest(sha256=blob.sha256), metadata=grpc_auth(users.viewer))
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     assert not blob_file(transfer_stack, blob.sha256).exists()
 
@@ -87,9 +87,9 @@ async def test_the_same_bytes_can_be_stored_again_after_deletion(
     tarball = build_tarball(tmp_path, f"again{uuid.uuid4().hex[:8]}", "1.0")
     async with transfer_stack.channel() as channel:
         stub = pb_grpc.TransferServiceStub(channel)
-        first = await upload_file(stub, tarball, metadata=bearer(users.operator))
-        await stub.Delete(pb.DeleteRequest(sha256=first.blob.sha256), metadata=bearer(users.admin))
-        second = await upload_file(stub, tarball, metadata=bearer(users.operator))
+        first = await upload_file(stub, tarball, metadata=grpc_auth(users.operator))
+        await stub.Delete(pb.DeleteRequest(sha256=first.blob.sha256), metadata=grpc_auth(users.admin))
+        second = await upload_file(stub, tarball, metadata=grpc_auth(users.operator))
     assert first.created and second.created
     assert blob_file(transfer_stack, second.blob.sha256).read_bytes() == tarball.read_bytes()
 
@@ -97,21 +97,16 @@ async def test_the_same_bytes_can_be_stored_again_after_deletion(
 async def test_users_cannot_change_references_and_the_denial_is_audited(
     transfer_stack: TransferStack, auth_stack: AuthStack, users: Users, tmp_path: Path
 ) -> None:
-    blob, request_id = await stored_tarball(transfer_stack, users, tmp_path), f"rid-{uuid.uuid4().hex}"
+    blob, rid = await stored_tarball(transfer_stack, users, tmp_path), request_id("rid")
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await pb_grpc.TransferServiceStub(channel).AddReference(
                 pb.AddReferenceRequest(sha256=blob.sha256, holder=holder()),
-                metadata=bearer(users.admin, request_id),
+                metadata=grpc_auth(users.admin, rid),
             )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    async with auth_stack.channel() as channel:
-        audit = await auth_grpc.AuditServiceStub(channel).ListAudit(
-            auth_pb.ListAuditRequest(request_id=request_id), metadata=bearer(users.admin)
-        )
-    assert [(r.action, r.result) for r in audit.records] == [
-        ("blob.reference.add", auth_pb.AUDIT_RESULT_DENIED)
-    ]
+    records = await audit_by_request(auth_stack, users.admin, rid)
+    assert [(r.action, r.result) for r in records] == [("blob.reference.add", auth_pb.AUDIT_RESULT_DENIED)]
 
 
 async def test_a_viewer_cannot_delete(transfer_stack: TransferStack, users: Users, tmp_path: Path) -> None:
@@ -119,7 +114,7 @@ async def test_a_viewer_cannot_delete(transfer_stack: TransferStack, users: User
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await pb_grpc.TransferServiceStub(channel).Delete(
-                pb.DeleteRequest(sha256=blob.sha256), metadata=bearer(users.viewer)
+                pb.DeleteRequest(sha256=blob.sha256), metadata=grpc_auth(users.viewer)
             )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert blob_file(transfer_stack, blob.sha256).exists()
@@ -159,17 +154,17 @@ async def test_blobs_are_listed_newest_first_page_by_page(
     rpm = build_rpm(tmp_path, f"listed{uuid.uuid4().hex[:8]}", "1.0")
     async with transfer_stack.channel() as channel:
         stub = pb_grpc.TransferServiceStub(channel)
-        rpm_sha = (await upload_file(stub, rpm, metadata=bearer(users.operator))).blob.sha256
+        rpm_sha = (await upload_file(stub, rpm, metadata=grpc_auth(users.operator))).blob.sha256
         listed, token = [], ""
         while True:
             request = pb.ListBlobsRequest(page_size=2, page_token=token, format=pb.ARTIFACT_FORMAT_TAR)
-            page = await stub.ListBlobs(request, metadata=bearer(users.viewer))
+            page = await stub.ListBlobs(request, metadata=grpc_auth(users.viewer))
             listed += [blob.sha256 for blob in page.blobs]
             assert all(blob.format == pb.ARTIFACT_FORMAT_TAR for blob in page.blobs)
             if not (token := page.next_page_token):
                 break
         rpms = await stub.ListBlobs(
-            pb.ListBlobsRequest(format=pb.ARTIFACT_FORMAT_RPM), metadata=bearer(users.viewer)
+            pb.ListBlobsRequest(format=pb.ARTIFACT_FORMAT_RPM), metadata=grpc_auth(users.viewer)
         )
     assert len(listed) == len(set(listed))
     assert [sha for sha in listed if sha in uploaded] == uploaded[::-1]
@@ -183,5 +178,5 @@ async def test_a_bad_page_token_or_format_is_the_callers_mistake(
         stub = pb_grpc.TransferServiceStub(channel)
         for request in (pb.ListBlobsRequest(page_token="garbage!"), pb.ListBlobsRequest(format=99)):  # type: ignore[arg-type]
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ListBlobs(request, metadata=bearer(users.viewer))
+                await stub.ListBlobs(request, metadata=grpc_auth(users.viewer))
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -11,7 +11,8 @@ from prometheus_client import REGISTRY
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from tests.support.packages import MALICIOUS_CASES, build_malicious_tar
-from tests.support.transfer import TransferStack, Users, bearer, staged_files, stored_blobs, upload_file
+from tests.support.transfer import TransferStack, staged_files, stored_blobs, upload_file
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,9 +47,9 @@ async def test_a_dangerous_tarball_is_refused_and_leaves_nothing(
         stub = pb_grpc.TransferServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await upload_file(
-                stub, tarball, metadata=bearer(users.operator), declared_format=pb.ARTIFACT_FORMAT_TAR
+                stub, tarball, metadata=grpc_auth(users.operator), declared_format=pb.ARTIFACT_FORMAT_TAR
             )
-        listed = await stub.ListBlobs(pb.ListBlobsRequest(), metadata=bearer(users.viewer))
+        listed = await stub.ListBlobs(pb.ListBlobsRequest(), metadata=grpc_auth(users.viewer))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert MALICIOUS_CASES[case] in refused.value.details()
     assert rejections(METRIC_REASONS[case]) == before + 1

@@ -14,7 +14,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
-from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from devstack.ports import free_port
@@ -25,8 +24,6 @@ from tests.support.packages import build_deb, build_image_archive, build_rpm, bu
 from tests.support.stack import AuthStack
 from tests.support.transfer import (
     TransferStack,
-    Users,
-    bearer,
     send_upload,
     staged_files,
     stored_blobs,
@@ -35,6 +32,7 @@ from tests.support.transfer import (
     upload_bytes,
     upload_file,
 )
+from tests.support.users import Users, audit_by_request, grpc_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -48,18 +46,10 @@ async def refused_upload(
 ) -> grpc.aio.AioRpcError:
     async with stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await upload_file(pb_grpc.TransferServiceStub(channel), path, metadata=bearer(token), **options)  # type: ignore[arg-type]
+            await upload_file(
+                pb_grpc.TransferServiceStub(channel), path, metadata=grpc_auth(token), **options
+            )  # type: ignore[arg-type]
     return refused.value
-
-
-async def audit_records(
-    auth_stack: AuthStack, admin_token: str, request_id: str
-) -> list[auth_pb.AuditRecord]:
-    async with auth_stack.channel("gateway") as channel:
-        reply = await auth_grpc.AuditServiceStub(channel).ListAudit(
-            auth_pb.ListAuditRequest(request_id=request_id), metadata=bearer(admin_token)
-        )
-    return list(reply.records)
 
 
 def rejections(reason: str) -> float:
@@ -85,7 +75,9 @@ async def test_an_operator_uploads_each_format_and_gets_its_inspection(
     async with transfer_stack.channel("gateway") as channel:
         stub = pb_grpc.TransferServiceStub(channel)
         for declared, path in artifacts.items():
-            reply = await upload_file(stub, path, metadata=bearer(users.operator), declared_format=declared)
+            reply = await upload_file(
+                stub, path, metadata=grpc_auth(users.operator), declared_format=declared
+            )
             seen = reply.inspection
             assert (seen.name, seen.version, seen.release, seen.arch, list(seen.depends)) == expected[
                 declared
@@ -113,8 +105,8 @@ async def test_the_same_bytes_are_stored_once(
     tarball = build_tarball(tmp_path, unique("twice"), "1.0")
     async with transfer_stack.channel() as channel:
         stub = pb_grpc.TransferServiceStub(channel)
-        first = await upload_file(stub, tarball, metadata=bearer(users.operator))
-        again = await upload_file(stub, tarball, metadata=bearer(users.admin))
+        first = await upload_file(stub, tarball, metadata=grpc_auth(users.operator))
+        again = await upload_file(stub, tarball, metadata=grpc_auth(users.admin))
     assert (first.created, again.created) == (True, False)
     assert again.blob == first.blob
     assert again.inspection == first.inspection
@@ -127,34 +119,34 @@ async def test_the_upload_is_audited_once_when_it_stores_something(
     transfer_stack: TransferStack, auth_stack: AuthStack, users: Users, tmp_path: Path
 ) -> None:
     tarball = build_tarball(tmp_path, unique("audited"), "1.0")
-    first_id, second_id = unique("rid-"), unique("rid-")
+    first_id, second_id = request_id("rid"), request_id("rid")
     async with transfer_stack.channel() as channel:
         stub = pb_grpc.TransferServiceStub(channel)
-        reply = await upload_file(stub, tarball, metadata=bearer(users.operator, first_id))
-        await upload_file(stub, tarball, metadata=bearer(users.operator, second_id))
-    (record,) = await audit_records(auth_stack, users.admin, first_id)
+        reply = await upload_file(stub, tarball, metadata=grpc_auth(users.operator, first_id))
+        await upload_file(stub, tarball, metadata=grpc_auth(users.operator, second_id))
+    (record,) = await audit_by_request(auth_stack, users.admin, first_id)
     assert (record.action, record.target, record.result) == (
         "blob.upload",
         f"blob:{reply.blob.sha256}",
         auth_pb.AUDIT_RESULT_SUCCESS,
     )
     assert record.actor == f"user:{users.operator_name}" and record.source == "transfer"
-    assert await audit_records(auth_stack, users.admin, second_id) == []
+    assert await audit_by_request(auth_stack, users.admin, second_id) == []
 
 
 async def test_a_viewer_cannot_upload_and_the_denial_is_audited(
     transfer_stack: TransferStack, auth_stack: AuthStack, users: Users, tmp_path: Path
 ) -> None:
-    request_id = unique("rid-")
+    rid = request_id("rid")
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await upload_file(
                 pb_grpc.TransferServiceStub(channel),
                 build_tarball(tmp_path, unique("denied"), "1.0"),
-                metadata=bearer(users.viewer, request_id),
+                metadata=grpc_auth(users.viewer, rid),
             )
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    (record,) = await audit_records(auth_stack, users.admin, request_id)
+    (record,) = await audit_by_request(auth_stack, users.admin, rid)
     assert (record.action, record.result, record.actor) == (
         "blob.upload",
         auth_pb.AUDIT_RESULT_DENIED,
@@ -207,7 +199,7 @@ async def test_a_declared_size_over_the_limit_is_refused_before_any_byte(
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await send_upload(
-                pb_grpc.TransferServiceStub(channel), [announce], metadata=bearer(users.operator)
+                pb_grpc.TransferServiceStub(channel), [announce], metadata=grpc_auth(users.operator)
             )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (
@@ -234,7 +226,7 @@ async def test_metadata_must_come_first_and_only_first(transfer_stack: TransferS
         stub = pb_grpc.TransferServiceStub(channel)
         for requests, words in ((chunk_first, "must carry the metadata"), (metadata_twice, "only the first")):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await send_upload(stub, requests, metadata=bearer(users.operator))
+                await send_upload(stub, requests, metadata=grpc_auth(users.operator))
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert words in refused.value.details()
 
@@ -243,7 +235,7 @@ async def test_an_empty_upload_is_refused(transfer_stack: TransferStack, users: 
     async with transfer_stack.channel() as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await upload_bytes(
-                pb_grpc.TransferServiceStub(channel), b"", "empty.deb", metadata=bearer(users.operator)
+                pb_grpc.TransferServiceStub(channel), b"", "empty.deb", metadata=grpc_auth(users.operator)
             )
     assert refused.value.details() == "the upload has no content"
 
@@ -259,7 +251,7 @@ async def test_a_cancelled_upload_leaves_nothing(transfer_stack: TransferStack, 
         await never.wait()
 
     async with transfer_stack.channel() as channel:
-        call = pb_grpc.TransferServiceStub(channel).Upload(requests(), metadata=bearer(users.operator))
+        call = pb_grpc.TransferServiceStub(channel).Upload(requests(), metadata=grpc_auth(users.operator))
         await wait_for(lambda: any(path.stat().st_size > 0 for path in staged_files(root)), "the temp file")
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -292,7 +284,7 @@ async def test_concurrent_uploads_of_the_same_bytes_store_one_blob(
     async with transfer_stack.channel() as channel:
         stub = pb_grpc.TransferServiceStub(channel)
         replies = await asyncio.gather(
-            *(upload_file(stub, tarball, metadata=bearer(users.operator)) for _ in range(4))
+            *(upload_file(stub, tarball, metadata=grpc_auth(users.operator)) for _ in range(4))
         )
     assert sorted(reply.created for reply in replies) == [False, False, False, True]
     assert len({reply.blob.sha256 for reply in replies}) == 1

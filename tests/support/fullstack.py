@@ -1,0 +1,59 @@
+"""Auth, transfer, catalog and inventory as real gRPC servers (mTLS, port 0) with the real gateway in front."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from devstack.postgres import LocalPostgres
+from tests.support.catalog import CatalogStack, catalog_database, start_catalog
+from tests.support.inventory import InventoryStack, start_inventory
+from tests.support.stack import AuthStack, gateway_client
+from tests.support.transfer import TransferStack, start_transfer, transfer_database, transfer_settings
+
+__all__ = ["FullStack", "full_stack"]
+
+
+@dataclass
+class FullStack:
+    auth: AuthStack
+    inventory: InventoryStack
+    transfer: TransferStack
+    catalog: CatalogStack
+    client: httpx.AsyncClient
+
+    @property
+    def storage_root(self) -> Path:
+        return self.transfer.storage_root
+
+
+@asynccontextmanager
+async def full_stack(
+    postgres: LocalPostgres, auth: AuthStack, workdir: Path, **gateway_settings: Any
+) -> AsyncIterator[FullStack]:
+    """Every service of the control plane but the scheduler, each on its own database, behind one gateway."""
+    async with AsyncExitStack() as stack:
+        inventory = await stack.enter_async_context(start_inventory(postgres, auth))
+        settings = transfer_settings(
+            await transfer_database(postgres), auth.pki_dir, workdir / "artifacts", auth.target
+        )
+        transfer = await stack.enter_async_context(start_transfer(settings))
+        catalog = await stack.enter_async_context(
+            start_catalog(await catalog_database(postgres), auth, transfer_target=transfer.target)
+        )
+        client = await stack.enter_async_context(
+            gateway_client(
+                auth.target,
+                auth.pki_dir,
+                inventory_target=inventory.target,
+                transfer_target=transfer.target,
+                catalog_target=catalog.target,
+                **gateway_settings,
+            )
+        )
+        yield FullStack(auth, inventory, transfer, catalog, client)
