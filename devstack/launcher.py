@@ -151,6 +151,8 @@ class Stack:
         self.log_starts: dict[str, int] = {}
         self.pg: LocalPostgres | None = None
         self.owns_pg = False
+        # What the gateway's readiness check said about each service behind it.
+        self.health: dict[str, str] = {}
 
     def bring_up(self) -> None:
         _require_free(self.gateway_addr)
@@ -257,7 +259,9 @@ class Stack:
         with httpx.Client(timeout=2.0, verify=False) as client:
             while time.monotonic() < deadline:
                 self.check_children()
-                if _answers_ok(client, f"{self.url}/readyz"):
+                checks = _readiness(client, f"{self.url}/readyz")
+                if checks is not None:
+                    self.health = checks
                     return
                 time.sleep(0.5)
         raise LaunchError(
@@ -286,6 +290,8 @@ class Stack:
         print(f"  URL       {self.url}")
         print(f"  admin     {ADMIN_USERNAME}")
         print(f"  password  {password or '(unknown: set CONVOY_ADMIN_PASSWORD to reset it)'}")
+        healthy = [name for name in self.children if name == "gateway" or self.health.get(name) == "ok"]
+        print(f"  healthy   {', '.join(healthy)}")
         print(f"  logs      {self.state.logs}")
         print("  Ctrl-C stops everything.")
         print(f"Convoy is up: {self.url}", flush=True)
@@ -382,11 +388,16 @@ def _pythonpath(inherited: str | None) -> str:
     return os.pathsep.join(filter(None, [str(REPO_ROOT), str(REPO_ROOT / "gen"), inherited]))
 
 
-def _answers_ok(client: httpx.Client, url: str) -> bool:
+def _readiness(client: httpx.Client, url: str) -> dict[str, str] | None:
+    """The gateway's per-upstream checks once it is ready; None while it is not."""
     try:
-        return client.get(url).status_code == 200
+        response = client.get(url)
     except httpx.TransportError:
-        return False
+        return None
+    if response.status_code != 200:
+        return None
+    checks: dict[str, str] = response.json().get("checks", {})
+    return checks
 
 
 def _admin_password(state: StateDir) -> str | None:

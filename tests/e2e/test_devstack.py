@@ -41,6 +41,7 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
         ready = httpx.get(f"{url}/readyz", timeout=10.0).json()
         assert ready["status"] == "ready", ready
         assert {name: ready["checks"][name] for name in SERVICES} == dict.fromkeys(SERVICES, "ok")
+        assert "healthy   auth, inventory, transfer, catalog, gateway" in launcher.transcript()
         assert launcher.interrupt() == 0, launcher.transcript()
         assert not postgres_running(state_dir), "PostgreSQL of the state dir still running after Ctrl-C"
 
