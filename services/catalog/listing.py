@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, or_, tuple_
+from sqlalchemy import Uuid, any_, distinct, func, literal, or_, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 
 from services.catalog import validation as checks
 from services.catalog.models import Package
 from services.catalog.repository import holders_of, load_package
 from services.catalog.service import Catalog, PackageView
-from services.catalog.versions import debian_string, sort_key
+from services.catalog.versions import VersionKey, debian_string
 from services.kit.db import AsyncSession
-from services.kit.errors import InvalidArgument, NotFound
-from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+from services.kit.errors import DomainError, InvalidArgument, NotFound
+from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = [
     "PackageFilter",
@@ -27,6 +29,38 @@ __all__ = [
     "CatalogQueries",
     "newest_first",
 ]
+
+# What ordering by version needs of a package, read without its description, signature and profile
+# (which can be large), for every package of a software at once.
+_ORDER_FIELDS = (
+    col(Package.id),
+    col(Package.software_name),
+    col(Package.format),
+    col(Package.version),
+    col(Package.release),
+    col(Package.arch),
+    col(Package.created_at),
+)
+
+
+class Ordered(Protocol):
+    """A package row, or just the fields in _ORDER_FIELDS."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def release(self) -> str: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=Ordered)
 
 
 @dataclass(frozen=True)
@@ -64,10 +98,37 @@ class SoftwarePage:
     total_size: int
 
 
-def newest_first(packages: list[Package]) -> list[Package]:
-    """By each format's version order; equal versions keep a stable order (format, arch, age)."""
+@dataclass(frozen=True)
+class _Position:
+    """Where a page of versions ended, as its last package's order fields."""
+
+    id: uuid.UUID
+    format: str
+    version: str
+    release: str
+    arch: str
+    created_at: datetime
+
+
+def _version_key(package: Ordered) -> VersionKey:
+    return VersionKey(package.format, package.version, package.release)
+
+
+def newest_first(packages: Sequence[R]) -> list[R]:
+    """By each format's version order; equal versions keep a stable order (format, arch, age).
+    Each version is parsed once, so a software's hundreds of versions sort in milliseconds."""
     stable = sorted(packages, key=lambda p: (p.format, p.arch, p.created_at, str(p.id)))
-    return sorted(stable, key=lambda p: sort_key(p.format, p.version, p.release), reverse=True)
+    return sorted(stable, key=_version_key, reverse=True)
+
+
+def _newest(packages: Sequence[R]) -> R:
+    """The newest version; among equal ones a build for the exact arch beats a noarch one, then the
+    latest registered wins, so that the answer never depends on the order rows come in."""
+    return max(packages, key=lambda p: (_version_key(p), p.arch != checks.NOARCH, p.created_at, str(p.id)))
+
+
+def _any_id(ids: Sequence[uuid.UUID]) -> Any:
+    return any_(literal(list(ids), ARRAY(Uuid())))
 
 
 def _checked_filter(where: PackageFilter) -> PackageFilter:
@@ -102,28 +163,70 @@ def _filtered(statement: Any, where: PackageFilter) -> Any:
     return statement
 
 
-def _listing_position(token: str) -> tuple[str, datetime, uuid.UUID] | None:
-    position = decode_token(token, "name", "at", "id")
+def _listing_position(token: str, listing: str) -> tuple[str, datetime, uuid.UUID] | None:
+    position = read_token(token, listing, "name", "at", "id")
+    if position is None:
+        return None
+    return position["name"], _time(position["at"]), parse_uuid(position["id"], "page_token id")
+
+
+def _listing_token(listing: str, last: Package) -> str:
+    return write_token(listing, name=last.software_name, at=last.created_at.isoformat(), id=str(last.id))
+
+
+def _versions_position(token: str, listing: str) -> _Position | None:
+    position = read_token(token, listing, "id", "format", "version", "release", "arch", "at")
     if position is None:
         return None
     try:
-        return str(position["name"]), datetime.fromisoformat(position["at"]), uuid.UUID(position["id"])
-    except (TypeError, ValueError) as exc:
+        checks.check_format(position["format"])
+    except DomainError as exc:
         raise InvalidArgument("page_token is not valid") from exc
+    fields = {name: position[name] for name in ("format", "version", "release", "arch")}
+    return _Position(parse_uuid(position["id"], "page_token id"), created_at=_time(position["at"]), **fields)
 
 
-def _offset(token: str) -> int:
-    position = decode_token(token, "offset")
-    offset = position["offset"] if position else 0
-    if not isinstance(offset, int) or offset < 0:
+def _versions_token(listing: str, last: Ordered) -> str:
+    return write_token(
+        listing,
+        id=str(last.id),
+        format=last.format,
+        version=last.version,
+        release=last.release,
+        arch=last.arch,
+        at=last.created_at.isoformat(),
+    )
+
+
+def _time(text: str) -> datetime:
+    """A cursor's timestamp, which catalog always writes with its zone (a naive one cannot be
+    compared with the stored ones)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidArgument("page_token is not valid") from exc
+    if when.tzinfo is None:
         raise InvalidArgument("page_token is not valid")
-    return offset
+    return when
 
 
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument("page_token is not valid")
-    return value
+def _after(packages: Sequence[R], position: _Position) -> list[R]:
+    """The packages that come after `position` in newest-first order, whether or not the package it
+    names still exists: a version published or deleted between pages neither repeats nor skips any."""
+    rest = [package for package in packages if package.id != position.id]
+    ordered: list[Any] = newest_first([*rest, position])
+    return ordered[next(i for i, package in enumerate(ordered) if package is position) + 1 :]
+
+
+async def _full(session: AsyncSession, packages: Sequence[Ordered]) -> list[PackageView]:
+    """The whole rows of `packages`, in their order, with their holders."""
+    ids = [package.id for package in packages]
+    rows = (
+        {p.id: p for p in await session.exec(select(Package).where(col(Package.id) == _any_id(ids)))}
+        if ids
+        else {}
+    )
+    return await _views(session, [rows[package_id] for package_id in ids if package_id in rows])
 
 
 async def _views(session: AsyncSession, packages: list[Package]) -> list[PackageView]:
@@ -131,14 +234,39 @@ async def _views(session: AsyncSession, packages: list[Package]) -> list[Package
     return [PackageView(package, holders.get(package.id, [])) for package in packages]
 
 
-def _summary(name: str, packages: list[Package]) -> SoftwareSummary:
-    newest = newest_first(packages)[0]
+async def _summaries(session: AsyncSession, names: list[str]) -> list[SoftwareSummary]:
+    """Counts, formats and dates come from SQL; only the newest version needs each format's order."""
+    aggregates = (
+        select(
+            col(Package.software_name),
+            func.count(distinct(tuple_(col(Package.version), col(Package.release)))),
+            func.array_agg(distinct(col(Package.format))),
+            func.max(col(Package.updated_at)),
+        )
+        .where(col(Package.software_name).in_(names))
+        .group_by(col(Package.software_name))
+    )
+    totals = {name: rest for name, *rest in await session.exec(aggregates)}
+    newest = await _newest_of_each(session, names)
+    return [_summary(name, newest[name], *totals[name]) for name in names if name in totals]
+
+
+async def _newest_of_each(session: AsyncSession, names: list[str]) -> dict[str, Any]:
+    by_name: dict[str, list[Any]] = {}
+    for row in await session.exec(select(*_ORDER_FIELDS).where(col(Package.software_name).in_(names))):
+        by_name.setdefault(row.software_name, []).append(row)
+    return {name: _newest(rows) for name, rows in by_name.items()}
+
+
+def _summary(
+    name: str, newest: Ordered, count: int, formats: list[str], updated_at: datetime
+) -> SoftwareSummary:
     return SoftwareSummary(
         name=name,
-        version_count=len({(p.version, p.release) for p in packages}),
+        version_count=count,
         latest_version=debian_string(newest.version, newest.release),
-        formats=sorted({p.format for p in packages}, key=checks.FORMATS.index),
-        updated_at=max(p.updated_at for p in packages),
+        formats=sorted(formats, key=checks.FORMATS.index),
+        updated_at=updated_at,
     )
 
 
@@ -158,7 +286,9 @@ class CatalogQueries:
 
     async def list(self, where: PackageFilter, *, size: int, token: str) -> PackagePage:
         self.catalog.require_reader()
-        limit, after, where = page_size(size), _listing_position(token), _checked_filter(where)
+        where = _checked_filter(where)
+        listing = scope("packages", *astuple(where))
+        limit, after = page_size(size), _listing_position(token, listing)
         statement = _filtered(select(Package), where)
         order = (col(Package.software_name), col(Package.created_at), col(Package.id))
         async with self.catalog.db.transaction() as session:
@@ -167,67 +297,57 @@ class CatalogQueries:
                 statement = statement.where(tuple_(*order) > tuple_(*after))
             rows = list(await session.exec(statement.order_by(*order).limit(limit + 1)))
             views = await _views(session, rows[:limit])
-        last = rows[limit - 1] if len(rows) > limit else None
-        token = (
-            encode_token({"name": last.software_name, "at": last.created_at.isoformat(), "id": str(last.id)})
-            if last
-            else ""
-        )
-        return PackagePage(views, token, total)
+        next_token = _listing_token(listing, rows[limit - 1]) if len(rows) > limit else ""
+        return PackagePage(views, next_token, total)
 
     async def list_versions(self, where: PackageFilter, *, size: int, token: str) -> PackagePage:
-        """One software's packages, newest first; one software has at most hundreds, so they are
-        ordered here by the formats' own rules rather than in SQL."""
+        """One software's packages, newest first by the formats' own rules, which SQL cannot sort by:
+        the order fields of all of them are sorted here, and only the page is read whole."""
         self.catalog.require_reader()
         if not where.software_name:
             raise InvalidArgument("software_name is required")
-        limit, offset, where = page_size(size), _offset(token), _checked_filter(where)
+        where = _checked_filter(where)
+        listing = scope("versions", *astuple(where))
+        limit, after = page_size(size), _versions_position(token, listing)
         async with self.catalog.db.transaction() as session:
-            rows = newest_first(list(await session.exec(_filtered(select(Package), where))))
-            views = await _views(session, rows[offset : offset + limit])
-        more = len(rows) > offset + limit
-        return PackagePage(views, encode_token({"offset": offset + limit}) if more else "", len(rows))
+            rows = list(await session.exec(_filtered(select(*_ORDER_FIELDS), where)))
+            ordered = _after(rows, after) if after else newest_first(rows)
+            views = await _full(session, ordered[:limit])
+        more = len(ordered) > limit
+        return PackagePage(views, _versions_token(listing, ordered[limit - 1]) if more else "", len(rows))
 
     async def latest(self, software_name: str, package_family: str, arch: str, format: str) -> PackageView:
         self.catalog.require_reader()
         if not software_name or not package_family or not arch:
             raise InvalidArgument("software_name, package_family and arch are required")
-        where = _checked_filter(
-            PackageFilter(
-                software_name=software_name,
-                package_family=package_family,
-                installable_arch=arch,
-                format=format,
-            )
-        )
+        filter = PackageFilter(software_name, format, package_family, installable_arch=arch)
+        where = _checked_filter(filter)
         async with self.catalog.db.transaction() as session:
-            rows = list(await session.exec(_filtered(select(Package), where)))
+            rows = list(await session.exec(_filtered(select(*_ORDER_FIELDS), where)))
             if not rows:
-                raise NotFound(
-                    f"no package of {where.software_name} for the {where.package_family} family "
-                    f"and {where.installable_arch}" + (f" in {where.format} format" if where.format else "")
-                )
-            # Among equal versions, a build for the exact arch beats a noarch one.
-            best = max(
-                rows, key=lambda p: (sort_key(p.format, p.version, p.release), p.arch != checks.NOARCH)
-            )
-            return (await _views(session, [best]))[0]
+                raise NotFound(_nothing_installable(where))
+            return (await _full(session, [_newest(rows)]))[0]
 
     async def list_software(self, query: str, *, size: int, token: str) -> SoftwarePage:
         self.catalog.require_reader()
-        limit, after, text = page_size(size), decode_token(token, "after"), checks.check_query(query)
+        text = checks.check_query(query)
+        listing = scope("software", text)
+        limit, after = page_size(size), read_token(token, listing, "after")
         names = select(Package.software_name).distinct()
         if text:
             names = names.where(col(Package.software_name).contains(text, autoescape=True))
         async with self.catalog.db.transaction() as session:
             total = (await session.exec(select(func.count()).select_from(names.subquery()))).one()
             if after:
-                names = names.where(col(Package.software_name) > _text(after["after"]))
+                names = names.where(col(Package.software_name) > after["after"])
             page = list(await session.exec(names.order_by(col(Package.software_name)).limit(limit + 1)))
-            rows = await session.exec(select(Package).where(col(Package.software_name).in_(page[:limit])))
-            by_name: dict[str, list[Package]] = {}
-            for package in rows:
-                by_name.setdefault(package.software_name, []).append(package)
-        software = [_summary(name, by_name[name]) for name in page[:limit]]
-        next_token = encode_token({"after": page[limit - 1]}) if len(page) > limit else ""
+            software = await _summaries(session, page[:limit])
+        next_token = write_token(listing, after=page[limit - 1]) if len(page) > limit else ""
         return SoftwarePage(software, next_token, total)
+
+
+def _nothing_installable(where: PackageFilter) -> str:
+    return (
+        f"no package of {where.software_name} for the {where.package_family} family and {where.installable_arch}"
+        + (f" in {where.format} format" if where.format else "")
+    )

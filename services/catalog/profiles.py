@@ -41,7 +41,7 @@ def _check_hook(field: str, value: str) -> str:
     if not value:
         return ""
     parts = value.split("/")
-    if len(value) > 256 or not _HOOK_PATTERN.match(value) or ".." in parts:
+    if len(value) > 256 or not _HOOK_PATTERN.fullmatch(value) or ".." in parts:
         raise InvalidArgument(
             f"{field} must name a script inside the artifact: a relative path of letters, digits and "
             f"'._+-' without '..' or a leading '/', at most 256 characters; got {value[:300]!r}"
@@ -50,7 +50,7 @@ def _check_hook(field: str, value: str) -> str:
 
 
 def _check_unit(value: str) -> str:
-    if value and (len(value) > 255 or not _UNIT_PATTERN.match(value)):
+    if value and (len(value) > 255 or not _UNIT_PATTERN.fullmatch(value)):
         raise InvalidArgument(
             f"restart_service must be a systemd unit name such as 'myapp.service'; got {value[:300]!r}"
         )
@@ -63,7 +63,12 @@ def _check_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is out of range
     except ValueError as exc:
         raise InvalidArgument(f"health_check.http_url is not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > 2048
+        or not url.isprintable()
+    ):
         raise InvalidArgument("health_check.http_url must be an http:// or https:// URL")
     if parts.username is not None or not _is_loopback(parts.hostname):
         raise InvalidArgument(

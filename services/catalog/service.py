@@ -33,9 +33,6 @@ __all__ = ["PackageDraft", "PackageChanges", "PackageView", "Catalog", "PackageU
 
 log = logging.getLogger("convoy.catalog")
 
-# The gateway acts for people, who may not hold references themselves.
-GATEWAY = "gateway"
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

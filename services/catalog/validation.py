@@ -7,6 +7,7 @@ lowercase whatever case it was given in, so "MyApp" and "myapp" are one software
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from debian.debian_support import Version as DebianVersion
@@ -40,7 +41,7 @@ ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "all": NOARCH}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.+_-]{0,127}$")
 _ARCH = re.compile(r"^[a-z0-9_]{1,32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RPM_VERSION = re.compile(r"^(\d+:)?[A-Za-z0-9][A-Za-z0-9._+~^]*$")
+_RPM_VERSION = re.compile(r"^([0-9]+:)?[A-Za-z0-9][A-Za-z0-9._+~^]*$")
 _RPM_RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~^]*$")
 _HOLDER = re.compile(r"^[\x21-\x7e]{1,200}$")
 _MAX_VERSION_CHARS = 128
@@ -51,7 +52,7 @@ _MAX_SIGNATURE_CHARS = 64 * 1024
 
 def check_software_name(name: str) -> str:
     name = name.strip().lower()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidArgument(
             "software_name must be 1-128 characters of lowercase letters, digits and '.+_-', "
             f"starting with a letter or digit; got {name[:200]!r}"
@@ -84,7 +85,7 @@ def check_families(format: str, given: Sequence[str]) -> list[str]:
 def check_arch(value: str) -> str:
     arch = value.strip().lower()
     arch = ARCH_ALIASES.get(arch, arch)
-    if not _ARCH.match(arch):
+    if not _ARCH.fullmatch(arch):
         raise InvalidArgument(
             "arch must be x86_64, aarch64, noarch or another architecture name of 1-32 lowercase "
             f"letters, digits and '_' (e.g. loongarch64, i686); got {value[:100]!r}"
@@ -111,14 +112,14 @@ def _check_rpm_version(version: str, release: str) -> None:
         raise InvalidArgument(
             f"an rpm version cannot contain '-' (got {version!r}); put the packaging release in release"
         )
-    if not _RPM_VERSION.match(version):
+    if not _RPM_VERSION.fullmatch(version):
         raise InvalidArgument(
             f"rpm version {version!r} is not valid: use letters, digits and '._+~^', "
             "optionally after an epoch such as '2:'"
         )
     if not release:
         raise InvalidArgument("an rpm package needs a release, e.g. '1.el9'")
-    if not _RPM_RELEASE.match(release):
+    if not _RPM_RELEASE.fullmatch(release):
         raise InvalidArgument(
             f"rpm release {release!r} is not valid: use letters, digits and '._+~^', without '-'"
         )
@@ -133,22 +134,34 @@ def _check_debian_version(format: str, version: str, release: str) -> None:
         parsed = DebianVersion(full)
     except ValueError as exc:
         raise InvalidArgument(f"version {full!r} is not a valid Debian version{why}") from exc
-    if not parsed.upstream_version[:1].isdigit():
-        raise InvalidArgument(f"version {full!r} must start with a digit (after any epoch){why}")
+    # python-debian's \d takes any script's digits; dpkg takes only 0-9.
+    if not (parsed.epoch or "0").isascii() or not parsed.upstream_version[:1].isdigit():
+        raise InvalidArgument(f"version {full!r} must start with a digit 0-9 (after any epoch of 0-9){why}")
     if full.endswith("-"):
         raise InvalidArgument(f"version {full!r} has an empty Debian revision{why}")
 
 
 def check_sha256(value: str) -> str:
     digest = value.strip().lower()
-    if not _SHA256.match(digest):
+    if not _SHA256.fullmatch(digest):
         raise InvalidArgument("artifact_sha256 must be the 64 hex digits of the artifact's SHA-256")
     return digest
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    """Whether `text` holds a control character (other than those `allowed`): NUL, which PostgreSQL
+    cannot store, and the others, which only garble terminals and the UI. Other scripts' spaces
+    (e.g. the ideographic space of Chinese text) are not control characters."""
+    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in text)
 
 
 def check_description(value: str) -> str:
     if len(value) > _MAX_DESCRIPTION_CHARS:
         raise InvalidArgument(f"description must be at most {_MAX_DESCRIPTION_CHARS} characters")
+    if _has_control(value, allowed="\n\r\t"):
+        raise InvalidArgument(
+            "description must not contain control characters other than line breaks and tabs"
+        )
     return value.strip()
 
 
@@ -167,7 +180,7 @@ def check_depends(values: Sequence[str]) -> list[str]:
 
 def check_signature(value: str) -> str:
     text = value.strip()
-    if len(text) > _MAX_SIGNATURE_CHARS or not text.isascii():
+    if len(text) > _MAX_SIGNATURE_CHARS or not text.isascii() or _has_control(text, allowed="\n\r\t"):
         raise InvalidArgument(
             f"signature must be an ASCII-armoured detached signature of at most {_MAX_SIGNATURE_CHARS} bytes"
         )
@@ -175,7 +188,7 @@ def check_signature(value: str) -> str:
 
 
 def check_holder(value: str) -> str:
-    if not _HOLDER.match(value):
+    if not _HOLDER.fullmatch(value):
         raise InvalidArgument(
             "holder must be 1-200 printable characters without spaces, e.g. 'scheduler.deployment:<id>'"
         )
@@ -184,6 +197,6 @@ def check_holder(value: str) -> str:
 
 def check_query(value: str) -> str:
     query = value.strip().lower()
-    if len(query) > 200:
-        raise InvalidArgument("query must be at most 200 characters")
+    if len(query) > 200 or _has_control(query):
+        raise InvalidArgument("query must be at most 200 characters without control characters")
     return query

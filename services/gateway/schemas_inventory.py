@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from services.gateway.schemas import Input
@@ -73,12 +73,25 @@ CATEGORY_NAMES, STATUS_NAMES = _names(CATEGORY_VALUES), _names(STATUS_VALUES)
 FAMILY_NAMES, SOURCE_NAMES = _names(FAMILY_VALUES), _names(SOURCE_VALUES)
 
 
+def _unicode_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
+    """pydantic checks the values of a dict but lets a key through that JSON wrote as a lone surrogate
+    ("\\ud800"), which no protobuf string can carry."""
+    for key in labels or {}:
+        try:
+            key.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError("label keys must be valid Unicode text") from exc
+    return labels
+
+
 class ServerCreate(Input):
     hostname: str = Field("", max_length=253)
     ip_address: str = Field(min_length=1, max_length=64)
     category: Category
     labels: dict[str, str] = Field(default_factory=dict)
     group_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+    _labels = field_validator("labels")(_unicode_keys)
 
 
 class ServerUpdate(Input):
@@ -88,6 +101,8 @@ class ServerUpdate(Input):
     ip_address: str | None = Field(None, min_length=1, max_length=64)
     category: Category | None = None
     labels: dict[str, str] | None = None
+
+    _labels = field_validator("labels")(_unicode_keys)
 
 
 class OsFactsPublic(BaseModel):

@@ -27,16 +27,18 @@ from services.inventory.validation import (
     check_description,
     check_group_name,
     check_optional_category,
+    check_query,
     check_window,
 )
 from services.kit.context import WRITE_ROLES
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = ["GroupDraft", "GroupChanges", "GroupView", "GroupUseCases", "MAX_MEMBERS_PER_CALL"]
 
 MAX_MEMBERS_PER_CALL = 1000
+MAX_QUERY = 256
 
 
 @dataclass(frozen=True)
@@ -109,18 +111,19 @@ class GroupUseCases:
 
     async def list(self, *, size: int, token: str, query: str, category: str) -> Page[GroupView]:
         self.core.require_reader()
-        limit, after = page_size(size), decode_token(token, "n")
-        where = _group_filters(query, category)
+        where, listing = _group_filters(query, category), scope("groups", query, category)
+        limit, after = page_size(size), read_token(token, listing, "n")
+        # lower(name) is unique (see models.Group), so it alone is a stable keyset.
         sort_key = func.lower(col(Group.name))
         async with self.core.db.transaction() as session:
             total = (await session.exec(select(func.count()).select_from(Group).where(*where))).one()
             statement = select(Group, sort_key).where(*where)
             if after is not None:
-                statement = statement.where(sort_key > str(after["n"]))
+                statement = statement.where(sort_key > after["n"])
             rows = list(await session.exec(statement.order_by(sort_key).limit(limit + 1)))
             more, rows = len(rows) > limit, rows[:limit]
             counts = await _member_counts(session, [group.id for group, _ in rows])
-        next_token = encode_token({"n": rows[-1][1]}) if more else ""
+        next_token = write_token(listing, n=rows[-1][1]) if more else ""
         return Page([GroupView(group, counts[group.id]) for group, _ in rows], next_token, total)
 
     async def update(self, group_id: str, changes: GroupChanges) -> GroupView:
@@ -157,7 +160,8 @@ class GroupUseCases:
         wanted = _member_ids(server_ids)
         try:
             async with core.db.transaction() as session:
-                group = await load_group(session, group_id)
+                # A delete that is under way finishes first, and this add then finds no group.
+                group = await load_group(session, group_id, key_share=True)
                 await _require_servers(session, wanted)
                 added = await _insert_members(session, group.id, wanted, core.now())
                 reason = f"added {len(added)}: {id_list(added)}"
@@ -187,7 +191,8 @@ class GroupUseCases:
         self.core.require_reader()
         async with self.core.db.transaction() as session:
             group = await load_group(session, group_id)
-            return await page_servers(session, [member_of(group.id)], size=size, token=token)
+            listing = scope("members", group.id)
+            return await page_servers(session, [member_of(group.id)], size=size, token=token, scope=listing)
 
 
 def _set_window(group: Group, window: MaintenanceWindow | None) -> None:
@@ -198,7 +203,9 @@ def _set_window(group: Group, window: MaintenanceWindow | None) -> None:
 
 
 async def _refuse_taken_name(session: AsyncSession, name: str, *, besides: uuid.UUID | None = None) -> None:
-    statement = select(Group.id).where(func.lower(col(Group.name)) == name.lower())
+    # Folded by PostgreSQL on both sides, exactly as the unique index folds them (Python's lower()
+    # differs for some letters, e.g. 'İ').
+    statement = select(Group.id).where(func.lower(col(Group.name)) == func.lower(name))
     if besides is not None:
         statement = statement.where(col(Group.id) != besides)
     owner = (await session.exec(statement)).first()
@@ -228,9 +235,7 @@ async def _apply(session: AsyncSession, group: Group, changes: GroupChanges) -> 
 
 def _group_filters(query: str, category: str) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    text = query.strip()
-    if len(text) > 256:
-        raise InvalidArgument("query must be at most 256 characters")
+    text = check_query(query, MAX_QUERY)
     if text:
         where.append(
             or_(
@@ -260,7 +265,8 @@ def _member_ids(server_ids: Sequence[str]) -> list[uuid.UUID]:
         raise InvalidArgument("server_ids must name at least one server")
     if len(server_ids) > MAX_MEMBERS_PER_CALL:
         raise InvalidArgument(f"at most {MAX_MEMBERS_PER_CALL} server_ids per call")
-    return list(dict.fromkeys(parse_uuid(value, "server id") for value in server_ids))
+    # Sorted, so that concurrent calls insert overlapping members in one order and cannot deadlock.
+    return sorted({parse_uuid(value, "server id") for value in server_ids})
 
 
 async def _require_servers(session: AsyncSession, server_ids: list[uuid.UUID]) -> None:

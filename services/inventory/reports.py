@@ -6,8 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -28,8 +30,8 @@ from services.inventory.validation import (
     check_source,
 )
 from services.kit.db import AsyncSession
-from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+from services.kit.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
+from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = ["OsFacts", "Facts", "InstalledItem", "ReportUseCases", "MAX_INSTALLED", "MAX_ID_LIKE"]
 
@@ -59,6 +61,15 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class CheckedFacts:
+    server_id: uuid.UUID
+    hostname: str
+    ip_address: str
+    os: OsFacts | None
+    agent_version: str
+
+
+@dataclass(frozen=True)
 class InstalledItem:
     name: str
     version: str
@@ -75,38 +86,40 @@ class ReportUseCases:
         """Stores an agent's facts; an enrolling node's server is created here (category general)."""
         core = self.core
         await core.require_service("server.facts", f"server:{facts.server_id[:64]}")
-        server_id = parse_uuid(facts.server_id, "server_id")
-        hostname = check_hostname(facts.hostname)
-        ip = check_ip(facts.ip_address) if facts.ip_address else ""
-        os = _check_os(facts.os) if facts.os is not None else None
-        agent_version = check_short("agent_version", facts.agent_version, 64)
+        checked = _checked_facts(facts)
         try:
             async with core.db.transaction() as session:
-                server = await session.get(Server, server_id, with_for_update=True)
-                if ip:
-                    await refuse_taken_ip(session, ip, besides=server_id)
-                created = server is None
-                if server is None:
-                    server = self._register(session, server_id, ip)
-                elif ip:
-                    server.ip_address = ip
-                _apply_facts(server, hostname, os, agent_version)
+                server, created = await self._locked_or_new(session, checked)
+                _apply_facts(server, checked)
                 server.updated_at = core.now()
                 await session.flush()
                 if created:
-                    reason = f"registered from agent facts, ip_address={ip}"
+                    reason = f"registered from agent facts, ip_address={checked.ip_address}"
                     await core.audit.record("server.create", f"server:{server.id}", reason=reason)
                 return (await with_groups(session, [server]))[0]
         except IntegrityError as exc:
-            raise AlreadyExists(f"another server was just given ip_address {ip}") from exc
+            raise AlreadyExists(f"another server was just given ip_address {checked.ip_address}") from exc
 
-    def _register(self, session: AsyncSession, server_id: uuid.UUID, ip: str) -> Server:
+    async def _locked_or_new(self, session: AsyncSession, facts: CheckedFacts) -> tuple[Server, bool]:
+        """The server, locked; registered first if it is new. Two reports racing to register one node
+        both end here: the insert of the second does nothing, and it goes on as an update."""
+        server_id, ip = facts.server_id, facts.ip_address
+        if ip:
+            await refuse_taken_ip(session, ip, besides=server_id)
+        server = await session.get(Server, server_id, with_for_update=True)
+        if server is not None:
+            return server, False
         if not ip:
             raise InvalidArgument(f"server {server_id} is new, so its facts must include ip_address")
         now = self.core.now()
-        server = Server(id=server_id, ip_address=ip, category="general", created_at=now, updated_at=now)
-        session.add(server)
-        return server
+        row = {"id": server_id, "ip_address": ip, "category": "general", "created_at": now, "updated_at": now}
+        insert_new = pg_insert(Server).values(row).on_conflict_do_nothing(index_elements=["id"])
+        result = await (await session.connection()).execute(insert_new.returning(col(Server.id)))
+        created = result.first() is not None
+        server = await session.get(Server, server_id, with_for_update=True, populate_existing=True)
+        if server is None:
+            raise Conflict(f"server {server_id} was deleted while it was being registered; retry")
+        return server, created
 
     async def set_status(self, server_id: str, status: str, when: datetime | None) -> ServerView:
         """Online/offline as of `when`; a report older than the last one seen changes nothing."""
@@ -146,31 +159,30 @@ class ReportUseCases:
     async def list_installed(
         self, *, server_id: str, name: str, size: int, token: str
     ) -> Page[tuple[uuid.UUID, Installed]]:
+        """In (server id, name) order, the primary key's, so that paging is stable and index-backed."""
         self.core.require_reader()
-        limit, after = page_size(size), decode_token(token, "s", "n")
-        statement = select(Installed)
+        name = check_short("software name", name, 256)
+        listing = scope("installed", server_id, name)
+        limit, after = page_size(size), read_token(token, listing, "s", "n")
         async with self.core.db.transaction() as session:
-            if server_id:
-                server = await load_server(session, server_id)
-                statement = statement.where(col(Installed.server_id) == server.id)
-            if name:
-                statement = statement.where(col(Installed.name) == name)
-            if after is not None:
-                statement = statement.where(
-                    tuple_(col(Installed.server_id), col(Installed.name)) > _cursor(after)
-                )
-            order = (col(Installed.server_id), col(Installed.name))
-            rows = list(await session.exec(statement.order_by(*order).limit(limit + 1)))
+            server = await load_server(session, server_id) if server_id else None
+            statement = _installed_query(server.id if server else None, name, after)
+            rows = list(await session.exec(statement.limit(limit + 1)))
         more, rows = len(rows) > limit, rows[:limit]
-        next_token = encode_token({"s": str(rows[-1].server_id), "n": rows[-1].name}) if more else ""
+        next_token = write_token(listing, s=str(rows[-1].server_id), n=rows[-1].name) if more else ""
         return Page([(row.server_id, row) for row in rows], next_token)
 
 
-def _cursor(position: dict) -> tuple[uuid.UUID, str]:
-    try:
-        return uuid.UUID(str(position["s"])), str(position["n"])
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
+def _installed_query(server_id: uuid.UUID | None, name: str, after: dict[str, str] | None) -> Any:
+    order = (col(Installed.server_id), col(Installed.name))
+    statement = select(Installed).order_by(*order)
+    if server_id is not None:
+        statement = statement.where(col(Installed.server_id) == server_id)
+    if name:
+        statement = statement.where(col(Installed.name) == name)
+    if after is not None:
+        statement = statement.where(tuple_(*order) > (parse_uuid(after["s"], "page_token"), after["n"]))
+    return statement
 
 
 def _check_os(os: OsFacts) -> OsFacts:
@@ -187,11 +199,25 @@ def _check_os(os: OsFacts) -> OsFacts:
     )
 
 
-def _apply_facts(server: Server, hostname: str, os: OsFacts | None, agent_version: str) -> None:
-    if hostname:
-        server.hostname = hostname
-    if agent_version:
-        server.agent_version = agent_version
+def _checked_facts(facts: Facts) -> CheckedFacts:
+    return CheckedFacts(
+        server_id=parse_uuid(facts.server_id, "server_id"),
+        hostname=check_hostname(facts.hostname),
+        ip_address=check_ip(facts.ip_address) if facts.ip_address else "",
+        os=_check_os(facts.os) if facts.os is not None else None,
+        agent_version=check_short("agent_version", facts.agent_version, 64),
+    )
+
+
+def _apply_facts(server: Server, facts: CheckedFacts) -> None:
+    """Empty values keep what is stored (see Facts)."""
+    if facts.hostname:
+        server.hostname = facts.hostname
+    if facts.ip_address:
+        server.ip_address = facts.ip_address
+    if facts.agent_version:
+        server.agent_version = facts.agent_version
+    os = facts.os
     if os is not None:
         server.os_id, server.id_like, server.version_id = os.os_id, os.id_like, os.version_id
         server.pretty_name, server.package_family = os.pretty_name, os.package_family
@@ -201,24 +227,26 @@ def _apply_facts(server: Server, hostname: str, os: OsFacts | None, agent_versio
 def _check_installed(items: Sequence[InstalledItem], now: datetime) -> list[dict]:
     if len(items) > MAX_INSTALLED:
         raise InvalidArgument(f"a report may list at most {MAX_INSTALLED} pieces of software")
-    rows, seen = [], set()
-    for item in items:
-        name = check_short("software name", item.name, 256)
-        if not name:
-            raise InvalidArgument("every piece of software needs a name")
+    rows, seen = [_installed_row(item, now) for item in items], set()
+    for name in (row["name"] for row in rows):
         if name in seen:
             raise InvalidArgument(f"software {name!r} is listed twice; list each name once")
         seen.add(name)
-        version = check_short(f"version of {name!r}", item.version, 128)
-        if not version:
-            raise InvalidArgument(f"software {name!r} needs a version")
-        rows.append(
-            {
-                "name": name,
-                "version": version,
-                "package_family": check_package_family(item.package_family),
-                "observed_at": min(item.observed_at or now, now),
-                "source": check_source(item.source or AGENT_REPORT),
-            }
-        )
     return rows
+
+
+def _installed_row(item: InstalledItem, now: datetime) -> dict:
+    name = check_short("software name", item.name, 256)
+    if not name:
+        raise InvalidArgument("every piece of software needs a name")
+    version = check_short(f"version of {name!r}", item.version, 128)
+    if not version:
+        raise InvalidArgument(f"software {name!r} needs a version")
+    return {
+        "name": name,
+        "version": version,
+        "package_family": check_package_family(item.package_family),
+        # A node's clock ahead of ours must not date an observation in the future.
+        "observed_at": min(item.observed_at or now, now),
+        "source": check_source(item.source or AGENT_REPORT),
+    }

@@ -60,7 +60,7 @@ def _term(text: str) -> Term:
         raise InvalidArgument(f"selector term {text[:100]!r} is not key=value or key!=value; {SYNTAX}")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise InvalidArgument(f"selector key {key!r} takes one of {', '.join(_CHOICES[key])}, got {value!r}")
-    if key not in _FIELDS and not LABEL_KEY.match(key):
+    if key not in _FIELDS and not LABEL_KEY.fullmatch(key):
         raise InvalidArgument(f"selector key {key[:100]!r} is neither a known key nor a label name; {SYNTAX}")
     if len(value) > MAX_LABEL_VALUE or not value.isprintable():
         raise InvalidArgument(
@@ -71,9 +71,10 @@ def _term(text: str) -> Term:
     return Term(key, value, negated)
 
 
-def group_names(terms: Sequence[Term]) -> set[str]:
-    """The group names the terms mention, lowercased (names are unique regardless of case)."""
-    return {term.value.lower() for term in terms if term.key == "group"}
+def group_names(terms: Sequence[Term]) -> list[str]:
+    """The group names the terms mention, each once, as written; PostgreSQL folds their case when they
+    are matched, as it does for the unique index on group names."""
+    return list(dict.fromkeys(term.value for term in terms if term.key == "group"))
 
 
 def conditions(terms: Sequence[Term]) -> list[ColumnElement[bool]]:
@@ -90,7 +91,7 @@ def _holds(key: str, value: str) -> ColumnElement[bool]:
         return col(Server.package_family) == value
     if key == "os_id":
         # os-release IDs differ in case between distributions ("openEuler", "ubuntu").
-        return func.lower(col(Server.os_id)) == value.lower()
+        return func.lower(col(Server.os_id)) == func.lower(value)
     if key == "arch":
         return col(Server.arch) == value
     if key == "category":
@@ -106,6 +107,8 @@ def _in_group_named(name: str) -> ColumnElement[bool]:
     member = (
         select(Membership.server_id)
         .join(Group, col(Group.id) == col(Membership.group_id))
-        .where(and_(col(Membership.server_id) == col(Server.id), func.lower(col(Group.name)) == name.lower()))
+        .where(
+            and_(col(Membership.server_id) == col(Server.id), func.lower(col(Group.name)) == func.lower(name))
+        )
     )
     return exists(member)

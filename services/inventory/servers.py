@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
@@ -23,11 +24,18 @@ from services.inventory.service import (
     refuse_taken_ip,
     with_groups,
 )
-from services.inventory.validation import check_category, check_hostname, check_ip, check_labels
+from services.inventory.validation import (
+    check_category,
+    check_hostname,
+    check_ip,
+    check_labels,
+    check_query,
+    search_address,
+)
 from services.kit.context import WRITE_ROLES
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from services.kit.pagination import parse_uuid
+from services.kit.pagination import parse_uuid, scope
 
 __all__ = ["ServerDraft", "ServerChanges", "ServerFilter", "ServerUseCases", "MAX_QUERY"]
 
@@ -72,15 +80,7 @@ class ServerUseCases:
     async def create(self, draft: ServerDraft) -> ServerView:
         core = self.core
         await core.audit.authorize("server.create", "servers", *WRITE_ROLES)
-        now = core.now()
-        server = Server(
-            hostname=check_hostname(draft.hostname),
-            ip_address=check_ip(draft.ip_address),
-            category=check_category(draft.category),
-            labels=check_labels(draft.labels),
-            created_at=now,
-            updated_at=now,
-        )
+        server = _new_server(draft, core.now())
         group_ids = list(dict.fromkeys(parse_uuid(value, "group id") for value in draft.group_ids))
         try:
             async with core.db.transaction() as session:
@@ -88,16 +88,14 @@ class ServerUseCases:
                 await _require_groups(session, group_ids)
                 session.add(server)
                 await session.flush()
-                for group_id in group_ids:
-                    session.add(Membership(group_id=group_id, server_id=server.id, added_at=now))
+                session.add_all(
+                    Membership(group_id=g, server_id=server.id, added_at=server.created_at) for g in group_ids
+                )
                 await session.flush()
                 reason = f"ip_address={server.ip_address}; groups: {id_list(group_ids)}"
                 await core.audit.record("server.create", f"server:{server.id}", reason=reason)
         except IntegrityError as exc:
-            # Another request took the address, or deleted a group, between our checks and the insert.
-            if _IP_INDEX in str(exc.orig):
-                raise AlreadyExists(f"a server with ip_address {server.ip_address} was just created") from exc
-            raise Conflict("a group was deleted meanwhile; nothing was created, retry") from exc
+            raise _create_conflict(exc, server.ip_address) from exc
         return ServerView(server, group_ids)
 
     async def get(self, server_id: str) -> ServerView:
@@ -112,7 +110,8 @@ class ServerUseCases:
             if where.group_id:
                 group = await load_group(session, where.group_id)
                 conditions.append(member_of(group.id))
-            return await page_servers(session, conditions, size=size, token=token)
+            listing = scope("servers", *astuple(where))
+            return await page_servers(session, conditions, size=size, token=token, scope=listing)
 
     async def update(self, server_id: str, changes: ServerChanges) -> ServerView:
         core = self.core
@@ -139,6 +138,24 @@ class ServerUseCases:
             await session.flush()
             reason = f"hostname={server.hostname or '-'}, ip_address={server.ip_address}"
             await core.audit.record("server.delete", f"server:{server.id}", reason=reason)
+
+
+def _new_server(draft: ServerDraft, now: datetime) -> Server:
+    return Server(
+        hostname=check_hostname(draft.hostname),
+        ip_address=check_ip(draft.ip_address),
+        category=check_category(draft.category),
+        labels=check_labels(draft.labels),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _create_conflict(exc: IntegrityError, ip: str) -> AlreadyExists | Conflict:
+    """Another request took the address, or deleted a group, between our checks and the insert."""
+    if _IP_INDEX in str(exc.orig):
+        return AlreadyExists(f"a server with ip_address {ip} was just created")
+    return Conflict("a group was deleted meanwhile; nothing was created, retry")
 
 
 async def _require_groups(session: AsyncSession, group_ids: list[uuid.UUID]) -> None:
@@ -172,16 +189,9 @@ async def _apply(session: AsyncSession, server: Server, changes: ServerChanges) 
 
 def _filters(where: ServerFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    text = where.query.strip()
-    if len(text) > MAX_QUERY:
-        raise InvalidArgument(f"query must be at most {MAX_QUERY} characters")
+    text = check_query(where.query, MAX_QUERY)
     if text:
-        conditions.append(
-            or_(
-                col(Server.hostname).icontains(text, autoescape=True),
-                col(Server.ip_address).icontains(text, autoescape=True),
-            )
-        )
+        conditions.append(_search(text))
     if where.status:
         conditions.append(col(Server.status) == _one_of("status", where.status, STATUSES))
     if where.package_family:
@@ -192,6 +202,18 @@ def _filters(where: ServerFilter) -> list[ColumnElement[bool]]:
     if where.label_selector:
         conditions.extend(selector.conditions(selector.parse(where.label_selector)))
     return conditions
+
+
+def _search(text: str) -> ColumnElement[bool]:
+    """A substring of the hostname or address, or an address however it is written."""
+    matches = [
+        col(Server.hostname).icontains(text, autoescape=True),
+        col(Server.ip_address).icontains(text, autoescape=True),
+    ]
+    address = search_address(text)
+    if address is not None:
+        matches.append(col(Server.ip_address) == address)
+    return or_(*matches)
 
 
 def _one_of(what: str, value: str, choices: tuple[str, ...]) -> str:

@@ -8,20 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, exists, func, tuple_
+from sqlalchemy import ColumnElement, Uuid, any_, exists, func, literal, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 
 from services.inventory.models import REVOKED, Group, Membership, Server
 from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, Principal, current_call, require_caller, service_peer
 from services.kit.db import AsyncSession, Database
-from services.kit.errors import (
-    AlreadyExists,
-    InvalidArgument,
-    NotFound,
-    Unauthenticated,
-)
-from services.kit.pagination import decode_token, encode_token, page_size, parse_uuid
+from services.kit.errors import AlreadyExists, NotFound, Unauthenticated
+from services.kit.pagination import page_size, parse_uuid, read_token, write_token
 
 __all__ = [
     "utcnow",
@@ -79,19 +75,40 @@ class Core:
 
 
 async def load_server(session: AsyncSession, server_id: str, *, lock: bool = False) -> Server:
-    statement = select(Server).where(col(Server.id) == parse_uuid(server_id, "server id"))
-    server = (await session.exec(statement.with_for_update() if lock else statement)).first()
-    if server is None:
-        raise NotFound(f"server {server_id} does not exist")
-    return server
+    return await _load(session, Server, parse_uuid(server_id, "server id"), "server", lock=lock)
 
 
-async def load_group(session: AsyncSession, group_id: str, *, lock: bool = False) -> Group:
-    statement = select(Group).where(col(Group.id) == parse_uuid(group_id, "group id"))
-    group = (await session.exec(statement.with_for_update() if lock else statement)).first()
-    if group is None:
-        raise NotFound(f"group {group_id} does not exist")
-    return group
+async def load_group(
+    session: AsyncSession, group_id: str, *, lock: bool = False, key_share: bool = False
+) -> Group:
+    """`key_share` keeps the group from being deleted until the transaction ends, without blocking
+    other readers or changes to its fields."""
+    group_uuid = parse_uuid(group_id, "group id")
+    return await _load(session, Group, group_uuid, "group", lock=lock, key_share=key_share)
+
+
+async def _load(
+    session: AsyncSession,
+    model: type[T],
+    row_id: uuid.UUID,
+    what: str,
+    *,
+    lock: bool = False,
+    key_share: bool = False,
+) -> T:
+    statement = select(model).where(model.id == row_id)  # type: ignore[attr-defined]
+    if lock or key_share:
+        statement = statement.with_for_update(key_share=key_share and not lock)
+    row = (await session.exec(statement)).first()
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist")
+    return row
+
+
+def _any_of(ids: Sequence[uuid.UUID]) -> ColumnElement[object]:
+    """`= ANY(array)`: one bind parameter however many ids, where IN would need one per id and
+    PostgreSQL's protocol allows at most 32767 (a fleet is larger than that)."""
+    return any_(literal(list(ids), ARRAY(Uuid())))
 
 
 async def with_groups(session: AsyncSession, servers: Sequence[Server]) -> list[ServerView]:
@@ -100,7 +117,7 @@ async def with_groups(session: AsyncSession, servers: Sequence[Server]) -> list[
     if groups:
         statement = (
             select(Membership.server_id, Membership.group_id)
-            .where(col(Membership.server_id).in_(list(groups)))
+            .where(col(Membership.server_id) == _any_of(list(groups)))
             .order_by(col(Membership.added_at), col(Membership.group_id))
         )
         for server_id, group_id in await session.exec(statement):
@@ -117,31 +134,21 @@ def member_of(group_id: uuid.UUID) -> ColumnElement[bool]:
 
 
 async def page_servers(
-    session: AsyncSession, where: Sequence[ColumnElement[bool]], *, size: int, token: str
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], *, size: int, token: str, scope: str
 ) -> Page[ServerView]:
-    """One page in (hostname, id) order — stable and index-backed — plus the total matching count."""
-    limit, after = page_size(size), _server_cursor(token)
+    """One page in (hostname, id) order — stable and index-backed — plus the total matching count.
+
+    `scope` fingerprints the listing and its filters; a token is refused anywhere else."""
+    limit, after = page_size(size), read_token(token, scope, "h", "id")
     total = (await session.exec(select(func.count()).select_from(Server).where(*where))).one()
     statement = select(Server).where(*where)
     if after is not None:
-        statement = statement.where(tuple_(col(Server.hostname), col(Server.id)) > after)
+        cursor = (after["h"], parse_uuid(after["id"], "page_token id"))
+        statement = statement.where(tuple_(col(Server.hostname), col(Server.id)) > cursor)
     rows = list(await session.exec(statement.order_by(col(Server.hostname), col(Server.id)).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_token = encode_token({"h": rows[-1].hostname, "id": str(rows[-1].id)}) if more else ""
+    more, rows = len(rows) > limit, rows[:limit]
+    next_token = write_token(scope, h=rows[-1].hostname, id=str(rows[-1].id)) if more else ""
     return Page(await with_groups(session, rows), next_token, total)
-
-
-def _server_cursor(token: str) -> tuple[str, uuid.UUID] | None:
-    position = decode_token(token, "h", "id")
-    if position is None:
-        return None
-    if not isinstance(position["h"], str) or not isinstance(position["id"], str):
-        raise InvalidArgument("page_token is not valid")
-    try:
-        return position["h"], uuid.UUID(position["id"])
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
 
 
 async def refuse_taken_ip(session: AsyncSession, ip: str, *, besides: uuid.UUID | None = None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, String, column, func, values
 from sqlmodel import col, select
 
 from services.inventory import selector
@@ -60,12 +60,12 @@ async def _conditions(session: AsyncSession, target: Target) -> list[ColumnEleme
     raise InvalidArgument("target must set one of server_id, group_id, all or selector")
 
 
-async def _require_group_names(session: AsyncSession, names: Sequence[str] | set[str]) -> None:
+async def _require_group_names(session: AsyncSession, names: Sequence[str]) -> None:
     """A misspelt group must not quietly select nothing for a deployment."""
     if not names:
         return
-    statement = select(func.lower(col(Group.name))).where(func.lower(col(Group.name)).in_(list(names)))
-    found = set(await session.exec(statement))
-    missing = sorted(set(names) - found)
+    wanted = values(column("name", String), name="wanted").data([(name,) for name in names])
+    named = select(Group.id).where(func.lower(col(Group.name)) == func.lower(wanted.c.name))
+    missing = list(await session.exec(select(wanted.c.name).where(~named.exists())))
     if missing:
         raise NotFound(f"no group is named {', '.join(repr(name) for name in missing)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ __all__ = [
     "check_window",
     "check_cron",
     "check_short",
+    "check_query",
+    "has_control",
+    "search_address",
 ]
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -51,7 +55,7 @@ def check_hostname(value: str) -> str:
     name = value.strip().lower().removesuffix(".")
     if not name:
         return ""
-    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
         raise InvalidArgument(
             f"hostname {value[:300]!r} is not a valid host name: at most 253 characters, dot-separated "
             "labels of 1-63 letters, digits or '-', not starting or ending with '-'"
@@ -102,7 +106,7 @@ def check_source(value: str) -> str:
 
 
 def check_label_key(key: str) -> str:
-    if not LABEL_KEY.match(key):
+    if not LABEL_KEY.fullmatch(key):
         raise InvalidArgument(
             f"label key {key[:100]!r} is not valid: 1-63 characters, letters, digits, '.', '_', '/' or '-', "
             "starting with a letter or digit"
@@ -144,6 +148,10 @@ def check_description(value: str) -> str:
     text = value.strip()
     if len(text) > 1024:
         raise InvalidArgument("description must be at most 1024 characters")
+    if has_control(text, allowed="\n\r\t"):
+        raise InvalidArgument(
+            "description must not contain control characters other than line breaks and tabs"
+        )
     return text
 
 
@@ -153,6 +161,30 @@ def check_short(what: str, value: str, limit: int) -> str:
     if len(text) > limit or not text.isprintable():
         raise InvalidArgument(f"{what} must be at most {limit} printable characters")
     return text
+
+
+def has_control(text: str, allowed: str = "") -> bool:
+    """Whether `text` holds a control character (other than those `allowed`): NUL, which PostgreSQL
+    cannot store, and the others, which only garble terminals and the UI. Other scripts' spaces
+    (e.g. the ideographic space of Chinese text) are not control characters."""
+    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in text)
+
+
+def check_query(value: str, limit: int) -> str:
+    """A search text: trimmed, bounded, without control characters."""
+    text = value.strip()
+    if len(text) > limit or has_control(text):
+        raise InvalidArgument(f"query must be at most {limit} characters without control characters")
+    return text
+
+
+def search_address(text: str) -> str | None:
+    """The stored form of `text` when it is a whole IP address, so that any spelling of an address
+    (uppercase or uncompressed IPv6, IPv4-mapped) finds it; None otherwise."""
+    try:
+        return check_ip(text)
+    except InvalidArgument:
+        return None
 
 
 def check_window(window: MaintenanceWindow) -> MaintenanceWindow:
@@ -202,7 +234,7 @@ def check_cron(expression: str) -> str:
 
 
 def _check_cron_item(item: str, name: str, low: int, high: int, names: tuple[str, ...]) -> None:
-    match = _CRON_ITEM.match(item)
+    match = _CRON_ITEM.fullmatch(item)
     if match is None:
         raise InvalidArgument(f"cron {name} field item {item!r} is not '*', a value, a range or a step")
     span, step = match.groups()

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from typing import Any
 
 from services.kit.errors import InvalidArgument
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "page_size", "encode_token", "decode_token", "parse_uuid"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "MAX_TOKEN_CHARS",
+    "page_size",
+    "encode_token",
+    "decode_token",
+    "scope",
+    "write_token",
+    "read_token",
+    "parse_uuid",
+]
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+# The longest cursor any listing writes (a few names of a few hundred characters) stays well below this.
+MAX_TOKEN_CHARS = 4096
+_INVALID = "page_token is not valid"
 
 
 def page_size(requested: int) -> int:
@@ -28,13 +43,44 @@ def encode_token(position: dict[str, Any]) -> str:
 def decode_token(token: str, *required: str) -> dict[str, Any] | None:
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument(_INVALID)
     try:
         position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
+    except (ValueError, RecursionError) as exc:  # a made-up token may nest deeper than json allows
+        raise InvalidArgument(_INVALID) from exc
     if not isinstance(position, dict) or any(name not in position for name in required):
-        raise InvalidArgument("page_token is not valid")
+        raise InvalidArgument(_INVALID)
     return position
+
+
+def scope(*filters: object) -> str:
+    """A short fingerprint of a listing and its filters, so that a token works only where it was issued."""
+    text = json.dumps(filters, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_token(where: str, **position: str) -> str:
+    """A cursor of string fields for the listing `where` (a `scope()`)."""
+    return encode_token({"f": where, **position})
+
+
+def read_token(token: str, where: str, *fields: str) -> dict[str, str] | None:
+    """The string fields of the cursor, None for no token; InvalidArgument for anything a client made up
+    or a token of another listing or of other filters."""
+    position = decode_token(token, "f", *fields)
+    if position is None:
+        return None
+    if position["f"] != where:
+        raise InvalidArgument("page_token was issued for other filters; list again without it")
+    return {name: _text(position[name]) for name in fields}
+
+
+def _text(value: Any) -> str:
+    # PostgreSQL text cannot hold NUL, so such a cursor could only fail in the database.
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidArgument(_INVALID)
+    return value
 
 
 def parse_uuid(value: str, what: str = "id") -> uuid.UUID:

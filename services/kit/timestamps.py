@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.kit.errors import InvalidArgument
+
 __all__ = ["to_timestamp", "from_timestamp"]
 
 
@@ -20,8 +22,12 @@ def to_timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def from_timestamp(message: Message, field: str) -> datetime | None:
-    """The field as an aware UTC datetime, or None when the message does not set it."""
+    """The field as an aware UTC datetime, or None when the message does not set it; a value outside what
+    a Timestamp may hold is the sender's mistake (InvalidArgument)."""
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(f"{field} is not a valid timestamp: {exc}") from exc

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import pytest
+from sqlalchemy import event
 
 from convoy.catalog.v1 import catalog_pb2 as pb
 from convoy.catalog.v1 import catalog_pb2_grpc as pb_grpc
-from tests.support.catalog import MemoryTransfer
+from tests.support.catalog import CatalogStack, MemoryTransfer
 from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -159,3 +162,108 @@ async def test_software_overview_counts_versions_and_names_the_latest(
         [TAR],
     )
     assert alpha.updated_at.seconds > 0
+
+
+async def _versions_page(
+    client: Stub, users: Users, name: str, token: str = "", size: int = 3
+) -> pb.ListVersionsResponse:
+    request = pb.ListVersionsRequest(software_name=name, page_size=size, page_token=token)
+    return await client.ListVersions(request, metadata=grpc_auth(users.viewer), timeout=10)
+
+
+async def test_paging_versions_neither_repeats_nor_skips_when_versions_come_and_go(
+    client: Stub, transfer: MemoryTransfer, users: Users
+) -> None:
+    name = f"keyset-{uuid.uuid4().hex[:8]}"
+    made = {
+        v: await register(client, transfer, users, name, v)
+        for v in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5")
+    }
+    first = await _versions_page(client, users, name, size=2)
+    assert [p.version for p in first.packages] == ["1.5", "1.4"]
+    # A release is published while the client reads the list.
+    await register(client, transfer, users, name, "9.0")
+    second = await _versions_page(client, users, name, first.next_page_token, size=2)
+    assert [p.version for p in second.packages] == ["1.3", "1.2"]
+    # Versions it has seen are deleted, the last one it saw among them.
+    for version in ("1.5", "1.2"):
+        await client.DeletePackage(
+            pb.DeletePackageRequest(id=made[version].id), metadata=grpc_auth(users.admin)
+        )
+    third = await _versions_page(client, users, name, second.next_page_token, size=2)
+    assert [p.version for p in third.packages] == ["1.1", "1.0"]
+    assert not third.next_page_token
+
+
+async def test_a_page_token_is_refused_with_other_filters(
+    client: Stub, transfer: MemoryTransfer, users: Users
+) -> None:
+    name = f"scoped-{uuid.uuid4().hex[:8]}"
+    for version in ("1.0", "1.1", "1.2", "1.3"):
+        await register(client, transfer, users, name, version)
+    versions = await _versions_page(client, users, name)
+    listed = await client.ListPackages(
+        pb.ListPackagesRequest(software_name=name, page_size=1), metadata=grpc_auth(users.viewer)
+    )
+    for call in (
+        _versions_page(client, users, f"{name}-other", versions.next_page_token),
+        client.ListPackages(
+            pb.ListPackagesRequest(software_name=name, format=TAR, page_token=listed.next_page_token),
+            metadata=grpc_auth(users.viewer),
+        ),
+        client.ListPackages(
+            pb.ListPackagesRequest(page_token=versions.next_page_token), metadata=grpc_auth(users.viewer)
+        ),
+    ):
+        error = await _refused(call)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+
+
+async def test_the_newest_of_equal_versions_stays_the_same_when_a_package_is_edited(
+    client: Stub, transfer: MemoryTransfer, users: Users
+) -> None:
+    """Which of equal versions is newest must not depend on the order rows happen to come in (an edit
+    moves a row in the table): the one registered last wins."""
+    name = f"equal-{uuid.uuid4().hex[:8]}"
+    await register(client, transfer, users, name, "1.0", format=DEB)
+    await register(client, transfer, users, name, "1.0", format=TAR)
+    request = pb.GetLatestRequest(software_name=name, package_family=FAMILY_DEB, arch="x86_64")
+    before = (await client.GetLatest(request, metadata=grpc_auth(users.viewer))).package
+    edit = pb.UpdatePackageRequest(id=before.id, description="edited")
+    await client.UpdatePackage(edit, metadata=grpc_auth(users.operator))
+    after = (await client.GetLatest(request, metadata=grpc_auth(users.viewer))).package
+    assert (before.format, after.id) == (TAR, before.id)
+
+
+async def test_browsing_reads_whole_packages_only_for_those_it_returns(
+    client: Stub, transfer: MemoryTransfer, users: Users, catalog: CatalogStack
+) -> None:
+    """Signatures (up to 64 KiB) and descriptions of every version of a software are not read to order
+    them: only the order fields are, and whole rows only for the page, by id."""
+    name = f"wide-{uuid.uuid4().hex[:8]}"
+    for minor in range(12):
+        await register(client, transfer, users, name, f"1.{minor}", signature="-----BEGIN PGP SIGNATURE-----")
+    viewer = grpc_auth(users.viewer)
+    with statements(catalog) as sql:
+        await client.ListVersions(pb.ListVersionsRequest(software_name=name, page_size=2), metadata=viewer)
+        latest = pb.GetLatestRequest(software_name=name, package_family=FAMILY_DEB, arch="x86_64")
+        await client.GetLatest(latest, metadata=viewer)
+        await client.ListSoftware(pb.ListSoftwareRequest(query=name), metadata=viewer)
+    whole = [s for s in sql if "packages.signature" in s]
+    assert whole and all("ANY" in s for s in whole), whole
+
+
+@contextmanager
+def statements(catalog: CatalogStack) -> Iterator[list[str]]:
+    """The SQL statements catalog sends while the block runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    engine = catalog.process.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

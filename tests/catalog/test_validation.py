@@ -124,3 +124,20 @@ def test_hooks_units_and_commands() -> None:
     for bad in refused:
         with pytest.raises(InvalidArgument):
             check_profile(bad)
+
+
+def test_a_line_break_before_the_end_is_not_taken_for_the_end() -> None:
+    """A regular expression's '$' also matches before a final newline; every check must match the whole text."""
+    with pytest.raises(InvalidArgument):
+        checks.check_holder("scheduler.deployment:1\n")
+
+
+def test_descriptions_and_searches_take_any_script_but_no_control_characters() -> None:
+    text = "前端服务\u3000说明\nline two\tand a tab"
+    assert checks.check_description(text) == text
+    assert checks.check_query(" 前端\u3000服务 ") == "前端\u3000服务"
+    for control in ("\x00", "\x1b[31m", "\x7f"):
+        with pytest.raises(InvalidArgument, match="control characters"):
+            checks.check_description(f"a{control}b")
+        with pytest.raises(InvalidArgument, match="control characters"):
+            checks.check_query(f"a{control}b")

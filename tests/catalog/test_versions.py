@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import shutil
 import subprocess
 
 import pytest
+from debian.debian_support import Version as DebianVersion
 
-from services.catalog.versions import compare, compare_across, rpmvercmp, sort_key
+from services.catalog.versions import (
+    compare,
+    compare_across,
+    debian_string,
+    rpm_key,
+    rpmvercmp,
+    sort_key,
+)
 
 RPM_PAIRS = [
     ("1.0-2", "1.0-1"),
@@ -174,3 +184,70 @@ def test_sort_key_orders_newest_first() -> None:
     versions = ["1.0", "1:1.0", "1.0~rc1", "1.9", "2.0", "1.10"]
     ordered = sorted(versions, key=lambda v: sort_key("deb", v, ""), reverse=True)
     assert ordered == ["1:1.0", "2.0", "1.10", "1.9", "1.0", "1.0~rc1"]
+
+
+def _generated_versions(seed: int, count: int, alphabet: str) -> list[str]:
+    """Random-ish version strings, reproducible from `seed`."""
+    rng = random.Random(seed)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(count)]
+
+
+# Digits weigh more so that numeric segments of several digits, and leading zeros, come up often.
+RPM_ALPHABET = "0123456789" * 2 + "00aZ" + "...~~^^_+"
+
+
+def _generated_pairs(seed: int) -> list[tuple[str, str]]:
+    """Pairs of generated versions, plus each version against small changes of itself."""
+    rng = random.Random(seed)
+    versions = _generated_versions(seed, 400, RPM_ALPHABET)
+    pairs = [(rng.choice(versions), rng.choice(versions)) for _ in range(1600)]
+    pairs += [
+        (v, v + rng.choice(["", ".", "~", "^", "0", "a", "_", "+", ".0", "~a", "^1"])) for v in versions
+    ]
+    return pairs
+
+
+def _real_rpm_batch(pairs: list[tuple[str, str]]) -> list[int]:
+    """rpm's answer for every pair, from one `rpm --eval` whose Lua loops over a table of the pairs
+    (one print per pair would pass the kernel's limit on one argument)."""
+    table = ",".join(f'"{text}"' for pair in pairs for text in pair)
+    lua = (
+        f"local t = {{{table}}} local r = {{}} "
+        "for i = 1, #t, 2 do r[#r + 1] = rpm.vercmp(t[i], t[i + 1]) end print(table.concat(r, ','))"
+    )
+    output = subprocess.run(
+        ["rpm", "--eval", f"%{{lua: {lua}}}"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return [int(value) for value in output.strip().split(",")]
+
+
+@pytest.mark.skipif(shutil.which("rpm") is None, reason="rpm is not installed")
+def test_rpmvercmp_and_its_key_match_the_real_rpm_on_generated_versions() -> None:
+    pairs = _generated_pairs(seed=20240601)
+    expected = _real_rpm_batch(pairs)
+    assert len(expected) == len(pairs)
+    ours = [rpmvercmp(a, b) for a, b in pairs]
+    by_key = [(rpm_key(a) > rpm_key(b)) - (rpm_key(a) < rpm_key(b)) for a, b in pairs]
+    assert [p for p, mine, real in zip(pairs, ours, expected, strict=True) if mine != real] == []
+    assert [p for p, mine, real in zip(pairs, by_key, expected, strict=True) if mine != real] == []
+
+
+def test_the_debian_key_orders_as_python_debian_does() -> None:
+    """python-debian implements dpkg's comparison; the key must agree with it on every pair."""
+    upstreams = [v for v in _generated_versions(7, 300, "0123456789" * 2 + "aZ.+~:") if v[0].isdigit()]
+    revisions = ["", *_generated_versions(8, 30, "0123456789aZ.+~")]
+    rng = random.Random(9)
+    versions = [(u, rng.choice(revisions)) for u in upstreams]
+    versions = [(u, r) for u, r in versions if _is_debian(debian_string(u, r))]
+    for (a, ra), (b, rb) in itertools.product(versions[:120], repeat=2):
+        reference = DebianVersion(debian_string(a, ra)), DebianVersion(debian_string(b, rb))
+        expected = (reference[0] > reference[1]) - (reference[0] < reference[1])
+        assert compare("deb", a, ra, b, rb) == expected, (a, ra, b, rb)
+
+
+def _is_debian(text: str) -> bool:
+    try:
+        DebianVersion(text)
+    except ValueError:
+        return False
+    return True

@@ -9,12 +9,8 @@ import httpx
 import pytest
 
 from devstack.postgres import LocalPostgres
-from tests.support.inventory import (
-    InventoryStack,
-    audit_records,
-    inventory_gateway,
-    start_inventory,
-)
+from tests.support.inventory import InventoryStack, audit_records, inventory_gateway, start_inventory
+from tests.support.mistakes import wrong_bodies
 from tests.support.stack import AuthStack
 from tests.support.users import Users, http_auth, make_users, request_id
 
@@ -309,3 +305,46 @@ async def test_every_group_change_leaves_exactly_one_audit_record(
         )
     (added,) = await audit_records(client, tokens.admin, rids["group.member.add"])
     assert server["id"] in added["reason"]
+
+
+async def test_no_malformed_group_request_is_a_server_error(client: httpx.AsyncClient, tokens: Users) -> None:
+    group = await create_group(client, tokens.operator)
+    url = f"/api/v1/groups/{group['id']}"
+    headers = {**http_auth(tokens.admin), "content-type": "application/json"}
+    valid = {"name": "n", "description": "d", "category": "web", "maintenance_window": WINDOW}
+    calls = [("POST", "/api/v1/groups", body) for body in wrong_bodies(valid)]
+    calls += [("PATCH", url, body) for body in wrong_bodies(valid)]
+    calls += [("POST", f"{url}/members", body) for body in wrong_bodies({"server_ids": [str(uuid.uuid4())]})]
+    failures = []
+    for method, path, body in calls:
+        response = await client.request(
+            method, path, content=body.encode("utf-8", "surrogatepass"), headers=headers
+        )
+        if response.status_code >= 500:
+            failures.append((method, path, body[:80], response.status_code))
+    for params in ({"q": "a\x00"}, {"page_token": "W1tbW1tbW1tb" * 300}, {"category": "x"}):
+        for path in ("/api/v1/groups", f"{url}/members"):
+            response = await client.get(path, params=params, headers=headers)
+            if response.status_code >= 500:
+                failures.append(("GET", path, str(params)[:80], response.status_code))
+    assert failures == []
+
+
+async def test_a_page_token_is_refused_with_other_filters(client: httpx.AsyncClient, tokens: Users) -> None:
+    tag = unique("T")
+    for i in range(3):
+        await create_group(client, tokens.operator, name=f"{tag}-{i}")
+    first = await client.get(
+        "/api/v1/groups", params={"q": tag, "page_size": 1}, headers=http_auth(tokens.viewer)
+    )
+    token = first.json()["next_page_token"]
+    other = await client.get(
+        "/api/v1/groups", params={"q": tag[:-1], "page_token": token}, headers=http_auth(tokens.viewer)
+    )
+    assert other.status_code == 400 and "other filters" in other.json()["error"]["message"]
+    same = await client.get(
+        "/api/v1/groups",
+        params={"q": tag, "page_size": 1, "page_token": token},
+        headers=http_auth(tokens.viewer),
+    )
+    assert [g["name"] for g in same.json()["items"]] == [f"{tag}-1"]

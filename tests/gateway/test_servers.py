@@ -10,12 +10,8 @@ import pytest
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from devstack.postgres import LocalPostgres
-from tests.support.inventory import (
-    InventoryStack,
-    audit_records,
-    inventory_gateway,
-    start_inventory,
-)
+from tests.support.inventory import InventoryStack, audit_records, inventory_gateway, start_inventory
+from tests.support.mistakes import wrong_bodies
 from tests.support.stack import AuthStack, superuser_connection
 from tests.support.users import Users, http_auth, make_users, request_id
 
@@ -368,3 +364,77 @@ async def test_targets_resolve_to_live_servers(
         response = await resolve(body)
         assert response.status_code == status, (body, response.text)
         assert says in response.json()["error"]["message"], (body, response.text)
+
+
+async def test_no_malformed_server_request_is_a_server_error(
+    client: httpx.AsyncClient, tokens: Users
+) -> None:
+    server = await create_server(client, tokens.operator)
+    headers = {**http_auth(tokens.admin), "content-type": "application/json"}
+    valid = {
+        "ip_address": "10.9.9.9",
+        "category": "web",
+        "hostname": "h",
+        "labels": {"a": "b"},
+        "group_ids": [],
+    }
+    calls = [("POST", "/api/v1/servers", body) for body in wrong_bodies(valid)]
+    calls += [("PATCH", f"/api/v1/servers/{server['id']}", body) for body in wrong_bodies(valid)]
+    calls += [("POST", "/api/v1/targets/resolve", body) for body in wrong_bodies({"selector": "a=b"})]
+    failures = []
+    for method, url, body in calls:
+        response = await client.request(
+            method, url, content=body.encode("utf-8", "surrogatepass"), headers=headers
+        )
+        if response.status_code >= 500:
+            failures.append((method, url, body[:80], response.status_code))
+    for params in (
+        {"page_size": "x"},
+        {"page_size": 10**30},
+        {"page_token": "x" * 5000},
+        {"label": "a=\x00"},
+    ):
+        response = await client.get("/api/v1/servers", params=params, headers=headers)
+        if response.status_code >= 500:
+            failures.append(("GET", "/api/v1/servers", str(params)[:80], response.status_code))
+    assert failures == []
+
+
+async def test_a_search_for_an_address_finds_it_however_it_is_written(
+    client: httpx.AsyncClient, tokens: Users
+) -> None:
+    v6 = await create_server(client, tokens.operator, ip_address="2001:db8:77::5")
+    v4 = await create_server(client, tokens.operator, ip_address="192.0.2.199")
+    for query, expected in (
+        ("2001:DB8:77:0:0:0:0:5", v6),
+        ("2001:0db8:0077::0005", v6),
+        ("::ffff:192.0.2.199", v4),
+        ("2001:db8:77:0::6", None),
+    ):
+        response = await client.get("/api/v1/servers", params={"q": query}, headers=http_auth(tokens.viewer))
+        assert response.status_code == 200, response.text
+        assert [item["id"] for item in response.json()["items"]] == ([expected["id"]] if expected else []), (
+            query
+        )
+
+
+async def test_selectors_find_groups_by_any_case_of_their_name(
+    client: httpx.AsyncClient, tokens: Users
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    server = await create_server(client, tokens.operator, labels={"tag": tag})
+    for name in (f"İstanbul-{tag}", f"Ärzte-{tag}"):
+        group = await client.post("/api/v1/groups", json={"name": name}, headers=http_auth(tokens.operator))
+        assert group.status_code == 201, group.text
+        members = {"server_ids": [server["id"]]}
+        await client.post(
+            f"/api/v1/groups/{group.json()['id']}/members", json=members, headers=http_auth(tokens.operator)
+        )
+        for spelling in (name, name.upper()):
+            resolved = await client.post(
+                "/api/v1/targets/resolve",
+                json={"selector": f"group={spelling}"},
+                headers=http_auth(tokens.viewer),
+            )
+            assert resolved.status_code == 200, (spelling, resolved.text)
+            assert [item["id"] for item in resolved.json()["items"]] == [server["id"]], spelling

@@ -22,8 +22,9 @@ def test_label_keys_may_use_dots_slashes_and_dashes() -> None:
     assert parse("app.kubernetes.io/name=nginx") == [Term("app.kubernetes.io/name", "nginx")]
 
 
-def test_group_names_are_collected_lowercased() -> None:
-    assert group_names(parse("group=Web,arch=x86_64,group!=DB")) == {"web", "db"}
+def test_group_names_are_collected_once_each_as_written() -> None:
+    # PostgreSQL folds their case when they are matched, as the unique index on group names does.
+    assert group_names(parse("group=Web,arch=x86_64,group!=DB,group=Web")) == ["Web", "DB"]
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ import pytest
 from services.inventory.validation import (
     MaintenanceWindow,
     check_cron,
+    check_description,
     check_group_name,
     check_hostname,
     check_ip,
     check_labels,
+    check_query,
     check_window,
 )
 from services.kit.errors import InvalidArgument
@@ -111,3 +113,28 @@ def test_group_names_are_trimmed_and_may_not_break_selectors() -> None:
     for bad in ("", " ", "a,b", "a=b", "x" * 65, "tab\there"):
         with pytest.raises(InvalidArgument):
             check_group_name(bad)
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (check_hostname, "web\n.example.com"),
+        (lambda key: check_labels({key: "x"}), "env\n"),
+    ],
+    ids=["hostname-label", "label-key"],
+)
+def test_a_line_break_before_the_end_is_not_taken_for_the_end(check: object, value: str) -> None:
+    """A regular expression's '$' also matches before a final newline; every check must match the whole text."""
+    with pytest.raises(InvalidArgument):
+        check(value)  # type: ignore[operator]
+
+
+def test_descriptions_and_searches_take_any_script_but_no_control_characters() -> None:
+    text = "前端服务器\u3000(web)\nline two\tand a tab"
+    assert check_description(text) == text
+    assert check_query(" 前端\u3000服务器 ", 256) == "前端\u3000服务器"
+    for control in ("\x00", "\x1b[31m", "\x7f"):
+        with pytest.raises(InvalidArgument, match="control characters"):
+            check_description(f"a{control}b")
+        with pytest.raises(InvalidArgument, match="control characters"):
+            check_query(f"a{control}b", 256)

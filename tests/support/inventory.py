@@ -1,4 +1,4 @@
-"""Starts the real inventory gRPC server (mTLS, port 0) against a real auth, and a gateway in front of both."""
+"""A real inventory (mTLS, port 0) with a gateway in front, and the wrong requests and staged races tests use."""
 
 from __future__ import annotations
 
