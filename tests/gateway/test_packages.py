@@ -13,6 +13,7 @@ from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.catalog.v1 import catalog_pb2_grpc as catalog_grpc
 from devstack.postgres import LocalPostgres
 from tests.support.fullstack import FullStack, full_stack
+from tests.support.mistakes import wrong_bodies
 from tests.support.packages import (
     MALICIOUS_CASES,
     build_deb,
@@ -288,3 +289,24 @@ async def test_a_referenced_package_cannot_be_deleted_and_its_profile_can_change
     assert (
         await stack.client.get(f"/api/v1/packages/{package_id}", headers=http_auth(users.viewer))
     ).status_code == 404
+
+
+async def test_no_malformed_package_request_is_a_server_error(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    created = await upload(stack.client, users.operator, build_deb(tmp_path, "fuzzed", "1.0"))
+    url = f"/api/v1/packages/{created.json()['id']}"
+    valid = {"description": "d", "deploy_profile": {"restart_service": "x.service"}, "signature": ""}
+    faults = []
+    for body in wrong_bodies(valid):
+        response = await stack.client.patch(
+            url, content=body, headers={**http_auth(users.operator), "content-type": "application/json"}
+        )
+        if response.status_code >= 500:
+            faults.append(f"PATCH {body[:80]} -> {response.status_code}")
+    for params in ({"format": "zip"}, {"os_family": "win"}, {"page_size": "-1"}, {"page_token": "%%%"},
+                   {"q": "\x00"}, {"arch": "x" * 5000}, {"software_name": "a\x00b"}):  # fmt: skip
+        response = await stack.client.get("/api/v1/packages", params=params, headers=http_auth(users.viewer))
+        if response.status_code >= 500:
+            faults.append(f"GET {params} -> {response.status_code}")
+    assert faults == []
