@@ -26,7 +26,7 @@ class TransferSettings(AuthClientSettings):
     max_archive_members: int = Field(10_000, ge=1)
     # A tar may declare at most this many times its own size in contents (stops decompression bombs).
     max_expansion_ratio: int = Field(100, ge=1)
-    # Bound on reading one rpm header with `rpm -qp`.
+    # Bound on each tool inspection runs (`rpm -qp`, `zstd` for a deb's control part).
     inspect_timeout_seconds: float = Field(60.0, gt=0)
     # Temp files older than this in the staging dir were left by a crash and are removed at startup.
     stale_upload_seconds: int = Field(3600, ge=60)

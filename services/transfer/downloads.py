@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from services.kit.context import USER_ROLES, require_caller
-from services.kit.errors import NotFound, OutOfRange, Unavailable
+from services.kit.errors import InvalidArgument, NotFound, OutOfRange, Unavailable
 from services.transfer.metrics import ACTIVE_STREAMS, DOWNLOAD, TRANSFER_BYTES
 from services.transfer.models import Blob
 from services.transfer.service import Core, check_sha256
@@ -39,31 +39,53 @@ class DownloadUseCases:
     async def download(self, sha256: str, offset: int) -> AsyncIterator[DownloadHeader | bytes]:
         """Yields the header first, then chunks; every check happens before the header is sent."""
         require_caller(*USER_ROLES)
-        blob = await self._find(check_sha256(sha256), offset)
-        handle = await self._open(blob)
+        if offset < 0:
+            raise InvalidArgument("offset must not be negative")
+        blob, handle = await self._open(check_sha256(sha256), offset)
         ACTIVE_STREAMS.labels(DOWNLOAD).inc()
         try:
-            chunk_size = self.core.settings.chunk_bytes
-            yield DownloadHeader(blob.sha256, blob.size, chunk_size, offset)
-            position = offset
-            while position < blob.size:
-                chunk = await asyncio.to_thread(
-                    _read_at, handle, position, min(chunk_size, blob.size - position)
-                )
-                if not chunk:
-                    log.error("blob %s is shorter on disk than its recorded %d bytes", blob.sha256, blob.size)
-                    raise Unavailable(f"blob {blob.sha256} is damaged in storage; it cannot be served")
-                position += len(chunk)
-                TRANSFER_BYTES.labels(DOWNLOAD).inc(len(chunk))
+            yield DownloadHeader(blob.sha256, blob.size, self.core.settings.chunk_bytes, offset)
+            async for chunk in self._chunks(blob, handle, offset):
                 yield chunk
         finally:
             # Synchronous: it must also run when the client goes away and the stream is cancelled.
             handle.close()
             ACTIVE_STREAMS.labels(DOWNLOAD).dec()
 
+    async def _chunks(self, blob: Blob, handle: BinaryIO, offset: int) -> AsyncIterator[bytes]:
+        chunk_size, position = self.core.settings.chunk_bytes, offset
+        while position < blob.size:
+            chunk = await asyncio.to_thread(_read_at, handle, position, min(chunk_size, blob.size - position))
+            if not chunk:
+                log.error("blob %s is shorter on disk than its recorded %d bytes", blob.sha256, blob.size)
+                raise Unavailable(f"blob {blob.sha256} is damaged in storage; it cannot be served")
+            position += len(chunk)
+            TRANSFER_BYTES.labels(DOWNLOAD).inc(len(chunk))
+            yield chunk
+
+    async def _open(self, sha256: str, offset: int) -> tuple[Blob, BinaryIO]:
+        """The blob's row and its open bytes. The file is opened before the row is read: a Delete that ran
+        first then shows as NOT_FOUND, and one that runs later cannot take the bytes from under the
+        stream (the open handle keeps them readable to the end)."""
+        handle = await asyncio.to_thread(self._try_open, sha256)
+        try:
+            blob = await self._find(sha256, offset)
+            if handle is None:
+                log.error("blob %s has a row but no file in storage", sha256)
+                raise Unavailable(f"blob {sha256} is missing from storage; it cannot be served")
+            return blob, handle
+        except BaseException:
+            if handle is not None:
+                handle.close()
+            raise
+
+    def _try_open(self, sha256: str) -> BinaryIO | None:
+        try:
+            return self.core.storage.open_read(sha256)
+        except FileNotFoundError:
+            return None
+
     async def _find(self, sha256: str, offset: int) -> Blob:
-        if offset < 0:
-            raise OutOfRange("offset must not be negative")
         async with self.core.db.transaction() as session:
             blob = await session.get(Blob, sha256)
         if blob is None:
@@ -71,10 +93,3 @@ class DownloadUseCases:
         if offset > blob.size:
             raise OutOfRange(f"offset {offset} is beyond the end of blob {sha256} ({blob.size} bytes)")
         return blob
-
-    async def _open(self, blob: Blob) -> BinaryIO:
-        try:
-            return await asyncio.to_thread(self.core.storage.open_read, blob.sha256)
-        except FileNotFoundError as exc:
-            log.error("blob %s has a row but no file in storage", blob.sha256)
-            raise Unavailable(f"blob {blob.sha256} is missing from storage; it cannot be served") from exc

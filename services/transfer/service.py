@@ -17,7 +17,7 @@ from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, require_caller
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.kit.pagination import decode_token, encode_token, page_size
+from services.kit.pagination import page_size, read_token, scope, write_token
 from services.transfer.config import TransferSettings
 from services.transfer.inspection import Limits
 from services.transfer.models import FORMATS, Blob, BlobReference
@@ -27,7 +27,7 @@ __all__ = ["Core", "BlobView", "BlobPage", "BlobUseCases", "check_sha256", "lock
 
 log = logging.getLogger("convoy.transfer")
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Advisory locks are per database: this first key keeps ours apart from other services' ("blob").
 _LOCK_SPACE = 0x626C6F62
 _MAX_HOLDER = 200
@@ -38,14 +38,18 @@ def utcnow() -> datetime:
 
 
 def check_sha256(value: str) -> str:
-    if not _SHA256.match(value):
+    # fullmatch: "$" would also accept a trailing newline.
+    if not _SHA256.fullmatch(value):
         raise InvalidArgument(f"sha256 must be 64 lowercase hex characters, got {value[:80]!r}")
     return value
 
 
 def _check_holder(holder: str) -> str:
-    if not holder.strip() or len(holder) > _MAX_HOLDER:
-        raise InvalidArgument(f"holder must be 1 to {_MAX_HOLDER} characters, e.g. 'catalog.package:<id>'")
+    # Printable only: PostgreSQL text cannot hold NUL, and holders are shown in refusals and audit records.
+    if not holder.strip() or len(holder) > _MAX_HOLDER or not holder.isprintable():
+        raise InvalidArgument(
+            f"holder must be 1 to {_MAX_HOLDER} printable characters, e.g. 'catalog.package:<id>'"
+        )
     return holder
 
 
@@ -133,17 +137,18 @@ class BlobUseCases:
 
     async def list(self, *, size: int, token: str, format: str) -> BlobPage:
         require_caller(*USER_ROLES)
-        limit, after = page_size(size), decode_token(token, "created_at", "sha256")
+        where = scope("blobs", _check_format(format) if format else "")
+        limit, after = page_size(size), read_token(token, where, "created_at", "sha256")
         statement = select(Blob, _reference_count())
         if format:
-            statement = statement.where(Blob.format == _check_format(format))
+            statement = statement.where(Blob.format == format)
         if after:
-            position = (_parse_time(after["created_at"]), str(after["sha256"]))
+            position = (_parse_time(after["created_at"]), after["sha256"])
             statement = statement.where(tuple_(col(Blob.created_at), col(Blob.sha256)) < position)
         statement = statement.order_by(col(Blob.created_at).desc(), col(Blob.sha256).desc()).limit(limit + 1)
         async with self.core.db.transaction() as session:
             rows = [BlobView(*row) for row in await session.exec(statement)]
-        next_token = _position(rows[limit - 1].blob) if len(rows) > limit else ""
+        next_token = _position(where, rows[limit - 1].blob) if len(rows) > limit else ""
         return BlobPage(rows[:limit], next_token)
 
     async def delete(self, sha256: str) -> None:
@@ -220,12 +225,16 @@ def _check_format(format: str) -> str:
     return format
 
 
-def _position(blob: Blob) -> str:
-    return encode_token({"created_at": blob.created_at.isoformat(), "sha256": blob.sha256})
+def _position(where: str, blob: Blob) -> str:
+    return write_token(where, created_at=blob.created_at.isoformat(), sha256=blob.sha256)
 
 
-def _parse_time(value: object) -> datetime:
+def _parse_time(value: str) -> datetime:
+    """The cursor's timestamp; one without a zone could not be compared with the column's."""
     try:
-        return datetime.fromisoformat(str(value))
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise InvalidArgument("page_token is not valid") from exc
+    if parsed.tzinfo is None:
+        raise InvalidArgument("page_token is not valid")
+    return parsed

@@ -76,8 +76,11 @@ async def _metadata(requests: AsyncIterator[pb.UploadRequest]) -> UploadMetadata
 
 async def _chunks(requests: AsyncIterator[pb.UploadRequest]) -> AsyncIterator[bytes]:
     async for request in requests:
-        if request.WhichOneof("payload") == "metadata":
+        payload = request.WhichOneof("payload")
+        if payload == "metadata":
             raise InvalidArgument("only the first upload message may carry metadata")
+        if payload is None:
+            raise InvalidArgument("every upload message after the first must carry a chunk")
         if request.chunk:
             yield request.chunk
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ log = logging.getLogger("convoy.transfer.storage")
 
 STAGING_DIR = "tmp"
 _STAGED_SUFFIX = ".part"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class StagedFile:
@@ -88,6 +90,9 @@ class LocalStorage:
         self.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def path_of(self, sha256: str) -> Path:
+        # Callers validate user input first; this keeps any slip from turning into a path outside the store.
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256[:80]!r}")
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
     def stage(self) -> StagedFile:
@@ -99,7 +104,7 @@ class LocalStorage:
         final = self.path_of(sha256)
         if final.exists() and final.stat().st_size == staged.size:
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(final.parent)
         os.chmod(staged.path, 0o444)
         os.replace(staged.path, final)
         _fsync_dir(final.parent)
@@ -136,6 +141,18 @@ class LocalStorage:
         if removed:
             log.info("removed %d stale upload file(s) from %s", removed, self.staging)
         return removed
+
+
+def _make_dirs(directory: Path) -> None:
+    """Creates `directory` and its missing parents, each made durable in its own parent: when the directory
+    a blob is renamed into is new, a crash could otherwise forget the directory, and the blob with it."""
+    missing: list[Path] = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)  # another commit may be creating it at the same moment
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from services.kit.context import WRITE_ROLES
+from services.kit.db import AsyncSession
 from services.kit.errors import InvalidArgument
 from services.transfer.errors import Rejected
 from services.transfer.inspection import Inspection, inspect_artifact
 from services.transfer.metrics import ACTIVE_STREAMS, TRANSFER_BYTES, UPLOAD, UPLOAD_REJECTIONS
 from services.transfer.models import FORMATS, Blob
 from services.transfer.service import BlobView, Core, lock_blob
-from services.transfer.storage import StagedFile
+from services.transfer.storage import StagedFile, Storage
 
 __all__ = ["UploadMetadata", "UploadResult", "UploadUseCases"]
+
+log = logging.getLogger("convoy.transfer")
 
 _MAX_TEXT = 255
 
@@ -60,6 +64,13 @@ def _check_declared(metadata: UploadMetadata, inspection: Inspection) -> None:
         )
 
 
+def _intact(storage: Storage, sha256: str, size: int) -> bool:
+    try:
+        return storage.size(sha256) == size
+    except FileNotFoundError:
+        return False
+
+
 class UploadUseCases:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -71,7 +82,9 @@ class UploadUseCases:
         staged: StagedFile | None = None
         try:
             _check_metadata(metadata, self.core.settings.max_upload_bytes)
-            staged = await asyncio.to_thread(self.core.storage.stage)
+            # Not in a worker thread: one cancelled (client gone, server stopping) while it creates the
+            # file would leave a temp file nobody removes. Creating an empty file does not block for long.
+            staged = self.core.storage.stage()
             await self._receive(staged, metadata, chunks)
             inspection = await asyncio.to_thread(inspect_artifact, staged.path, self.core.limits)
             _check_declared(metadata, inspection)
@@ -110,26 +123,38 @@ class UploadUseCases:
     async def _store(
         self, staged: StagedFile, metadata: UploadMetadata, inspection: Inspection
     ) -> UploadResult:
-        core, sha256 = self.core, staged.sha256
-        async with core.db.transaction() as session:
-            existing = await lock_blob(session, sha256)
+        async with self.core.db.transaction() as session:
+            existing = await lock_blob(session, staged.sha256)
             if existing is not None:
-                if not await asyncio.to_thread(core.storage.exists, sha256):
-                    # The row outlived its file (lost outside Convoy): these bytes restore it.
-                    await asyncio.to_thread(core.storage.commit, staged, sha256)
-                return UploadResult(await core.view(session, existing), inspection, created=False)
-            blob = Blob(
-                sha256=sha256,
-                size=staged.size,
-                format=inspection.format,
-                filename=metadata.filename,
-                content_type=metadata.content_type,
-                created_at=core.now(),
-            )
-            session.add(blob)
-            await session.flush()
-            await core.audit.record("blob.upload", f"blob:{sha256}", reason=f"{blob.format} {blob.filename}")
-            # Last step before commit: if it fails the row is rolled back; a commit failure after it
-            # leaves only an unreferenced file, which the next upload of the same bytes reuses.
-            await asyncio.to_thread(core.storage.commit, staged, sha256)
+                view = await self._reuse(session, existing, staged)
+                return UploadResult(view, inspection, created=False)
+            blob = await self._insert(session, staged, metadata, inspection)
         return UploadResult(BlobView(blob, 0), inspection, created=True)
+
+    async def _reuse(self, session: AsyncSession, existing: Blob, staged: StagedFile) -> BlobView:
+        """The stored blob these bytes already are; its file is put back if it went missing or short."""
+        storage, sha256 = self.core.storage, staged.sha256
+        if not await asyncio.to_thread(_intact, storage, sha256, existing.size):
+            log.warning("blob %s was missing or damaged in storage; restored from an upload", sha256)
+            await asyncio.to_thread(storage.commit, staged, sha256)
+        return await self.core.view(session, existing)
+
+    async def _insert(
+        self, session: AsyncSession, staged: StagedFile, metadata: UploadMetadata, inspection: Inspection
+    ) -> Blob:
+        core, sha256 = self.core, staged.sha256
+        blob = Blob(
+            sha256=sha256,
+            size=staged.size,
+            format=inspection.format,
+            filename=metadata.filename,
+            content_type=metadata.content_type,
+            created_at=core.now(),
+        )
+        session.add(blob)
+        await session.flush()
+        await core.audit.record("blob.upload", f"blob:{sha256}", reason=f"{blob.format} {blob.filename}")
+        # Last step before the transaction commits: if it fails the row is rolled back; a failed commit
+        # after it leaves only an unreferenced file, which the next upload of the same bytes reuses.
+        await asyncio.to_thread(core.storage.commit, staged, sha256)
+        return blob

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import subprocess
 import tarfile
 import textwrap
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "build_tarball",
     "build_image_archive",
     "build_malicious_tar",
+    "ar_archive",
+    "ar_members",
     "MALICIOUS_CASES",
     "INSTALL_SCRIPT",
 ]
@@ -24,12 +28,35 @@ __all__ = [
 INSTALL_SCRIPT = b"#!/bin/sh\nset -e\necho installing\n"
 # Each dangerous case, and the words transfer's refusal must contain.
 MALICIOUS_CASES = {
-    "parent_path": "member '../x' escapes the archive root",
+    "parent_path": "member '../x' has a '..' component",
+    "dot_parent_path": "member './../x' has a '..' component",
+    "inner_parent_path": "member 'a/../../x' has a '..' component",
     "absolute_path": "member '/etc/x' has an absolute path",
+    "backslash_path": "the name of member '..\\\\..\\\\x' has a control character or a backslash in it",
+    "nul_in_name": "the name of member 'bin/tool\\x00.txt' has a control character or a backslash in it",
+    "nul_in_link": "the link target of 'l' has a control character or a backslash in it",
+    "long_name": "is longer than 4096 bytes",
+    "long_component": "has a path component longer than 255 bytes",
+    "longname_then_pax_path": "member 'notes.txt' has another name in its pax header ('install.sh')",
+    "global_pax_path": "a global pax header sets 'path' for every member",
+    "sparse_file": "member 'sparse.bin' is a sparse file",
     "symlink_to_root": "symlink 'root' points to the absolute path '/'",
     "symlink_up": "symlink 'a' points outside the archive ('../..')",
-    "symlink_chain": "member 'd/up/../x' escapes the archive root",
+    "symlink_chain": "member 'l/x' escapes the archive root",
+    "symlink_redirected_later": "symlink 'l' points outside the archive once every symlink is in place",
+    "symlink_bomb": "goes through too many symlinks",
     "hardlink_escape": "hardlink 'passwd' points outside the archive ('../../etc/passwd')",
+    "hardlink_to_symlink": "hardlink 'h' points to 'a/b/s', which is not a regular file earlier in the archive",
+    "dir_then_symlink": "member 'x' would overwrite 'x', which is earlier in the archive",
+    "symlink_over_implicit_dir": "member 'd' would replace a directory",
+    "install_script_twice": "member 'install.sh' would overwrite 'install.sh', which is earlier in the archive",
+    "install_script_through_symlink": "member 'x/install.sh' would overwrite 'install.sh'",
+    "root_replaced": "member '.' would replace the archive root",
+    "directory_with_data": "member 'd' is not a regular file but carries data",
+    "negative_size": "member 'neg' has a negative size",
+    "file_capabilities": "member 'bin/tool' carries file capabilities",
+    "huge_header_record": "the archive has a header record larger than 16 KiB",
+    "long_digit_run": "the archive has a header record with an absurdly long number",
     "char_device": "member 'dev/null' is a character device",
     "fifo": "member 'dev/null' is a FIFO",
     "setuid": "member 'bin/tool' has the setuid bit set",
@@ -37,6 +64,7 @@ MALICIOUS_CASES = {
     "too_many_members": "the archive has more than",
     "expansion_bomb": "member 'big.bin' brings the archive's contents to",
 }
+_BLOCK = tarfile.BLOCKSIZE
 
 
 def _workdir(tmp_path: Path, prefix: str) -> Path:
@@ -79,6 +107,29 @@ def build_deb(
     command = ["dpkg-deb", f"-Z{compression}", "--root-owner-group", "--build", str(root), str(out)]
     subprocess.run(command, check=True, capture_output=True, timeout=60)
     return out
+
+
+def ar_members(data: bytes) -> list[tuple[str, bytes]]:
+    """The members of an ar archive (a .deb), in order."""
+    members, offset = [], len(b"!<arch>\n")
+    while offset < len(data):
+        header = data[offset : offset + 60]
+        size = int(header[48:58])
+        members.append(
+            (header[:16].decode().rstrip().removesuffix("/"), data[offset + 60 : offset + 60 + size])
+        )
+        offset += 60 + size + size % 2
+    return members
+
+
+def ar_archive(members: list[tuple[str, bytes]], *, sizes: dict[str, bytes] | None = None) -> bytes:
+    """An ar archive of `members`; `sizes` writes a member's size field as given instead of its length."""
+    out = [b"!<arch>\n"]
+    for name, data in members:
+        size = (sizes or {}).get(name, str(len(data)).encode())
+        out.append(f"{name}/".encode().ljust(16) + b"0".ljust(12) + b"0".ljust(6) * 2 + b"100644".ljust(8))
+        out.append(size.ljust(10) + b"`\n" + data + b"\n" * (len(data) % 2))
+    return b"".join(out)
 
 
 def build_rpm(
@@ -222,52 +273,168 @@ def _oci_layout(repo_tag: str, layer: bytes, config: bytes) -> dict[str, bytes]:
 def build_malicious_tar(
     tmp_path: Path, case: str, *, members: int = 10_001, bomb_bytes: int = 8 * 1024 * 1024
 ) -> Path:
-    """A tar.gz that would be a valid tar package but for one dangerous member (see MALICIOUS_CASES)."""
-    entries: list[tuple[tarfile.TarInfo, bytes]] = [
-        (_info("install.sh", 0o755, len(INSTALL_SCRIPT)), INSTALL_SCRIPT)
-    ]
-    entries += _malicious_entries(case, members, bomb_bytes)
+    """A tar.gz that would be a valid tar package but for one dangerous part (see MALICIOUS_CASES).
+
+    Written record by record rather than with tarfile, which would refuse or repair most of these."""
+    records = [_record(_info("install.sh", 0o755, len(INSTALL_SCRIPT)), INSTALL_SCRIPT)]
+    if case == "too_many_members":
+        records += [_record(_info(f"files/{index}")) for index in range(members)]
+    elif case == "expansion_bomb":
+        records.append(_record(_info("big.bin", size=bomb_bytes), bytes(bomb_bytes)))
+    else:
+        records += _MALICIOUS_RECORDS[case]()
     out = _workdir(tmp_path, "evil") / f"{case}.tar.gz"
-    with tarfile.open(out, "w:gz") as tar:
-        for info, data in entries:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    with gzip.open(out, "wb") as stream:
+        stream.writelines(records)
+        stream.write(bytes(2 * _BLOCK))  # the end-of-archive marker
     return out
 
 
-def _malicious_entries(case: str, members: int, bomb_bytes: int) -> list[tuple[tarfile.TarInfo, bytes]]:
-    payload = b"owned\n"
-    if case == "parent_path":
-        return [(_info("../x", size=len(payload)), payload)]
-    if case == "absolute_path":
-        return [(_info("/etc/x", size=len(payload)), payload)]
-    if case == "symlink_to_root":
-        return [(_link("root", "/", tarfile.SYMTYPE), b"")]
-    if case == "symlink_up":
-        return [(_link("a", "../..", tarfile.SYMTYPE), b"")]
-    if case == "symlink_chain":
-        # Each link stays inside on its own; together "d/up/../x" lands above the root.
-        return [
-            (_info("d", 0o755, kind=tarfile.DIRTYPE), b""),
-            (_link("d/up", "..", tarfile.SYMTYPE), b""),
-            (_info("d/up/../x", size=len(payload)), payload),
-        ]
-    if case == "hardlink_escape":
-        return [(_link("passwd", "../../etc/passwd", tarfile.LNKTYPE), b"")]
-    if case in ("char_device", "fifo"):
-        return [(_info("dev/null", kind=tarfile.CHRTYPE if case == "char_device" else tarfile.FIFOTYPE), b"")]
-    if case in ("setuid", "setgid"):
-        return [(_info("bin/tool", 0o4755 if case == "setuid" else 0o2755, len(payload)), payload)]
-    if case == "too_many_members":
-        return [(_info(f"files/{index}", size=0), b"") for index in range(members)]
-    if case == "expansion_bomb":
-        return [(_info("big.bin", size=bomb_bytes), bytes(bomb_bytes))]
-    raise ValueError(f"unknown malicious case {case!r}")
+def _padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % _BLOCK)
+
+
+def _record(info: tarfile.TarInfo, data: bytes = b"") -> bytes:
+    """One member as tarfile writes it (pax format), with `data` whatever its header says."""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + _padded(data)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    """ "<length> key=value\n", the length counting its own digits."""
+    body = f" {key}={value}\n".encode()
+    length = len(body) + len(str(len(body)))
+    length += len(str(length)) - len(str(len(body)))
+    return str(length).encode() + body
+
+
+def _extension(kind: bytes, data: bytes) -> bytes:
+    """A pax (x, g) or GNU long-name (L) record: a header of its own, then its data."""
+    info = _info("././@LongLink" if kind == tarfile.GNUTYPE_LONGNAME else "././@PaxHeader", size=len(data))
+    info.type = kind
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape") + _padded(data)
+
+
+def _with_pax(info: tarfile.TarInfo, headers: dict[str, str]) -> tarfile.TarInfo:
+    info.pax_headers = headers
+    return info
+
+
+def _negative_size_record() -> bytes:
+    """A header whose size field holds -1 in GNU's base-256 form, checksum fixed up."""
+    header = bytearray(_record(_info("neg")))
+    header[124:136] = b"\xff" * 12
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header[:_BLOCK])
+    return bytes(header)
+
+
+def _symlink_bomb() -> list[bytes]:
+    """a0 -> a1/../a1 -> ... -> d: each link stays inside, but following one takes twice the work of the
+    next, so a checker without a budget never finishes."""
+    depth = 60
+    records = [
+        _record(_info("d", 0o755, kind=tarfile.DIRTYPE)),
+        _record(_link(f"a{depth}", "d", tarfile.SYMTYPE)),
+    ]
+    for index in range(depth - 1, -1, -1):
+        records.append(_record(_link(f"a{index}", f"a{index + 1}/../a{index + 1}", tarfile.SYMTYPE)))
+    return records
+
+
+_PAYLOAD = b"owned\n"
+_MALICIOUS_RECORDS: dict[str, Callable[[], list[bytes]]] = {
+    "parent_path": lambda: [_record(_info("../x", size=len(_PAYLOAD)), _PAYLOAD)],
+    "dot_parent_path": lambda: [_record(_info("./../x", size=len(_PAYLOAD)), _PAYLOAD)],
+    "inner_parent_path": lambda: [_record(_info("a/../../x", size=len(_PAYLOAD)), _PAYLOAD)],
+    "absolute_path": lambda: [_record(_info("/etc/x", size=len(_PAYLOAD)), _PAYLOAD)],
+    "backslash_path": lambda: [_record(_info("..\\..\\x", size=len(_PAYLOAD)), _PAYLOAD)],
+    "nul_in_name": lambda: [_record(_with_pax(_info("bin/tool"), {"path": "bin/tool\0.txt"}))],
+    # Extractors stop at the NUL and see a link to "..".
+    "nul_in_link": lambda: [_record(_with_pax(_link("l", "x", tarfile.SYMTYPE), {"linkpath": "..\0/x"}))],
+    "long_name": lambda: [_record(_info(("a" * 200 + "/") * 25))],
+    "long_component": lambda: [_record(_info("a" * 300))],
+    # tarfile keeps the GNU long name, GNU tar the pax path: two tools, two different files.
+    "longname_then_pax_path": lambda: [
+        _extension(tarfile.GNUTYPE_LONGNAME, b"notes.txt\0")
+        + _extension(tarfile.XHDTYPE, _pax_record("path", "install.sh"))
+        + _record(_info("short", size=len(_PAYLOAD)), _PAYLOAD)
+    ],
+    "global_pax_path": lambda: [
+        _extension(tarfile.XGLTYPE, _pax_record("path", "install.sh")),
+        _record(_info("notes.txt", size=len(_PAYLOAD)), _PAYLOAD),
+    ],
+    "sparse_file": lambda: [
+        _record(
+            _with_pax(
+                _info("sparse.bin", size=_BLOCK + len(_PAYLOAD)),
+                {
+                    "GNU.sparse.major": "1",
+                    "GNU.sparse.minor": "0",
+                    "GNU.sparse.name": "sparse.bin",
+                    "GNU.sparse.realsize": str(len(_PAYLOAD)),
+                },
+            ),
+            _padded(b"1\n0\n6\n") + _PAYLOAD,
+        )
+    ],
+    "symlink_to_root": lambda: [_record(_link("root", "/", tarfile.SYMTYPE))],
+    "symlink_up": lambda: [_record(_link("a", "../..", tarfile.SYMTYPE))],
+    # Each link stays inside when it is made; then a/b -> .. turns l into a link above the root.
+    "symlink_chain": lambda: [
+        _record(_link("l", "a/b/../..", tarfile.SYMTYPE)),
+        _record(_info("a", 0o755, kind=tarfile.DIRTYPE)),
+        _record(_link("a/b", "..", tarfile.SYMTYPE)),
+        _record(_info("l/x", size=len(_PAYLOAD)), _PAYLOAD),
+    ],
+    "symlink_redirected_later": lambda: [
+        _record(_link("l", "a/b/../..", tarfile.SYMTYPE)),
+        _record(_info("a", 0o755, kind=tarfile.DIRTYPE)),
+        _record(_link("a/b", "..", tarfile.SYMTYPE)),
+    ],
+    "symlink_bomb": _symlink_bomb,
+    "hardlink_escape": lambda: [_record(_link("passwd", "../../etc/passwd", tarfile.LNKTYPE))],
+    # GNU tar links to the symlink itself, whose "../../t" then counts from the root.
+    "hardlink_to_symlink": lambda: [
+        _record(_info("a/b", 0o755, kind=tarfile.DIRTYPE)),
+        _record(_link("a/b/s", "../../t", tarfile.SYMTYPE)),
+        _record(_link("h", "a/b/s", tarfile.LNKTYPE)),
+    ],
+    "dir_then_symlink": lambda: [
+        _record(_info("x", 0o755, kind=tarfile.DIRTYPE)),
+        _record(_link("x", ".", tarfile.SYMTYPE)),
+    ],
+    "symlink_over_implicit_dir": lambda: [
+        _record(_info("d/f", size=len(_PAYLOAD)), _PAYLOAD),
+        _record(_link("d", "e", tarfile.SYMTYPE)),
+    ],
+    "install_script_twice": lambda: [_record(_info("install.sh", 0o755, len(_PAYLOAD)), _PAYLOAD)],
+    "install_script_through_symlink": lambda: [
+        _record(_link("x", ".", tarfile.SYMTYPE)),
+        _record(_info("x/install.sh", 0o755, len(_PAYLOAD)), _PAYLOAD),
+    ],
+    "root_replaced": lambda: [_record(_link(".", "elsewhere", tarfile.SYMTYPE))],
+    # tarfile reads the next header right after a directory; an extractor that skips the data does not.
+    "directory_with_data": lambda: [_record(_info("d", 0o755, 1024, kind=tarfile.DIRTYPE), bytes(1024))],
+    "negative_size": lambda: [_negative_size_record()],
+    "file_capabilities": lambda: [
+        _record(
+            _with_pax(_info("bin/tool", 0o755, len(_PAYLOAD)), {"SCHILY.xattr.security.capability": "\x01"}),
+            _PAYLOAD,
+        )
+    ],
+    "huge_header_record": lambda: [_record(_with_pax(_info("notes.txt"), {"comment": "x" * (1 << 20)}))],
+    # Python before 3.11.10 parses such a record in quadratic time (CVE-2024-6232).
+    "long_digit_run": lambda: [_record(_with_pax(_info("notes.txt"), {"comment": "1" * 10_000}))],
+    "char_device": lambda: [_record(_info("dev/null", kind=tarfile.CHRTYPE))],
+    "fifo": lambda: [_record(_info("dev/null", kind=tarfile.FIFOTYPE))],
+    "setuid": lambda: [_record(_info("bin/tool", 0o4755, len(_PAYLOAD)), _PAYLOAD)],
+    "setgid": lambda: [_record(_info("bin/tool", 0o2755, len(_PAYLOAD)), _PAYLOAD)],
+}
 
 
 def _info(name: str, mode: int = 0o644, size: int = 0, *, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
-    info.type, info.mode, info.mtime = kind, mode, 1_700_000_000
-    info.size = size if kind == tarfile.REGTYPE else 0
+    info.type, info.mode, info.mtime, info.size = kind, mode, 1_700_000_000, size
     return info
 
 

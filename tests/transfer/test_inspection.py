@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from services.transfer.inspection.images import split_reference
 from tests.support.packages import (
     INSTALL_SCRIPT,
     MALICIOUS_CASES,
+    ar_archive,
+    ar_members,
     build_deb,
     build_image_archive,
     build_malicious_tar,
@@ -90,6 +93,27 @@ def test_a_damaged_rpm_is_refused_with_rpms_reason(tmp_path: Path) -> None:
     assert refused.reason == "bad_rpm"
     assert refused.message.startswith("rpm refused the package: ")
     assert str(damaged) not in refused.message
+
+
+def test_an_rpm_that_takes_too_long_to_read_is_refused(tmp_path: Path) -> None:
+    rpm = build_rpm(tmp_path, "slow", "1.0")
+    with pytest.raises(Rejected) as refused:
+        inspect_artifact(rpm, Limits(timeout_seconds=0.001))
+    assert (refused.value.reason, refused.value.message) == (
+        "bad_rpm",
+        "rpm took longer than 0.001s to read the package",
+    )
+
+
+def test_an_rpm_with_absurdly_many_requirements_is_refused(tmp_path: Path) -> None:
+    """rpm's output is read with a bound: a header of hundreds of MiB must fill neither our memory nor a
+    reply larger than gRPC carries."""
+    requires = tuple(f"lib{index:05d}-{'x' * 400}" for index in range(3000))
+    refused = refusal(build_rpm(tmp_path, "greedy", "1.0", requires=requires))
+    assert (refused.reason, refused.message) == (
+        "bad_rpm",
+        "the rpm header is absurdly large (over 1024 KiB of fields)",
+    )
 
 
 @pytest.mark.parametrize("compressed", [True, False])
@@ -254,8 +278,164 @@ def _tar(path: Path, files: dict[str, str]) -> Path:
 def test_repeating_one_name_does_not_get_around_the_member_limit(tmp_path: Path) -> None:
     archive = tmp_path / "repeated.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        for _ in range(LIMITS.max_members + 1):
-            info = tarfile.TarInfo("install.sh")
-            info.size = len(INSTALL_SCRIPT)
-            tar.addfile(info, io.BytesIO(INSTALL_SCRIPT))
+        tar.addfile(_member("install.sh", INSTALL_SCRIPT), io.BytesIO(INSTALL_SCRIPT))
+        for _ in range(LIMITS.max_members):
+            info = tarfile.TarInfo("lib")  # a directory may repeat; anything else may not
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
     assert refusal(archive).reason == "too_many_members"
+
+
+def _member(
+    name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, link: str = ""
+) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname, info.mode = kind, len(data), link, 0o755
+    return info
+
+
+def _write_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes]], **options: object) -> Path:
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT, **options) as tar:  # type: ignore[call-overload]
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return path
+
+
+def test_a_refusal_quotes_a_long_name_only_in_part(tmp_path: Path) -> None:
+    """The message travels in a gRPC trailer, which a name of kilobytes would overflow."""
+    refused = refusal(build_malicious_tar(tmp_path, "long_name"))
+    assert refused.reason == "unsafe_path"
+    assert "(and 4904 more characters) is longer than 4096 bytes" in refused.message
+    assert len(refused.message) < 300
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE], ids=["symlink", "hardlink"])
+def test_an_install_script_that_is_a_link_is_refused(tmp_path: Path, kind: bytes) -> None:
+    archive = _write_tar(
+        tmp_path / "linked.tar",
+        [
+            (_member("real.sh", INSTALL_SCRIPT), INSTALL_SCRIPT),
+            (_member("install.sh", kind=kind, link="real.sh"), b""),
+        ],
+    )
+    refused = refusal(archive)
+    assert (refused.reason, refused.message) == (
+        "missing_install_script",
+        "install.sh at the archive root must be a regular file",
+    )
+
+
+def test_hardlinks_repeated_directories_and_a_git_archive_header_are_fine(tmp_path: Path) -> None:
+    """What real tools write stays accepted: `git archive` puts the commit in a global pax header, GNU tar
+    repeats directories and stores a second name of a file as a hardlink."""
+    archive = _write_tar(
+        tmp_path / "real.tar",
+        [
+            (_member("bin", kind=tarfile.DIRTYPE), b""),
+            (_member("bin/app", b"\x7fELF"), b"\x7fELF"),
+            (_member("bin", kind=tarfile.DIRTYPE), b""),
+            (_member("bin/app-alias", kind=tarfile.LNKTYPE, link="bin/app"), b""),
+            (_member("install.sh", INSTALL_SCRIPT), INSTALL_SCRIPT),
+        ],
+        pax_headers={"comment": "4b825dc642cb6eb9a060e54bf8d69288fbee4904"},
+    )
+    assert inspect(archive).format == "tar"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("convoy.json", "convoy.json is not valid JSON"),
+        ("manifest.json", "manifest.json in the image archive"),
+    ],
+)
+def test_json_nested_too_deeply_is_refused(tmp_path: Path, name: str, words: str) -> None:
+    nested = b"[" * 30_000 + b"]" * 30_000
+    files = {name: nested} if name == "manifest.json" else {"install.sh": INSTALL_SCRIPT, name: nested}
+    archive = _write_tar(
+        tmp_path / "nested.tar", [(_member(path, data), data) for path, data in files.items()]
+    )
+    refused = refusal(archive)
+    assert words in refused.message and "nested too deeply" in refused.message, refused.message
+
+
+@pytest.mark.parametrize(
+    "pax",
+    [{"GNU.sparse.size": "abc"}, {"GNU.sparse.map": "1,a", "GNU.sparse.size": "5"}, {"size": "-1000000"}],
+    ids=["sparse-size", "sparse-map", "negative-pax-size"],
+)
+def test_headers_that_trip_up_tarfile_are_refused_as_damage(tmp_path: Path, pax: dict[str, str]) -> None:
+    """tarfile raises ValueError or seeks before the start on these: the uploader hears it is damaged."""
+    notes = _member("notes.txt", b"data")
+    notes.pax_headers = pax
+    archive = _write_tar(
+        tmp_path / "odd.tar", [(_member("install.sh", INSTALL_SCRIPT), INSTALL_SCRIPT), (notes, b"data")]
+    )
+    assert refusal(archive).reason == "corrupt_archive"
+
+
+def _deb_like(tmp_path: Path, members: list[tuple[str, bytes]], **options: object) -> Path:
+    path = tmp_path / f"{uuid.uuid4().hex[:8]}.deb"
+    path.write_bytes(ar_archive(members, **options))  # type: ignore[arg-type]
+    return path
+
+
+def test_a_deb_whose_ar_header_claims_a_negative_size_is_refused(tmp_path: Path) -> None:
+    """68 bytes that used to send the ar reader round one header until the process ran out of memory."""
+    deb = _deb_like(tmp_path, [("debian-binary", b"")], sizes={"debian-binary": b"-60"})
+    refused = refusal(deb)
+    assert (refused.reason, refused.message) == (
+        "bad_deb",
+        "not a valid deb package: a damaged ar member header",
+    )
+
+
+def test_a_deb_is_read_in_dpkgs_member_order(tmp_path: Path) -> None:
+    """dpkg wants a short debian-binary first, then control.tar, then data.tar; anything else would pass
+    here and fail on every node."""
+    parts = dict(ar_members(build_deb(tmp_path, "ordered", "1.0").read_bytes()))
+    control = next(name for name in parts if name.startswith("control.tar"))
+    data = next(name for name in parts if name.startswith("data.tar"))
+    cases = {
+        "data before control": [
+            ("debian-binary", parts["debian-binary"]),
+            (data, parts[data]),
+            (control, parts[control]),
+        ],
+        "huge debian-binary": [
+            ("debian-binary", b"2.0\n" + bytes(1 << 20)),
+            (control, parts[control]),
+            (data, parts[data]),
+        ],
+        "version 3": [("debian-binary", b"3.0\n"), (control, parts[control]), (data, parts[data])],
+    }
+    for case, members in cases.items():
+        refused = refusal(_deb_like(tmp_path, members))
+        assert refused.reason == "bad_deb" and refused.message.startswith("not a valid deb package"), case
+    signed = [
+        ("debian-binary", parts["debian-binary"]),
+        ("_gpgorigin", b"sig"),
+        (control, parts[control]),
+        (data, parts[data]),
+    ]
+    assert inspect(_deb_like(tmp_path, signed)).name == "ordered"
+
+
+@pytest.mark.timeout(60)
+def test_a_deb_whose_control_tar_has_a_hostile_header_is_refused(tmp_path: Path) -> None:
+    """The control tar is parsed by the same tarfile as tar packages, so it gets the same guard (here,
+    against the quadratic pax parsing of CVE-2024-6232, which took minutes on this one header)."""
+    parts = dict(ar_members(build_deb(tmp_path, "slow", "1.0", compression="none").read_bytes()))
+    hostile = _member("./notes")
+    hostile.pax_headers = {"comment": "1" * 300_000}
+    control = hostile.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + parts["control.tar"]
+    members = [
+        ("debian-binary", parts["debian-binary"]),
+        ("control.tar", control),
+        ("data.tar", parts["data.tar"]),
+    ]
+    refused = refusal(_deb_like(tmp_path, members))
+    assert (refused.reason, refused.message) == (
+        "bad_deb",
+        "the archive has a header record larger than 16 KiB",
+    )

@@ -11,6 +11,7 @@ import pytest
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
+from services.kit.pagination import encode_token
 from tests.support.packages import build_rpm, build_tarball
 from tests.support.stack import AuthStack
 from tests.support.transfer import TransferStack, upload_file
@@ -127,6 +128,8 @@ async def test_a_viewer_cannot_delete(transfer_stack: TransferStack, users: User
         ("nothex", "catalog.package:1", grpc.StatusCode.INVALID_ARGUMENT),
         ("stored", "", grpc.StatusCode.INVALID_ARGUMENT),
         ("stored", "x" * 201, grpc.StatusCode.INVALID_ARGUMENT),
+        ("stored", "catalog.package:\x00", grpc.StatusCode.INVALID_ARGUMENT),
+        ("stored", "catalog.package:\n1", grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
 async def test_a_bad_reference_is_refused(
@@ -180,3 +183,42 @@ async def test_a_bad_page_token_or_format_is_the_callers_mistake(
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.ListBlobs(request, metadata=grpc_auth(users.viewer))
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"created_at": "2030-01-01T00:00:00+00:00", "sha256": "a\x00b"},
+        {"created_at": "2030-01-01T00:00:00", "sha256": "a" * 64},
+        {"created_at": 7, "sha256": "a" * 64},
+    ],
+    ids=["nul", "naive-time", "number"],
+)
+async def test_a_made_up_page_token_is_the_callers_mistake(
+    transfer_stack: TransferStack, users: Users, position: dict[str, object]
+) -> None:
+    """Never INTERNAL: whatever a client puts in a token is checked before it reaches the database."""
+    async with transfer_stack.channel() as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.TransferServiceStub(channel).ListBlobs(
+                pb.ListBlobsRequest(page_token=encode_token(position)), metadata=grpc_auth(users.viewer)
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_page_token_works_only_with_the_filter_it_came_from(
+    transfer_stack: TransferStack, users: Users, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        await stored_tarball(transfer_stack, users, tmp_path)
+    async with transfer_stack.channel() as channel:
+        stub = pb_grpc.TransferServiceStub(channel)
+        tars = pb.ListBlobsRequest(page_size=1, format=pb.ARTIFACT_FORMAT_TAR)
+        token = (await stub.ListBlobs(tars, metadata=grpc_auth(users.viewer))).next_page_token
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListBlobs(
+                pb.ListBlobsRequest(page_token=token, format=pb.ARTIFACT_FORMAT_RPM),
+                metadata=grpc_auth(users.viewer),
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "other filters" in refused.value.details()

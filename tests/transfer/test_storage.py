@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from services.transfer.storage import LocalStorage
 
 
@@ -73,3 +75,27 @@ def test_the_sweep_removes_only_stale_temp_files(tmp_path: Path) -> None:
     os.utime(other, (two_hours_ago, two_hours_ago))
     assert storage.sweep_staging(3600) == 1
     assert sorted(path.name for path in storage.staging.iterdir()) == ["keep.txt", "upload-new.part"]
+
+
+def test_a_commit_makes_every_new_directory_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a crash the blob must still be reachable: each directory made for it is fsynced into its
+    parent, not only the rename into the last one."""
+    synced: list[Path] = []
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    storage, data = LocalStorage(tmp_path), b"durable bytes"
+    sha256 = hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    storage.commit(staged(storage, data), sha256)
+    shard = tmp_path / "sha256" / sha256[:2]
+    assert {tmp_path, tmp_path / "sha256", shard, shard / sha256[2:4]} <= set(synced)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a" * 63, "A" * 64, "a" * 64 + "\n"])
+def test_paths_are_made_only_from_sha256_digests(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="not a sha256 hex digest"):
+        LocalStorage(tmp_path).path_of(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,10 +21,12 @@ from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from services.kit.tls import open_channel
 from services.transfer.server import build
-from tests.support.packages import build_deb, build_image_archive, build_rpm, build_tarball
+from services.transfer.storage import LocalStorage, StagedFile
+from tests.support.packages import INSTALL_SCRIPT, build_deb, build_image_archive, build_rpm, build_tarball
 from tests.support.stack import AuthStack
 from tests.support.transfer import (
     TransferStack,
+    download_all,
     send_upload,
     staged_files,
     stored_blobs,
@@ -313,3 +316,110 @@ async def test_without_the_audit_log_nothing_is_stored(
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "audit log is unavailable" in refused.value.details()
     assert stored_blobs(settings.storage_root) == [] and staged_files(settings.storage_root) == []
+
+
+async def test_a_message_without_a_payload_is_refused(transfer_stack: TransferStack, users: Users) -> None:
+    requests = [pb.UploadRequest(metadata=pb.UploadMetadata(filename="x.tar")), pb.UploadRequest()]
+    async with transfer_stack.channel() as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await send_upload(
+                pb_grpc.TransferServiceStub(channel), requests, metadata=grpc_auth(users.operator)
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "every upload message after the first must carry a chunk"
+
+
+async def test_uploading_the_same_bytes_again_repairs_a_damaged_file(
+    transfer_stack: TransferStack, users: Users, tmp_path: Path
+) -> None:
+    """An operator whose disk lost part of a blob can put it right by uploading the package again."""
+    tarball = build_tarball(
+        tmp_path, unique("repair"), "1.0", {"install.sh": INSTALL_SCRIPT, "data": os.urandom(9000)}
+    )
+    async with transfer_stack.channel() as channel:
+        stub = pb_grpc.TransferServiceStub(channel)
+        first = await upload_file(stub, tarball, metadata=grpc_auth(users.operator))
+        stored = transfer_stack.storage_root / "sha256" / first.blob.sha256[:2] / first.blob.sha256[2:4]
+        damaged = stored / first.blob.sha256
+        damaged.chmod(0o644)
+        damaged.write_bytes(tarball.read_bytes()[:1000])
+        again = await upload_file(stub, tarball, metadata=grpc_auth(users.operator))
+        _, body = await download_all(stub, first.blob.sha256, metadata=grpc_auth(users.viewer))
+    assert not again.created
+    assert body == tarball.read_bytes()
+
+
+class SlowToStage(LocalStorage):
+    """The real store, but making a temp file takes a while, as on a busy disk."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.entered, self.release, self.done = threading.Event(), threading.Event(), threading.Event()
+
+    def stage(self) -> StagedFile:
+        self.entered.set()
+        self.release.wait(timeout=1)
+        try:
+            return super().stage()
+        finally:
+            self.done.set()
+
+
+def active_uploads() -> float:
+    return REGISTRY.get_sample_value("convoy_transfer_active_streams", {"direction": "upload"}) or 0.0
+
+
+async def test_an_upload_cancelled_while_its_temp_file_is_made_leaves_nothing(
+    transfer_stack: TransferStack, users: Users
+) -> None:
+    """The temp file appears only after the server has given up on the upload: it must still go."""
+    root, core, before = transfer_stack.storage_root, transfer_stack.process.core, active_uploads()
+    never = asyncio.Event()
+
+    async def requests() -> AsyncIterator[pb.UploadRequest]:
+        yield pb.UploadRequest(metadata=pb.UploadMetadata(filename="slow.tar.gz"))
+        await never.wait()
+
+    slow = core.storage = SlowToStage(root)
+    try:
+        async with transfer_stack.channel() as channel:
+            call = pb_grpc.TransferServiceStub(channel).Upload(requests(), metadata=grpc_auth(users.operator))
+            await wait_for(slow.entered.is_set, "the upload to start making its temp file")
+            call.cancel()
+            await wait_for(lambda: active_uploads() == before, "the server to give up the upload")
+            slow.release.set()
+            await wait_for(slow.done.is_set, "the temp file to be made")
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        await wait_for(lambda: staged_files(root) == [], "the temp file to be removed", timeout=3)
+    finally:
+        core.storage = LocalStorage(root)
+
+
+async def test_stopping_the_server_mid_upload_leaves_nothing(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
+) -> None:
+    settings = transfer_settings(
+        await transfer_database(postgres), pki_dir, tmp_path / "artifacts", f"127.0.0.1:{free_port()}"
+    )
+    process = build(settings)
+    port = await process.start()
+    never = asyncio.Event()
+
+    async def requests() -> AsyncIterator[pb.UploadRequest]:
+        yield pb.UploadRequest(metadata=pb.UploadMetadata(filename="interrupted.tar.gz"))
+        yield pb.UploadRequest(chunk=os.urandom(100_000))
+        await never.wait()
+
+    async with open_channel(f"127.0.0.1:{port}", settings.tls_files("catalog")) as channel:
+        call = pb_grpc.TransferServiceStub(channel).Upload(requests())
+        root = settings.storage_root
+        try:
+            await wait_for(
+                lambda: any(path.stat().st_size > 0 for path in staged_files(root)), "the temp file"
+            )
+        finally:
+            await process.stop()
+        with pytest.raises(grpc.aio.AioRpcError):
+            await call
+    assert staged_files(root) == [] and stored_blobs(root) == []

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from services.transfer.errors import Rejected
-from services.transfer.inspection.archives import ScannedArchive, normal_name
+from services.transfer.inspection.archives import ScannedArchive, load_json, normal_name, shown
 from services.transfer.inspection.model import CONTAINER, Inspection, normal_arch
 
 __all__ = ["is_image", "inspect_image", "split_reference"]
@@ -58,7 +57,7 @@ def _docker(archive: ScannedArchive) -> tuple[str, Any]:
         raise Rejected("bad_image", f"{DOCKER_MANIFEST} needs Config, Layers and RepoTags (lists of strings)")
     for path in [config, *layers]:
         if normal_name(path) not in archive.members:
-            raise Rejected("bad_image", f"{DOCKER_MANIFEST} names {path!r}, which is not in the archive")
+            raise Rejected("bad_image", f"{DOCKER_MANIFEST} names {shown(path)}, which is not in the archive")
     return (tags[0] if tags else ""), _try_json(archive, normal_name(config))
 
 
@@ -110,7 +109,7 @@ def _read_json(archive: ScannedArchive, name: str) -> Any:
     if data is None:
         raise Rejected("bad_image", f"{name} in the image archive is larger than 4 MiB")
     try:
-        return json.loads(data)
+        return load_json(data)
     except ValueError as exc:
         raise Rejected("bad_image", f"{name} in the image archive is not valid JSON: {exc}") from exc
 
@@ -120,6 +119,6 @@ def _try_json(archive: ScannedArchive, name: str) -> Any:
     info = archive.regular(name) if name else None
     data = archive.read(info, _MAX_JSON_BYTES) if info is not None else None
     try:
-        return json.loads(data) if data is not None else None
+        return load_json(data) if data is not None else None
     except ValueError:
         return None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from services.transfer.errors import Rejected
-from services.transfer.inspection.archives import ScannedArchive
+from services.transfer.inspection.archives import ScannedArchive, load_json
 from services.transfer.inspection.model import TAR, Inspection, normal_arch
 
 __all__ = ["INSTALL_SCRIPT", "UNINSTALL_SCRIPT", "MANIFEST", "MAX_MANIFEST_BYTES", "inspect_tar_package"]
@@ -35,6 +35,16 @@ def _manifest(archive: ScannedArchive) -> dict[str, str]:
     """The root convoy.json's fields, or nothing when there is none."""
     if MANIFEST not in archive.members:
         return {}
+    value = _manifest_document(archive)
+    if not isinstance(value, dict):
+        raise Rejected("bad_manifest", f"{MANIFEST} must be a JSON object")
+    for key in _MANIFEST_FIELDS:
+        if key in value and not isinstance(value[key], str):
+            raise Rejected("bad_manifest", f"{MANIFEST} field {key!r} must be a string")
+    return {key: value[key].strip() for key in _MANIFEST_FIELDS if key in value}
+
+
+def _manifest_document(archive: ScannedArchive) -> Any:
     info = archive.regular(MANIFEST)
     if info is None:
         raise Rejected("bad_manifest", f"{MANIFEST} must be a regular file")
@@ -42,12 +52,6 @@ def _manifest(archive: ScannedArchive) -> dict[str, str]:
     if data is None:
         raise Rejected("bad_manifest", f"{MANIFEST} is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
     try:
-        value = json.loads(data)
+        return load_json(data)
     except ValueError as exc:
         raise Rejected("bad_manifest", f"{MANIFEST} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise Rejected("bad_manifest", f"{MANIFEST} must be a JSON object")
-    for key in _MANIFEST_FIELDS:
-        if key in value and not isinstance(value[key], str):
-            raise Rejected("bad_manifest", f"{MANIFEST} field {key!r} must be a string")
-    return {key: value[key].strip() for key in _MANIFEST_FIELDS if key in value}
