@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
 import grpc
 from pydantic import Field
@@ -42,7 +44,7 @@ class ServiceRuntime:
         self.keys = TokenKeys(self.auth_channel, timeout=settings.upstream_timeout_seconds)
         self.audit = AuditClient(self.auth_channel, timeout=settings.upstream_timeout_seconds)
         self.server = GrpcServer(settings, verifier=lambda: self.keys.verifier, probe=self._probe)
-        self._keys_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def channel(self, target: str) -> grpc.aio.Channel:
         """An mTLS channel to another service, closed with the process."""
@@ -55,18 +57,22 @@ class ServiceRuntime:
         if self.keys.verifier is None:
             raise Unavailable("the token keys have not been loaded from auth yet")
 
+    def run_in_background(self, job: Coroutine[Any, Any, None]) -> None:
+        """A task for the life of the process, cancelled when it closes."""
+        self._tasks.append(asyncio.create_task(job))
+
     async def start(self) -> int:
         """Serves at once (auth may come up later: the keys load in the background); returns the port."""
-        self._keys_task = asyncio.create_task(self.keys.keep_loading())
+        self.run_in_background(self.keys.keep_loading())
         return await self.server.start()
 
     async def close(self) -> None:
-        """Releases what outlives the gRPC server: the key loader, the channels, the database."""
-        if self._keys_task is not None:
-            self._keys_task.cancel()
+        """Releases what outlives the gRPC server: background tasks, the channels, the database."""
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._keys_task
-            self._keys_task = None
+                await task
+        self._tasks.clear()
         for channel in self._channels:
             await channel.close()
         await self.db.close()

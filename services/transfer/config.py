@@ -30,3 +30,5 @@ class TransferSettings(AuthClientSettings):
     inspect_timeout_seconds: float = Field(60.0, gt=0)
     # Temp files older than this in the staging dir were left by a crash and are removed at startup.
     stale_upload_seconds: int = Field(3600, ge=60)
+    # How often staging is swept while the service runs.
+    sweep_interval_seconds: float = Field(900.0, gt=0)

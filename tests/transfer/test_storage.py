@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from services.transfer.storage import LocalStorage
+from devstack.postgres import LocalPostgres
+from services.transfer.storage import STAGING_DIR, LocalStorage
+from tests.support.stack import AuthStack
+from tests.support.transfer import start_transfer, transfer_database, transfer_settings
 
 
 def staged(storage: LocalStorage, data: bytes):  # type: ignore[no-untyped-def]
@@ -99,3 +103,24 @@ def test_a_commit_makes_every_new_directory_durable(tmp_path: Path, monkeypatch:
 def test_paths_are_made_only_from_sha256_digests(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="not a sha256 hex digest"):
         LocalStorage(tmp_path).path_of(name)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_running_service_sweeps_abandoned_uploads_every_interval(
+    postgres: LocalPostgres, pki_dir: Path, auth_stack: AuthStack, tmp_path: Path
+) -> None:
+    settings = transfer_settings(
+        await transfer_database(postgres),
+        pki_dir,
+        tmp_path / "store",
+        auth_stack.target,
+        sweep_interval_seconds=0.1,
+    )
+    async with start_transfer(settings) as stack:
+        abandoned = stack.storage_root / STAGING_DIR / "upload-abandoned.part"
+        abandoned.write_bytes(b"half an upload")
+        two_hours_ago = time.time() - 7200
+        os.utime(abandoned, (two_hours_ago, two_hours_ago))
+        async with asyncio.timeout(10):
+            while abandoned.exists():
+                await asyncio.sleep(0.05)
