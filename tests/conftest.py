@@ -7,7 +7,9 @@ import pytest
 
 from devstack.postgres import LocalPostgres
 from services.kit.pki import write_pki_dir
+from tests.support.inventory import InventoryStack, start_inventory
 from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth
+from tests.support.users import Users, make_users
 
 
 @pytest.fixture(scope="session")
@@ -36,4 +38,17 @@ async def auth_stack(
     url = await fresh_database(postgres, "auth")
     key_file = tmp_path_factory.mktemp("keys") / "jwt.pem"
     async with start_auth(auth_settings(url, pki_dir, key_file)) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def users(auth_stack: AuthStack) -> Users:
+    """The admin and a fresh operator and viewer on the module's auth server."""
+    return await make_users(auth_stack)
+
+
+@pytest.fixture(scope="module")
+async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIterator[InventoryStack]:
+    """A real inventory server on its own database, shared by one test module."""
+    async with start_inventory(postgres, auth_stack) as stack:
         yield stack

@@ -15,7 +15,6 @@ from tests.support.catalog import (
     start_catalog,
 )
 from tests.support.stack import AuthStack
-from tests.support.users import Users, make_users
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +30,6 @@ async def catalog(
     url = await catalog_database(postgres)
     async with start_catalog(url, auth_stack, transfer_target=transfer.target) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-async def users(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
 
 
 @pytest.fixture(scope="module")

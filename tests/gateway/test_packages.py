@@ -24,7 +24,7 @@ from tests.support.packages import (
 )
 from tests.support.stack import AuthStack
 from tests.support.transfer import staged_files, stored_blobs
-from tests.support.users import Users, audit_by_request, http_auth, make_users, request_id
+from tests.support.users import Users, audit_by_request, http_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -35,11 +35,6 @@ async def stack(
 ) -> AsyncIterator[FullStack]:
     async with full_stack(postgres, auth_stack, tmp_path_factory.mktemp("packages")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def users(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
 
 
 async def upload(

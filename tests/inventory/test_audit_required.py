@@ -27,10 +27,10 @@ async def test_changes_roll_back_when_the_audit_log_is_unreachable(
     await auth.users.ensure_admin("admin", ADMIN_PASSWORD, reset=True)
     auth_stack = AuthStack(auth, port, settings, pki_dir)
     try:
-        tokens = await make_users(auth_stack)
+        users = await make_users(auth_stack)
         async with start_inventory(postgres, auth_stack) as inventory:
             async with inventory.stub("gateway") as stub:
-                operator = grpc_auth(tokens.operator)
+                operator = grpc_auth(users.operator)
                 request = inv_pb.CreateServerRequest(ip_address="203.0.113.5", category=inv_pb.CATEGORY_WEB)
                 kept = (await stub.CreateServer(request, metadata=operator, timeout=10)).server
                 # Token keys stay loaded in the inventory; only the audit log goes away.

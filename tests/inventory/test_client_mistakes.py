@@ -15,11 +15,9 @@ from google.protobuf.message import Message
 
 from convoy.inventory.v1 import inventory_pb2 as pb
 from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
-from devstack.postgres import LocalPostgres
-from tests.support.inventory import InventoryStack, start_inventory
+from tests.support.inventory import InventoryStack
 from tests.support.mistakes import server_faults
-from tests.support.stack import AuthStack
-from tests.support.users import Users, grpc_auth, make_users
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -45,20 +43,9 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIterator[InventoryStack]:
-    async with start_inventory(postgres, auth_stack) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
-
-
-@pytest.fixture(scope="module")
-async def fleet(inventory: InventoryStack, tokens: Users) -> AsyncIterator[Fleet]:
+async def fleet(inventory: InventoryStack, users: Users) -> AsyncIterator[Fleet]:
     async with inventory.stub("gateway") as gateway, inventory.stub("scheduler") as scheduler:
-        admin = grpc_auth(tokens.admin)
+        admin = grpc_auth(users.admin)
         server = await gateway.CreateServer(
             pb.CreateServerRequest(ip_address=fresh_ip(), category=pb.CATEGORY_WEB), metadata=admin
         )

@@ -13,24 +13,12 @@ import pytest
 
 from convoy.inventory.v1 import inventory_pb2 as pb
 from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
-from devstack.postgres import LocalPostgres
-from tests.support.inventory import InventoryStack, start_inventory
+from tests.support.inventory import InventoryStack
 from tests.support.mistakes import wait_for_blocked
-from tests.support.stack import AuthStack, superuser_connection
-from tests.support.users import Users, grpc_auth, make_users
+from tests.support.stack import superuser_connection
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture(scope="module")
-async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIterator[InventoryStack]:
-    async with start_inventory(postgres, auth_stack) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
 
 
 @pytest.fixture
@@ -57,16 +45,16 @@ async def new_servers(inventory: InventoryStack, count: int) -> list[uuid.UUID]:
     return ids
 
 
-async def new_group(gateway: inv_grpc.InventoryServiceStub, tokens: Users) -> str:
+async def new_group(gateway: inv_grpc.InventoryServiceStub, users: Users) -> str:
     request = pb.CreateGroupRequest(name=uuid.uuid4().hex)
-    return (await gateway.CreateGroup(request, metadata=grpc_auth(tokens.operator), timeout=10)).group.id
+    return (await gateway.CreateGroup(request, metadata=grpc_auth(users.operator), timeout=10)).group.id
 
 
 async def test_overlapping_adds_in_opposite_orders_do_not_deadlock(
-    inventory: InventoryStack, gateway: inv_grpc.InventoryServiceStub, tokens: Users
+    inventory: InventoryStack, gateway: inv_grpc.InventoryServiceStub, users: Users
 ) -> None:
     ids = await new_servers(inventory, 200)
-    group_id = await new_group(gateway, tokens)
+    group_id = await new_group(gateway, users)
     # A membership row held by an open transaction stops both calls halfway, each in its own order.
     async with superuser_connection(inventory.database_url) as db:
         held = db.transaction()
@@ -80,7 +68,7 @@ async def test_overlapping_adds_in_opposite_orders_do_not_deadlock(
             asyncio.ensure_future(
                 gateway.AddGroupMembers(
                     pb.AddGroupMembersRequest(group_id=group_id, server_ids=[str(i) for i in order]),
-                    metadata=grpc_auth(tokens.operator),
+                    metadata=grpc_auth(users.operator),
                     timeout=30,
                 )
             )
@@ -97,10 +85,10 @@ async def test_overlapping_adds_in_opposite_orders_do_not_deadlock(
 
 
 async def test_adding_members_to_a_group_being_deleted_says_the_group_is_gone(
-    inventory: InventoryStack, gateway: inv_grpc.InventoryServiceStub, tokens: Users
+    inventory: InventoryStack, gateway: inv_grpc.InventoryServiceStub, users: Users
 ) -> None:
     (server_id,) = await new_servers(inventory, 1)
-    group_id = await new_group(gateway, tokens)
+    group_id = await new_group(gateway, users)
     async with superuser_connection(inventory.database_url) as db:
         deleting = db.transaction()
         await deleting.start()
@@ -108,7 +96,7 @@ async def test_adding_members_to_a_group_being_deleted_says_the_group_is_gone(
         add = asyncio.ensure_future(
             gateway.AddGroupMembers(
                 pb.AddGroupMembersRequest(group_id=group_id, server_ids=[str(server_id)]),
-                metadata=grpc_auth(tokens.operator),
+                metadata=grpc_auth(users.operator),
                 timeout=30,
             )
         )

@@ -74,14 +74,14 @@ async def test_serve_answers_over_mtls_and_stops_cleanly_on_sigterm(
         CONVOY_INVENTORY_AUTH_TARGET=auth_stack.target,
         CONVOY_INVENTORY_DRAIN_SECONDS="0",
     )
-    tokens = await make_users(auth_stack)
+    users = await make_users(auth_stack)
     log = tmp_path / "inventory.log"
     with log.open("wb") as sink:
         command = [sys.executable, "-m", "services.inventory", "serve"]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         async with open_channel(f"127.0.0.1:{port}", tls_files(pki_dir, "gateway")) as channel:
-            await _wait_until_answering(channel, process, log, tokens.viewer)
+            await _wait_until_answering(channel, process, log, users.viewer)
             assert await health_status(channel, SERVICE) == SERVING
             process.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(process.wait, 20) == 0, log.read_text()

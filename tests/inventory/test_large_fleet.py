@@ -40,11 +40,11 @@ async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIter
 async def test_every_server_of_a_fleet_beyond_32767_resolves(
     inventory: InventoryStack, auth_stack: AuthStack
 ) -> None:
-    tokens = await make_users(auth_stack)
+    users = await make_users(auth_stack)
     async with inventory.stub("gateway") as stub:
         reply = await stub.ResolveTargets(
             inv_pb.ResolveTargetsRequest(target=inv_pb.Target(all=True)),
-            metadata=grpc_auth(tokens.viewer),
+            metadata=grpc_auth(users.viewer),
             timeout=60,
         )
     assert len(reply.servers) == FLEET

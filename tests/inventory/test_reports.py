@@ -13,28 +13,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
-from devstack.postgres import LocalPostgres
 from tests.support.inventory import (
     InventoryStack,
-    start_inventory,
 )
 from tests.support.stack import AuthStack, superuser_connection
-from tests.support.users import Users, audit_by_request, grpc_auth, make_users, request_id
+from tests.support.users import Users, audit_by_request, grpc_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 RPM, DEB = inv_pb.PACKAGE_FAMILY_RPM, inv_pb.PACKAGE_FAMILY_DEB
-
-
-@pytest.fixture(scope="module")
-async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIterator[InventoryStack]:
-    async with start_inventory(postgres, auth_stack) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
 
 
 @pytest.fixture
@@ -65,9 +52,9 @@ def stamp(when: datetime) -> Timestamp:
     return value
 
 
-async def new_server(gateway: inv_grpc.InventoryServiceStub, tokens: Users) -> inv_pb.Server:
+async def new_server(gateway: inv_grpc.InventoryServiceStub, users: Users) -> inv_pb.Server:
     request = inv_pb.CreateServerRequest(ip_address=address(), category=inv_pb.CATEGORY_WEB)
-    return (await gateway.CreateServer(request, metadata=grpc_auth(tokens.operator), timeout=10)).server
+    return (await gateway.CreateServer(request, metadata=grpc_auth(users.operator), timeout=10)).server
 
 
 async def expect(code: grpc.StatusCode, call: object, says: str = "") -> str:
@@ -79,7 +66,7 @@ async def expect(code: grpc.StatusCode, call: object, says: str = "") -> str:
 
 
 async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
-    scheduler: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Users
+    scheduler: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, users: Users
 ) -> None:
     server_id, rid, ip = str(uuid.uuid4()), request_id("inv"), address()
     os = inv_pb.OsFacts(
@@ -100,7 +87,7 @@ async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
         ["rhel", "fedora"],
         RPM,
     )
-    (record,) = await audit_by_request(auth_stack, tokens.admin, rid)
+    (record,) = await audit_by_request(auth_stack, users.admin, rid)
     assert (record.action, record.target, record.actor) == (
         "server.create",
         f"server:{server_id}",
@@ -115,11 +102,11 @@ async def test_facts_of_a_new_node_register_it_once_and_later_facts_update_it(
     )
     assert later.server.os.package_family == DEB and later.server.hostname == "node-1"
     assert later.server.ip_address == ip and later.server.agent_version == "0.1.0"
-    assert await audit_by_request(auth_stack, tokens.admin, rid) == []
+    assert await audit_by_request(auth_stack, users.admin, rid) == []
 
 
 async def test_bad_facts_are_refused(
-    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Users
+    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, users: Users
 ) -> None:
     fresh = str(uuid.uuid4())
     await expect(
@@ -142,7 +129,7 @@ async def test_bad_facts_are_refused(
         ),
         "package_family",
     )
-    taken = await new_server(gateway, tokens)
+    taken = await new_server(gateway, users)
     details = await expect(
         grpc.StatusCode.ALREADY_EXISTS,
         scheduler.RecordFacts(
@@ -153,42 +140,42 @@ async def test_bad_facts_are_refused(
 
 
 async def test_only_services_report_and_a_user_is_refused_on_the_record(
-    gateway: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, tokens: Users
+    gateway: inv_grpc.InventoryServiceStub, auth_stack: AuthStack, users: Users
 ) -> None:
-    server = await new_server(gateway, tokens)
+    server = await new_server(gateway, users)
     calls = {
         "server.facts": gateway.RecordFacts(
             inv_pb.RecordFactsRequest(server_id=server.id, hostname="evil"),
-            metadata=grpc_auth(tokens.admin, rid_facts := request_id("inv")),
+            metadata=grpc_auth(users.admin, rid_facts := request_id("inv")),
             timeout=10,
         ),
         "server.status": gateway.SetServerStatus(
             inv_pb.SetServerStatusRequest(server_id=server.id, status=inv_pb.SERVER_STATUS_ONLINE),
-            metadata=grpc_auth(tokens.operator, rid_status := request_id("inv")),
+            metadata=grpc_auth(users.operator, rid_status := request_id("inv")),
             timeout=10,
         ),
         "installed.record": gateway.RecordInstalled(
             inv_pb.RecordInstalledRequest(server_id=server.id),
-            metadata=grpc_auth(tokens.admin, rid_installed := request_id("inv")),
+            metadata=grpc_auth(users.admin, rid_installed := request_id("inv")),
             timeout=10,
         ),
     }
     for call in calls.values():
         await expect(grpc.StatusCode.PERMISSION_DENIED, call, "only Convoy services")
     for action, rid in zip(calls, (rid_facts, rid_status, rid_installed), strict=True):
-        (record,) = await audit_by_request(auth_stack, tokens.admin, rid)
+        (record,) = await audit_by_request(auth_stack, users.admin, rid)
         assert (record.action, record.result) == (action, auth_pb.AUDIT_RESULT_DENIED), record
-    reread = await gateway.GetServer(inv_pb.GetServerRequest(id=server.id), metadata=grpc_auth(tokens.viewer))
+    reread = await gateway.GetServer(inv_pb.GetServerRequest(id=server.id), metadata=grpc_auth(users.viewer))
     assert reread.server.hostname == "" and reread.server.status == inv_pb.SERVER_STATUS_PENDING
 
 
 async def test_status_follows_the_newest_report_only(
     scheduler: inv_grpc.InventoryServiceStub,
     gateway: inv_grpc.InventoryServiceStub,
-    tokens: Users,
+    users: Users,
     inventory: InventoryStack,
 ) -> None:
-    server = await new_server(gateway, tokens)
+    server = await new_server(gateway, users)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
     async def report(status: int, when: datetime | None) -> inv_pb.Server:
@@ -263,9 +250,9 @@ async def installed(
 
 
 async def test_installed_software_is_replaced_atomically_and_listed(
-    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, tokens: Users
+    scheduler: inv_grpc.InventoryServiceStub, gateway: inv_grpc.InventoryServiceStub, users: Users
 ) -> None:
-    one, two = await new_server(gateway, tokens), await new_server(gateway, tokens)
+    one, two = await new_server(gateway, users), await new_server(gateway, users)
     name = f"app-{uuid.uuid4().hex[:8]}"
     await scheduler.RecordInstalled(
         inv_pb.RecordInstalledRequest(
@@ -280,16 +267,16 @@ async def test_installed_software_is_replaced_atomically_and_listed(
         ),
         timeout=10,
     )
-    assert await installed(gateway, tokens.viewer, server_id=one.id) == [
+    assert await installed(gateway, users.viewer, server_id=one.id) == [
         (one.id, name, "1.0"),
         (one.id, "curl", "8"),
         (one.id, "zlib", "1.3"),
     ]
-    assert sorted(await installed(gateway, tokens.viewer, name=name)) == sorted(
+    assert sorted(await installed(gateway, users.viewer, name=name)) == sorted(
         [(one.id, name, "1.0"), (two.id, name, "2.0")]
     )
     reply = await gateway.ListInstalled(
-        inv_pb.ListInstalledRequest(server_id=two.id), metadata=grpc_auth(tokens.viewer), timeout=10
+        inv_pb.ListInstalledRequest(server_id=two.id), metadata=grpc_auth(users.viewer), timeout=10
     )
     (row,) = reply.installed
     assert (row.software.package_family, row.software.source) == (RPM, deployed)
@@ -316,9 +303,9 @@ async def test_installed_software_is_replaced_atomically_and_listed(
             ),
             says,
         )
-    assert len(await installed(gateway, tokens.viewer, server_id=one.id)) == 3
+    assert len(await installed(gateway, users.viewer, server_id=one.id)) == 3
     await scheduler.RecordInstalled(inv_pb.RecordInstalledRequest(server_id=one.id), timeout=10)
-    assert await installed(gateway, tokens.viewer, server_id=one.id) == []
+    assert await installed(gateway, users.viewer, server_id=one.id) == []
     await expect(
         grpc.StatusCode.NOT_FOUND,
         scheduler.RecordInstalled(inv_pb.RecordInstalledRequest(server_id=str(uuid.uuid4())), timeout=10),
@@ -328,10 +315,10 @@ async def test_installed_software_is_replaced_atomically_and_listed(
 async def test_deleting_a_server_removes_its_memberships_and_software(
     scheduler: inv_grpc.InventoryServiceStub,
     gateway: inv_grpc.InventoryServiceStub,
-    tokens: Users,
+    users: Users,
     inventory: InventoryStack,
 ) -> None:
-    operator = grpc_auth(tokens.operator)
+    operator = grpc_auth(users.operator)
     group = (
         await gateway.CreateGroup(
             inv_pb.CreateGroupRequest(name=f"d{uuid.uuid4().hex[:8]}"), metadata=operator

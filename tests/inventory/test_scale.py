@@ -15,7 +15,7 @@ from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
 from devstack.postgres import LocalPostgres
 from tests.support.inventory import InventoryStack, start_inventory
 from tests.support.stack import AuthStack, superuser_connection
-from tests.support.users import Users, grpc_auth, make_users
+from tests.support.users import Users, grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -75,11 +75,6 @@ async def _load_fleet(url: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-async def tokens(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)
-
-
 @contextmanager
 def statements(stack: InventoryStack) -> Iterator[list[str]]:
     """The SQL statements the inventory sends to its schema while the block runs."""
@@ -97,13 +92,13 @@ def statements(stack: InventoryStack) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_paging_through_the_whole_fleet(inventory: InventoryStack, tokens: Users) -> None:
+async def test_paging_through_the_whole_fleet(inventory: InventoryStack, users: Users) -> None:
     async with inventory.stub("gateway") as stub:
         seen: list[str] = []
         token, per_page = "", set()
         while True:
             with statements(inventory) as sql:
-                reply = await _list(stub, tokens, page_size=500, page_token=token)
+                reply = await _list(stub, users, page_size=500, page_token=token)
             per_page.add(len(sql))
             assert reply.total_size == FLEET and all(len(s.group_ids) == 1 for s in reply.servers)
             seen += [server.hostname for server in reply.servers]
@@ -114,29 +109,27 @@ async def test_paging_through_the_whole_fleet(inventory: InventoryStack, tokens:
     assert seen == [f"node-{i:05d}.fleet" for i in range(FLEET)]
 
 
-async def test_filters_at_fleet_size(inventory: InventoryStack, tokens: Users) -> None:
+async def test_filters_at_fleet_size(inventory: InventoryStack, users: Users) -> None:
     async with inventory.stub("gateway") as stub:
-        web_rpm = await _list(
-            stub, tokens, label_selector="os_family=rpm,category=web,rack=r4", page_size=500
-        )
+        web_rpm = await _list(stub, users, label_selector="os_family=rpm,category=web,rack=r4", page_size=500)
         expected = [i for i in range(FLEET) if i % 3 == 0 and i % 2 == 0 and i % 10 == 4]
         assert web_rpm.total_size == len(expected)
         assert [s.hostname for s in web_rpm.servers] == [f"node-{i:05d}.fleet" for i in expected]
-        in_group = await _list(stub, tokens, label_selector="group=HALF-1,status=online", page_size=1)
+        in_group = await _list(stub, users, label_selector="group=HALF-1,status=online", page_size=1)
         assert in_group.total_size == len([i for i in range(FLEET) if i % 2 == 1 and i % 3 == 0])
-        searched = await _list(stub, tokens, query="node-0999", status=inv_pb.SERVER_STATUS_REVOKED)
+        searched = await _list(stub, users, query="node-0999", status=inv_pb.SERVER_STATUS_REVOKED)
         assert [s.hostname for s in searched.servers] == [f"node-0999{d}.fleet" for d in (2, 5, 8)]
         resolved = await stub.ResolveTargets(
-            inv_pb.ResolveTargetsRequest(target=inv_pb.Target(all=True)), metadata=grpc_auth(tokens.viewer)
+            inv_pb.ResolveTargetsRequest(target=inv_pb.Target(all=True)), metadata=grpc_auth(users.viewer)
         )
         assert len(resolved.servers) == len([i for i in range(FLEET) if i % 3 != 2])
 
 
 async def _list(
-    stub: inv_grpc.InventoryServiceStub, tokens: Users, **request: object
+    stub: inv_grpc.InventoryServiceStub, users: Users, **request: object
 ) -> inv_pb.ListServersResponse:
     return await stub.ListServers(
         inv_pb.ListServersRequest(**request),  # type: ignore[arg-type]
-        metadata=grpc_auth(tokens.viewer),
+        metadata=grpc_auth(users.viewer),
         timeout=30,
     )

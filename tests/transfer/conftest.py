@@ -14,7 +14,6 @@ from tests.support.transfer import (
     transfer_database,
     transfer_settings,
 )
-from tests.support.users import Users, make_users
 
 # Small limits keep the limit tests fast; the defaults are exercised by the settings test.
 MAX_UPLOAD_BYTES = 4 * MIB
@@ -38,8 +37,3 @@ async def transfer_stack(
     )
     async with start_transfer(settings) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-async def users(auth_stack: AuthStack) -> Users:
-    return await make_users(auth_stack)

@@ -59,6 +59,21 @@ class ScannedArchive:
         except CORRUPT_ERRORS as exc:
             raise _damaged(exc) from exc
 
+    def read_json(self, name: str, cap: int, *, reason: str, where: str = "") -> Any:
+        """The JSON document in the regular member `name`; Rejected(reason) when it is not a regular
+        file, is larger than `cap` bytes, or does not parse. `where` names the archive in messages."""
+        label = f"{name}{where}"
+        info = self.regular(name)
+        if info is None:
+            raise Rejected(reason, f"{label} must be a regular file")
+        data = self.read(info, cap)
+        if data is None:
+            raise Rejected(reason, f"{label} is larger than {cap // 1024} KiB")
+        try:
+            return load_json(data)
+        except ValueError as exc:
+            raise Rejected(reason, f"{label} is not valid JSON: {exc}") from exc
+
 
 @contextmanager
 def open_archive(path: Path, *, compressed: bool, limits: Limits) -> Iterator[ScannedArchive]:

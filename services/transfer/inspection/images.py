@@ -102,16 +102,7 @@ def _strings(value: object) -> bool:
 
 
 def _read_json(archive: ScannedArchive, name: str) -> Any:
-    info = archive.regular(name)
-    if info is None:
-        raise Rejected("bad_image", f"{name} in the image archive must be a regular file")
-    data = archive.read(info, _MAX_JSON_BYTES)
-    if data is None:
-        raise Rejected("bad_image", f"{name} in the image archive is larger than 4 MiB")
-    try:
-        return load_json(data)
-    except ValueError as exc:
-        raise Rejected("bad_image", f"{name} in the image archive is not valid JSON: {exc}") from exc
+    return archive.read_json(name, _MAX_JSON_BYTES, reason="bad_image", where=" in the image archive")
 
 
 def _try_json(archive: ScannedArchive, name: str) -> Any:

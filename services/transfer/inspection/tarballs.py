@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.transfer.errors import Rejected
-from services.transfer.inspection.archives import ScannedArchive, load_json
+from services.transfer.inspection.archives import ScannedArchive
 from services.transfer.inspection.model import TAR, Inspection, normal_arch
 
 __all__ = ["INSTALL_SCRIPT", "UNINSTALL_SCRIPT", "MANIFEST", "MAX_MANIFEST_BYTES", "inspect_tar_package"]
@@ -45,13 +45,4 @@ def _manifest(archive: ScannedArchive) -> dict[str, str]:
 
 
 def _manifest_document(archive: ScannedArchive) -> Any:
-    info = archive.regular(MANIFEST)
-    if info is None:
-        raise Rejected("bad_manifest", f"{MANIFEST} must be a regular file")
-    data = archive.read(info, MAX_MANIFEST_BYTES)
-    if data is None:
-        raise Rejected("bad_manifest", f"{MANIFEST} is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
-    try:
-        return load_json(data)
-    except ValueError as exc:
-        raise Rejected("bad_manifest", f"{MANIFEST} is not valid JSON: {exc}") from exc
+    return archive.read_json(MANIFEST, MAX_MANIFEST_BYTES, reason="bad_manifest")
