@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -219,6 +220,38 @@ async def test_an_upload_over_the_gateway_limit_is_a_413(
         response = await upload(small.client, users.operator, big)
         assert response.status_code == 413 and "limit" in response.json()["error"]["message"]
         assert stored_blobs(small.storage_root) == [] and staged_files(small.storage_root) == []
+
+
+async def test_a_streamed_upload_without_a_length_is_cut_off_at_the_limit(
+    postgres: LocalPostgres, auth_stack: AuthStack, users: Users, tmp_path: Path
+) -> None:
+    limit = 64 * 1024
+    boundary = "convoy-test-boundary"
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.deb"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        for _ in range(32):  # 512 KiB in all, with no Content-Length to refuse it early
+            yield b"\0" * 16 * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async with full_stack(postgres, auth_stack, tmp_path / "chunked", max_upload_bytes=limit) as small:
+        response = await small.client.post(
+            "/api/v1/packages",
+            content=body(),
+            headers={
+                **http_auth(users.operator),
+                "content-type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
+        assert response.status_code == 413, response.text
+        # The gateway cancelled its call to transfer, which then drops the partial file.
+        async with asyncio.timeout(10):
+            while staged_files(small.storage_root):
+                await asyncio.sleep(0.05)
+        assert stored_blobs(small.storage_root) == []
 
 
 async def test_a_viewer_reads_but_may_not_upload_and_the_refusal_is_audited(
