@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from prometheus_client import generate_latest
 
 from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.catalog.v1 import catalog_pb2_grpc as catalog_grpc
+from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from devstack.postgres import LocalPostgres
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from tests.support.catalog import catalog_database, start_catalog
 from tests.support.fullstack import FullStack, full_stack
+from tests.support.metrics import sample_value
 from tests.support.mistakes import wrong_bodies
 from tests.support.packages import (
     MALICIOUS_CASES,
@@ -23,9 +35,16 @@ from tests.support.packages import (
     build_rpm,
     build_tarball,
 )
-from tests.support.stack import AuthStack
-from tests.support.transfer import staged_files, stored_blobs
-from tests.support.users import Users, audit_by_request, http_auth, request_id
+from tests.support.stack import AuthStack, gateway_client
+from tests.support.transfer import (
+    staged_files,
+    start_transfer,
+    stored_blobs,
+    transfer_database,
+    transfer_settings,
+    upload_bytes,
+)
+from tests.support.users import Users, audit_by_request, grpc_auth, http_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -338,3 +357,503 @@ async def test_no_malformed_package_request_is_a_server_error(
         if response.status_code >= 500:
             faults.append(f"GET {params} -> {response.status_code}")
     assert faults == []
+
+
+# Hand-written bodies and raw ASGI calls: what a hostile or broken client can send, and a client that
+# goes away, which an HTTP client library cannot act out.
+
+BOUNDARY = "convoy-edge-boundary"
+FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+CLOSING = f"--{BOUNDARY}--\r\n".encode()
+NEXT_PART = f"--{BOUNDARY}\r\n".encode()
+
+
+def form_part(name: str, data: bytes, filename: str | None = None, *, disposition: str = "") -> bytes:
+    disposition = disposition or f'form-data; name="{name}"' + (
+        f'; filename="{filename}"' if filename is not None else ""
+    )
+    return NEXT_PART + f"Content-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+
+
+async def post_form(stack: FullStack, token: str, body: bytes | AsyncIterator[bytes]) -> httpx.Response:
+    headers = {**http_auth(token), "content-type": FORM_TYPE}
+    return await stack.client.post("/api/v1/packages", content=body, headers=headers)
+
+
+def stored(stack: FullStack, data: bytes) -> bool:
+    sha = hashlib.sha256(data).hexdigest()
+    return any(path.name == sha for path in stored_blobs(stack.storage_root))
+
+
+async def wait_until_staging_is_empty(stack: FullStack) -> None:
+    """Transfer drops a cancelled upload's temp file when the cancellation reaches it."""
+    async with asyncio.timeout(10):
+        while staged_files(stack.storage_root):
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def raw_gateway(stack: FullStack, **settings: Any) -> AsyncIterator[FastAPI]:
+    """The gateway app itself, its lifespan running, in front of `stack` (for raw ASGI calls)."""
+    targets = {"transfer_target": stack.transfer.target, "catalog_target": stack.catalog.target}
+    app = create_app(
+        GatewaySettings(
+            env="dev", pki_dir=stack.auth.pki_dir, auth_target=stack.auth.target, **{**targets, **settings}
+        )
+    )
+    async with app.router.lifespan_context(app):
+        async with asyncio.timeout(10):
+            while app.state.upstreams.verifier is None:
+                await asyncio.sleep(0.05)
+        yield app
+
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def asgi_call(
+    app: FastAPI,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    receive: Receive,
+    *,
+    spec: str = "2.3",
+    on_send: Send | None = None,
+) -> list[dict[str, Any]]:
+    """The messages the app sends for one request whose body (and disconnect) `receive` acts out."""
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if on_send is not None:
+            await on_send(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
+        "client": ("127.0.0.1", 40001),
+        "server": ("gateway.test", 80),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+def body_then(pieces: list[bytes], last: bytes | None, pause: float) -> Receive:
+    """Delivers `pieces`, waits `pause` (long enough for transfer to store a finished file), then either
+    the `last` piece or, when it is None, a disconnect: the client went away."""
+    queue = list(pieces)
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return {"type": "http.request", "body": queue.pop(0), "more_body": True}
+        await asyncio.sleep(pause)
+        if last is None:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": last, "more_body": False}
+
+    return receive
+
+
+def after_boundary(part: bytes) -> bytes:
+    """A part without its opening boundary line, to follow a piece that ends with that line."""
+    return part.removeprefix(NEXT_PART)
+
+
+@pytest.mark.parametrize(
+    ("case", "head", "tail", "status"),
+    [
+        ("disconnect", b"", None, 499),  # the client goes away before the closing boundary
+        ("second-file", b"", after_boundary(form_part("file", b"second", "b.deb")) + CLOSING, 400),
+        (
+            "field-twice",
+            form_part("version", b"1.0"),
+            after_boundary(form_part("version", b"1")) + CLOSING,
+            400,
+        ),
+        ("unknown-field", b"", after_boundary(form_part("colour", b"red")) + CLOSING, 400),
+        ("malformed", b"", b"broken header\r\n\r\n", 400),
+    ],
+    ids=["disconnect", "second-file", "field-twice", "unknown-field", "malformed"],
+)
+async def test_a_form_that_fails_after_its_file_part_leaves_nothing_behind(
+    stack: FullStack, users: Users, tmp_path: Path, case: str, head: bytes, tail: bytes | None, status: int
+) -> None:
+    deb = build_deb(tmp_path, f"late-{case}", "1.0").read_bytes()
+    # The file part and the next part's boundary: the file is complete, the form is not.
+    first = head + form_part("file", deb, "late.deb") + NEXT_PART
+    async with raw_gateway(stack) as app:
+        headers = {**http_auth(users.operator), "content-type": FORM_TYPE}
+        sent = await asgi_call(app, "POST", "/api/v1/packages", headers, body_then([first], tail, 0.5))
+    assert sent[0]["status"] == status
+    await wait_until_staging_is_empty(stack)
+    assert not stored(stack, deb)
+
+
+async def test_a_body_cut_after_a_part_boundary_is_refused_and_leaves_nothing(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    deb = build_deb(tmp_path, "cut-short", "1.0").read_bytes()
+    # The next part's boundary line, then nothing: the file part itself is whole.
+    response = await post_form(stack, users.operator, form_part("file", deb, "a.deb") + NEXT_PART)
+    assert response.status_code == 400 and "closing boundary" in response.json()["error"]["message"]
+    await wait_until_staging_is_empty(stack)
+    assert not stored(stack, deb)
+
+
+async def test_leading_blank_lines_an_epilogue_and_odd_file_parts_are_accepted(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    star = build_deb(tmp_path, "named-by-star", "1.0").read_bytes()
+    rfc5987 = "form-data; name=\"file\"; filename*=UTF-8''%E8%BD%AF%E4%BB%B6.deb"
+    no_filename = build_deb(tmp_path, "no-filename", "1.0").read_bytes()
+    odd_name = build_deb(tmp_path, "odd-name", "1.0").read_bytes()
+    bodies = {
+        "filename*": form_part("file", star, disposition=rfc5987) + CLOSING,
+        "no filename": b"\r\n" + form_part("file", no_filename) + CLOSING + b"epilogue, ignored",
+        # Transfer refuses names it cannot show (too long, control characters); the gateway tidies them.
+        "long name": form_part("file", odd_name, "\u8f6f\t" * 200 + ".deb") + CLOSING,
+    }
+    for what, body in bodies.items():
+        response = await post_form(stack, users.operator, body)
+        assert response.status_code == 201, (what, response.text)
+
+
+async def test_a_file_arriving_in_one_piece_larger_than_a_grpc_message_uploads(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    big = build_tarball(
+        tmp_path, "one-piece", "1.0", files={"install.sh": "#!/bin/sh\n", "data.bin": os.urandom(9 << 20)}
+    )
+    # httpx hands bytes content to the app as one piece: 9 MiB, above gRPC's 4 MiB default message size.
+    response = await post_form(stack, users.operator, form_part("file", big.read_bytes(), big.name) + CLOSING)
+    assert response.status_code == 201, response.text
+    assert response.json()["artifact_size"] == big.stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("field", "fragment"),
+    [(b"colour", "unknown form field 'colour'"), (b"format", "format must be one of")],
+)
+async def test_a_bad_field_before_the_file_is_refused_before_the_file_is_read(
+    stack: FullStack, users: Users, field: bytes, fragment: str
+) -> None:
+    pieces = {"sent": 0}
+
+    async def body() -> AsyncIterator[bytes]:
+        yield form_part(field.decode(), b"zip")
+        yield NEXT_PART + b'Content-Disposition: form-data; name="file"; filename="x.deb"\r\n\r\n'
+        for _ in range(64):
+            pieces["sent"] += 1
+            yield b"\0" * 64 * 1024
+        yield b"\r\n" + CLOSING
+
+    response = await post_form(stack, users.operator, body())
+    assert response.status_code == 400 and fragment in response.json()["error"]["message"]
+    assert pieces["sent"] < 8
+
+
+async def test_many_small_fields_are_refused_at_the_first_unknown_one(stack: FullStack, users: Users) -> None:
+    fields = b"".join(form_part(f"field{i}", b"x" * 8000) for i in range(2000))  # 16 MB of fields
+    consumed = {"bytes": 0}
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, len(fields), 64 * 1024):
+            consumed["bytes"] = start
+            yield fields[start : start + 64 * 1024]
+
+    response = await post_form(stack, users.operator, body())
+    assert response.status_code == 400 and "field0" in response.json()["error"]["message"]
+    assert consumed["bytes"] < 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"content-type": "multipart/form-data; boundary=" + "b" * 300}, 400),
+        ({"content-type": FORM_TYPE, "content-length": "\u00b2"}, 400),
+        ({"content-type": FORM_TYPE, "content-length": "9" * 5000}, 413),
+    ],
+    ids=["long-boundary", "superscript-length", "huge-length"],
+)
+async def test_hostile_headers_are_client_errors(
+    stack: FullStack, users: Users, headers: dict[str, str], status: int
+) -> None:
+    async with raw_gateway(stack) as app:
+        all_headers = {**http_auth(users.operator), **headers}
+        body = body_then([], CLOSING, 0)
+        sent = await asgi_call(app, "POST", "/api/v1/packages", all_headers, body)
+    assert sent[0]["status"] == status
+    assert b'"error":{"code"' in sent[1]["body"]
+
+
+async def test_an_epilogue_without_end_is_cut_off_at_the_limit(
+    postgres: LocalPostgres, auth_stack: AuthStack, users: Users, tmp_path: Path
+) -> None:
+    deb = build_deb(tmp_path, "endless", "1.0").read_bytes()
+    sent = {"pieces": 0}
+
+    async def body() -> AsyncIterator[bytes]:
+        yield form_part("file", deb, "a.deb") + CLOSING
+        for _ in range(1000):  # 64 MiB of epilogue the parser would silently skip
+            sent["pieces"] += 1
+            yield b"x" * 64 * 1024
+
+    async with full_stack(postgres, auth_stack, tmp_path / "s", max_upload_bytes=256 * 1024) as small:
+        response = await post_form(small, users.operator, body())
+        assert response.status_code == 413
+        assert sent["pieces"] < 20
+        await wait_until_staging_is_empty(small)
+        assert not stored(small, deb)
+
+
+@asynccontextmanager
+async def stack_with_transfer_limit(
+    postgres: LocalPostgres, auth: AuthStack, workdir: Path, limit: int, **gateway: Any
+) -> AsyncIterator[FullStack]:
+    """Transfer and catalog behind a gateway, transfer accepting less than the gateway does."""
+    async with AsyncExitStack() as stack:
+        database = await transfer_database(postgres)
+        settings = transfer_settings(
+            database, auth.pki_dir, workdir / "artifacts", auth.target, max_upload_bytes=limit
+        )
+        transfer = await stack.enter_async_context(start_transfer(settings))
+        catalog_url = await catalog_database(postgres)
+        catalog = await stack.enter_async_context(
+            start_catalog(catalog_url, auth, transfer_target=transfer.target)
+        )
+        client = await stack.enter_async_context(
+            gateway_client(
+                auth.target,
+                auth.pki_dir,
+                transfer_target=transfer.target,
+                catalog_target=catalog.target,
+                **gateway,
+            )
+        )
+        yield FullStack(auth, None, transfer, catalog, client)  # type: ignore[arg-type]
+
+
+async def test_transfers_own_lower_limit_is_a_client_error_with_its_reason(
+    postgres: LocalPostgres,
+    auth_stack: AuthStack,
+    users: Users,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    big = build_deb(tmp_path, "over-transfer", "1.0", payload_bytes=2 << 20)
+    async with stack_with_transfer_limit(postgres, auth_stack, tmp_path, 64 * 1024) as small:
+        for _ in range(5):  # whether grpc's reader is parked on the queue depends on timing
+            response = await upload(small.client, users.operator, big)
+            assert response.status_code == 400, response.text
+            assert "exceeds the limit of 65536 bytes" in response.json()["error"]["message"]
+        await wait_until_staging_is_empty(small)
+        assert stored_blobs(small.storage_root) == []
+    # Nothing of the refused calls is left waiting: a request stream still parked on its queue would be
+    # reported by asyncio as an error when it is collected.
+    gc.collect()
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
+
+
+async def test_registration_accepts_the_packages_own_epoch_arch_and_name_spellings(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    rpm = build_rpm(tmp_path, "EpochTool", "2.0", release="3", arch="noarch", epoch=1)
+    response = await upload(stack.client, users.operator, rpm, software_name="epochtool", version="2.0-3")
+    assert response.status_code == 201, response.text
+    package = response.json()
+    assert [package[k] for k in ("software_name", "version", "release")] == ["epochtool", "1:2.0", "3"]
+    deb = build_deb(tmp_path, "aliased-arch", "1.0", arch="amd64")
+    response = await upload(stack.client, users.operator, deb, arch="amd64", version="0:1.0")
+    assert response.status_code == 201, response.text
+    assert (response.json()["arch"], response.json()["version"]) == ("x86_64", "1.0")
+    wrong = await upload(
+        stack.client, users.operator, build_rpm(tmp_path, "epochless", "2.0"), version="1:2.0"
+    )
+    assert wrong.status_code == 400 and "contradicts the package" in wrong.json()["error"]["message"]
+
+
+async def test_a_blob_this_upload_did_not_create_stays_when_registration_fails(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    data = build_deb(tmp_path, "pre-stored", "1.0").read_bytes()
+    async with stack.transfer.channel("gateway") as channel:
+        stub = transfer_grpc.TransferServiceStub(channel)
+        await upload_bytes(stub, data, "pre.deb", metadata=grpc_auth(users.operator))
+    response = await post_form(
+        stack,
+        users.operator,
+        form_part("software_name", b"other") + form_part("file", data, "a.deb") + CLOSING,
+    )
+    assert response.status_code == 400 and "contradicts" in response.json()["error"]["message"]
+    assert stored(stack, data)
+
+
+@asynccontextmanager
+async def blackhole() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A TCP address that accepts connections and never answers (a catalog that hangs), and the
+    connections it accepted."""
+    connections: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda _, writer: connections.append(writer), "127.0.0.1", 0)
+    async with server:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}", connections
+        for writer in connections:
+            writer.close()
+
+
+@pytest.mark.parametrize("moment", ["blob-stored", "registering"])
+async def test_a_request_cancelled_after_transfer_stored_the_blob_deletes_it(
+    stack: FullStack, users: Users, tmp_path: Path, moment: str
+) -> None:
+    """Cancelled (server stopping, client gone) while transfer answers or while catalog registers."""
+    data = build_deb(tmp_path, f"cancelled-{moment}", "1.0").read_bytes()
+    body = form_part("file", data, "a.deb") + CLOSING
+    async with blackhole() as (target, connections), raw_gateway(stack, catalog_target=target) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            headers = {**http_auth(users.operator), "content-type": FORM_TYPE}
+            request = asyncio.ensure_future(client.post("/api/v1/packages", content=body, headers=headers))
+            async with asyncio.timeout(10):
+                # The file appears just before transfer commits and answers; the catalog connection
+                # opens with CreatePackage.
+                while not (connections if moment == "registering" else stored(stack, data)):
+                    await asyncio.sleep(0.001)
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+        # Inside: the gateway's channels close with its lifespan, which would cut the delete short.
+        async with asyncio.timeout(10):
+            while stored(stack, data):
+                await asyncio.sleep(0.05)
+
+
+async def test_a_registration_catalog_refuses_for_being_down_leaves_nothing(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    deb = build_deb(tmp_path, "catalog-down", "1.0")
+    async with raw_gateway(stack, catalog_target="127.0.0.1:1") as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            response = await upload(client, users.operator, deb)
+    assert response.status_code == 503 and set(response.json()["error"]) == {"code", "message", "request_id"}
+    assert not stored(stack, deb.read_bytes())
+
+
+async def uploaded_deb(
+    stack: FullStack, users: Users, tmp_path: Path, name: str, version: str = "1.0"
+) -> dict[str, Any]:
+    response = await upload(
+        stack.client, users.operator, build_deb(tmp_path, name, version, payload_bytes=4096)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_range_forms_if_range_and_head(stack: FullStack, users: Users, tmp_path: Path) -> None:
+    package = await uploaded_deb(stack, users, tmp_path, "ranges", "1:2.0-1")
+    url = f"/api/v1/packages/{package['id']}/content"
+    size, etag = package["artifact_size"], f'"{package["artifact_sha256"]}"'
+    whole = (await stack.client.get(url, headers=http_auth(users.viewer))).content
+
+    async def get(method: str = "GET", **headers: str) -> httpx.Response:
+        return await stack.client.request(method, url, headers={**http_auth(users.viewer), **headers})
+
+    cases = {
+        "bytes=0-0": (206, whole[:1]),
+        "bytes=-10": (206, whole[-10:]),
+        f"bytes={size - 5}-": (206, whole[-5:]),
+        "Bytes = 2 - 3": (206, whole[2:4]),
+        "bytes=0-1,4-5": (200, whole),
+        "bytes=5-2": (200, whole),
+        "pages=1-2": (200, whole),
+        f"bytes=0-{'9' * 5000}": (206, whole),
+    }
+    for header, (status, content) in cases.items():
+        response = await get(range=header)
+        assert (header, response.status_code, response.content) == (header, status, content)
+    assert (await get(range=f"bytes={'9' * 5000}-")).status_code == 416
+    # If-Range with another validator: the whole body, even for a range that would be a 416.
+    other = await get(range=f"bytes={size + 10}-", **{"if-range": '"other"'})
+    assert other.status_code == 200 and other.content == whole
+    same = await get(range="bytes=0-0", **{"if-range": etag})
+    assert same.status_code == 206 and same.content == whole[:1]
+    weak = await get(range="bytes=0-0", **{"if-range": f"W/{etag}"})
+    assert weak.status_code == 200
+    # Range is defined for GET only (RFC 9110 §14.2): HEAD describes the whole body.
+    head = await get("HEAD", range="bytes=0-0")
+    assert head.status_code == 200 and head.headers["content-length"] == str(size) and head.content == b""
+    disposition = head.headers["content-disposition"]
+    assert (
+        disposition
+        == "attachment; filename=\"ranges_2.0-1_noarch.deb\"; filename*=UTF-8''ranges_2.0-1_noarch.deb"
+    )
+
+
+async def test_a_blob_missing_from_transfer_is_a_server_error_in_the_usual_shape(
+    stack: FullStack, users: Users, tmp_path: Path
+) -> None:
+    package = await uploaded_deb(stack, users, tmp_path, "lost-bytes")
+    for path in stored_blobs(stack.storage_root):
+        if path.name == package["artifact_sha256"]:
+            path.unlink()
+    response = await stack.client.get(
+        f"/api/v1/packages/{package['id']}/content", headers=http_auth(users.viewer)
+    )
+    assert response.status_code == 503
+    assert set(response.json()["error"]) == {"code", "message", "request_id"}
+
+
+def _transfer_sample(name: str) -> float:
+    labels = {"direction": "download"}
+    return sample_value(generate_latest().decode(), name, labels) or 0.0
+
+
+@pytest.mark.parametrize("spec", ["2.3", "2.4"])  # 2.4 servers report a gone client by a failing send
+async def test_a_client_leaving_mid_download_cancels_transfers_stream(
+    stack: FullStack, users: Users, tmp_path: Path, spec: str
+) -> None:
+    size = 32 << 20
+    tarball = build_tarball(
+        tmp_path,
+        f"leaving-{spec}",
+        "1.0",
+        files={"install.sh": "#!/bin/sh\n", "d": os.urandom(size)},
+        gzip=False,
+    )
+    with tarball.open("rb") as file:
+        created = await stack.client.post(
+            "/api/v1/packages", headers=http_auth(users.operator), files={"file": (tarball.name, file)}
+        )
+    sent_before = _transfer_sample("convoy_transfer_bytes_total")
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def leave_after_first_chunk(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            if gone.is_set() and spec == "2.4":
+                raise OSError("connection reset by peer")
+            gone.set()
+            await asyncio.sleep(0.01)
+
+    path = f"/api/v1/packages/{created.json()['id']}/content"
+    async with raw_gateway(stack) as app:
+        with contextlib.suppress(OSError):  # what a 2.4 server sees of the reset; it closes the connection
+            await asgi_call(
+                app, "GET", path, http_auth(users.viewer), receive, spec=spec, on_send=leave_after_first_chunk
+            )
+    async with asyncio.timeout(10):
+        while _transfer_sample("convoy_transfer_active_streams") > 0:
+            await asyncio.sleep(0.05)
+    assert _transfer_sample("convoy_transfer_bytes_total") - sent_before < size / 2

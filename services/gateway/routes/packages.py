@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from typing import Annotated
 
-import grpc
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from convoy.catalog.v1 import catalog_pb2 as catalog_pb
-from convoy.transfer.v1 import transfer_pb2 as transfer_pb
 from services.gateway.downloads import artifact_response
 from services.gateway.package_form import FORM_FIELDS, registration
 from services.gateway.schemas_packages import (
@@ -27,12 +25,11 @@ from services.gateway.schemas_packages import (
     software_out,
 )
 from services.gateway.security import Authed, UpstreamsDep, require_role
-from services.gateway.uploads import receive_upload
+from services.gateway.uploads import discard_unregistered, receive_upload
 from services.gateway.upstream import Upstreams
 from services.kit.context import ADMIN, OPERATOR, USER_ROLES
 
 router = APIRouter(tags=["packages"])
-log = logging.getLogger("convoy.gateway")
 
 CanRead = Annotated[Authed, Depends(require_role("package.read", *USER_ROLES))]
 CanUpload = Annotated[Authed, Depends(require_role("package.create", ADMIN, OPERATOR))]
@@ -77,22 +74,14 @@ async def upload_package(request: Request, authed: CanUpload, upstreams: Upstrea
     try:
         create = registration(form.fields, form.reply.inspection, blob.sha256)
         reply = await upstreams.catalog.CreatePackage(create, metadata=metadata, timeout=upstreams.timeout)
-    except Exception:
+    except BaseException:
+        # BaseException: a request cancelled while catalog registers (server stopping, client gone) must
+        # not leave the blob behind either. Shielded, the delete is not cut short by that cancellation;
+        # awaited, a refusal is answered only once the blob is gone.
         if form.reply.created:
-            await _discard_blob(upstreams, metadata, blob.sha256)
+            await asyncio.shield(discard_unregistered(upstreams, metadata, blob.sha256))
         raise
     return package_out(reply.package)
-
-
-async def _discard_blob(upstreams: Upstreams, metadata: tuple[tuple[str, str], ...], sha256: str) -> None:
-    """A refused registration leaves no orphan; bytes another package uses stay (transfer refuses)."""
-    try:
-        await upstreams.transfer.Delete(
-            transfer_pb.DeleteRequest(sha256=sha256), metadata=metadata, timeout=upstreams.timeout
-        )
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
-            log.warning("could not discard unregistered blob %s: %s", sha256, exc.code().name)
 
 
 @router.get("/api/v1/packages", response_model=PackagePage, summary="List packages")
@@ -179,10 +168,14 @@ _EXTENSIONS = {catalog_pb.FORMAT_DEB: "deb", catalog_pb.FORMAT_RPM: "rpm", catal
 
 
 def _filename(package: catalog_pb.Package) -> str:
-    version = f"{package.version}-{package.release}" if package.release else package.version
+    """The name a download is saved under, as dpkg-name and rpmbuild write it: without the epoch (a ':' is
+    not allowed in Windows file names). `content_disposition` makes it safe for the header."""
+    epoch, colon, rest = package.version.partition(":")
+    version = rest if colon and epoch.isdigit() else package.version
+    if package.release:
+        version = f"{version}-{package.release}"
     extension = _EXTENSIONS.get(package.format, "tar")
-    safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in f"{package.software_name}_{version}")
-    return f"{safe}_{package.arch}.{extension}"
+    return f"{package.software_name}_{version}_{package.arch}.{extension}"
 
 
 @router.get(
