@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from services.gateway.config import GatewaySettings
 from services.gateway.errors import ApiError, error_response, http_status
@@ -114,5 +115,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ClientDisconnect | OSError):
+            # A client hanging up mid-transfer is not a server fault. The gateway does no file I/O, so an
+            # OSError is the client's socket failing (ASGI 2.4 servers report a reset by a failing send).
+            log.info("client went away during %s %s: %s", request.method, request.url.path, exc)
+            return error_response(request, 499, "cancelled", "the client closed the connection")
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "internal", "internal error; the request id is in the server log")

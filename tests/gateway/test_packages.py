@@ -819,7 +819,7 @@ def _transfer_sample(name: str) -> float:
 
 @pytest.mark.parametrize("spec", ["2.3", "2.4"])  # 2.4 servers report a gone client by a failing send
 async def test_a_client_leaving_mid_download_cancels_transfers_stream(
-    stack: FullStack, users: Users, tmp_path: Path, spec: str
+    stack: FullStack, users: Users, tmp_path: Path, spec: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     size = 32 << 20
     tarball = build_tarball(
@@ -857,3 +857,5 @@ async def test_a_client_leaving_mid_download_cancels_transfers_stream(
         while _transfer_sample("convoy_transfer_active_streams") > 0:
             await asyncio.sleep(0.05)
     assert _transfer_sample("convoy_transfer_bytes_total") - sent_before < size / 2
+    # A client hanging up is not a server fault: nothing is logged as an unhandled error.
+    assert not [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
