@@ -8,7 +8,7 @@ import gc
 import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from devstack.postgres import LocalPostgres
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from tests.support.catalog import catalog_database, start_catalog
 from tests.support.fullstack import FullStack, full_stack
 from tests.support.metrics import sample_value
 from tests.support.mistakes import wrong_bodies
@@ -35,13 +34,10 @@ from tests.support.packages import (
     build_rpm,
     build_tarball,
 )
-from tests.support.stack import AuthStack, gateway_client
+from tests.support.stack import AuthStack
 from tests.support.transfer import (
     staged_files,
-    start_transfer,
     stored_blobs,
-    transfer_database,
-    transfer_settings,
     upload_bytes,
 )
 from tests.support.users import Users, audit_by_request, grpc_auth, http_auth, request_id
@@ -616,33 +612,6 @@ async def test_an_epilogue_without_end_is_cut_off_at_the_limit(
         assert not stored(small, deb)
 
 
-@asynccontextmanager
-async def stack_with_transfer_limit(
-    postgres: LocalPostgres, auth: AuthStack, workdir: Path, limit: int, **gateway: Any
-) -> AsyncIterator[FullStack]:
-    """Transfer and catalog behind a gateway, transfer accepting less than the gateway does."""
-    async with AsyncExitStack() as stack:
-        database = await transfer_database(postgres)
-        settings = transfer_settings(
-            database, auth.pki_dir, workdir / "artifacts", auth.target, max_upload_bytes=limit
-        )
-        transfer = await stack.enter_async_context(start_transfer(settings))
-        catalog_url = await catalog_database(postgres)
-        catalog = await stack.enter_async_context(
-            start_catalog(catalog_url, auth, transfer_target=transfer.target)
-        )
-        client = await stack.enter_async_context(
-            gateway_client(
-                auth.target,
-                auth.pki_dir,
-                transfer_target=transfer.target,
-                catalog_target=catalog.target,
-                **gateway,
-            )
-        )
-        yield FullStack(auth, None, transfer, catalog, client)  # type: ignore[arg-type]
-
-
 async def test_transfers_own_lower_limit_is_a_client_error_with_its_reason(
     postgres: LocalPostgres,
     auth_stack: AuthStack,
@@ -651,7 +620,7 @@ async def test_transfers_own_lower_limit_is_a_client_error_with_its_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     big = build_deb(tmp_path, "over-transfer", "1.0", payload_bytes=2 << 20)
-    async with stack_with_transfer_limit(postgres, auth_stack, tmp_path, 64 * 1024) as small:
+    async with full_stack(postgres, auth_stack, tmp_path, transfer={"max_upload_bytes": 64 * 1024}) as small:
         for _ in range(5):  # whether grpc's reader is parked on the queue depends on timing
             response = await upload(small.client, users.operator, big)
             assert response.status_code == 400, response.text

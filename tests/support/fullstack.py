@@ -34,26 +34,36 @@ class FullStack:
 
 @asynccontextmanager
 async def full_stack(
-    postgres: LocalPostgres, auth: AuthStack, workdir: Path, **gateway_settings: Any
+    postgres: LocalPostgres,
+    auth: AuthStack,
+    workdir: Path,
+    *,
+    transfer: dict[str, Any] | None = None,
+    **gateway_settings: Any,
 ) -> AsyncIterator[FullStack]:
-    """Every service of the control plane but the scheduler, each on its own database, behind one gateway."""
+    """Every service of the control plane but the scheduler, each on its own database, behind one gateway;
+    `transfer` overrides transfer's settings, the other keywords the gateway's."""
     async with AsyncExitStack() as stack:
         inventory = await stack.enter_async_context(start_inventory(postgres, auth))
         settings = transfer_settings(
-            await transfer_database(postgres), auth.pki_dir, workdir / "artifacts", auth.target
+            await transfer_database(postgres),
+            auth.pki_dir,
+            workdir / "artifacts",
+            auth.target,
+            **(transfer or {}),
         )
-        transfer = await stack.enter_async_context(start_transfer(settings))
+        store = await stack.enter_async_context(start_transfer(settings))
         catalog = await stack.enter_async_context(
-            start_catalog(await catalog_database(postgres), auth, transfer_target=transfer.target)
+            start_catalog(await catalog_database(postgres), auth, transfer_target=store.target)
         )
         client = await stack.enter_async_context(
             gateway_client(
                 auth.target,
                 auth.pki_dir,
                 inventory_target=inventory.target,
-                transfer_target=transfer.target,
+                transfer_target=store.target,
                 catalog_target=catalog.target,
                 **gateway_settings,
             )
         )
-        yield FullStack(auth, inventory, transfer, catalog, client)
+        yield FullStack(auth, inventory, store, catalog, client)
