@@ -7,12 +7,14 @@ lowercase whatever case it was given in, so "MyApp" and "myapp" are one software
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from debian.debian_support import Version as DebianVersion
 
 from services.kit.errors import InvalidArgument
+from services.kit.text import LINE_BREAKS, has_control
+from services.kit.text import check_description as _check_description
+from services.kit.text import check_query as _check_query
 
 __all__ = [
     "FORMATS",
@@ -148,23 +150,6 @@ def check_sha256(value: str) -> str:
     return digest
 
 
-def _has_control(text: str, allowed: str = "") -> bool:
-    """Whether `text` holds a control character (other than those `allowed`): NUL, which PostgreSQL
-    cannot store, and the others, which only garble terminals and the UI. Other scripts' spaces
-    (e.g. the ideographic space of Chinese text) are not control characters."""
-    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in text)
-
-
-def check_description(value: str) -> str:
-    if len(value) > _MAX_DESCRIPTION_CHARS:
-        raise InvalidArgument(f"description must be at most {_MAX_DESCRIPTION_CHARS} characters")
-    if _has_control(value, allowed="\n\r\t"):
-        raise InvalidArgument(
-            "description must not contain control characters other than line breaks and tabs"
-        )
-    return value.strip()
-
-
 def check_depends(values: Sequence[str]) -> list[str]:
     depends = [value.strip() for value in values]
     if len(depends) > _MAX_DEPENDS:
@@ -180,7 +165,7 @@ def check_depends(values: Sequence[str]) -> list[str]:
 
 def check_signature(value: str) -> str:
     text = value.strip()
-    if len(text) > _MAX_SIGNATURE_CHARS or not text.isascii() or _has_control(text, allowed="\n\r\t"):
+    if len(text) > _MAX_SIGNATURE_CHARS or not text.isascii() or has_control(text, allowed=LINE_BREAKS):
         raise InvalidArgument(
             f"signature must be an ASCII-armoured detached signature of at most {_MAX_SIGNATURE_CHARS} bytes"
         )
@@ -195,8 +180,10 @@ def check_holder(value: str) -> str:
     return value
 
 
+def check_description(value: str) -> str:
+    return _check_description(value, _MAX_DESCRIPTION_CHARS)
+
+
 def check_query(value: str) -> str:
-    query = value.strip().lower()
-    if len(query) > 200 or _has_control(query):
-        raise InvalidArgument("query must be at most 200 characters without control characters")
-    return query
+    """Lowercased, as software names are."""
+    return _check_query(value, 200).lower()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 
 from services.inventory.models import CATEGORIES, PACKAGE_FAMILIES, SOURCES
 from services.kit.errors import InvalidArgument
+from services.kit.text import check_description as _check_description
+from services.kit.text import check_query, has_control
 
 __all__ = [
     "RESERVED_KEYS",
@@ -144,37 +145,11 @@ def check_group_name(value: str) -> str:
     return name
 
 
-def check_description(value: str) -> str:
-    text = value.strip()
-    if len(text) > 1024:
-        raise InvalidArgument("description must be at most 1024 characters")
-    if has_control(text, allowed="\n\r\t"):
-        raise InvalidArgument(
-            "description must not contain control characters other than line breaks and tabs"
-        )
-    return text
-
-
 def check_short(what: str, value: str, limit: int) -> str:
     """A free-text fact: trimmed, bounded, printable."""
     text = value.strip()
     if len(text) > limit or not text.isprintable():
         raise InvalidArgument(f"{what} must be at most {limit} printable characters")
-    return text
-
-
-def has_control(text: str, allowed: str = "") -> bool:
-    """Whether `text` holds a control character (other than those `allowed`): NUL, which PostgreSQL
-    cannot store, and the others, which only garble terminals and the UI. Other scripts' spaces
-    (e.g. the ideographic space of Chinese text) are not control characters."""
-    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in text)
-
-
-def check_query(value: str, limit: int) -> str:
-    """A search text: trimmed, bounded, without control characters."""
-    text = value.strip()
-    if len(text) > limit or has_control(text):
-        raise InvalidArgument(f"query must be at most {limit} characters without control characters")
     return text
 
 
@@ -253,3 +228,7 @@ def _cron_value(text: str, name: str, low: int, high: int, names: tuple[str, ...
     if not text.isdigit() or not low <= int(text) <= high:
         raise InvalidArgument(f"cron {name} value {text!r} must be {low}-{high}")
     return int(text)
+
+
+def check_description(value: str) -> str:
+    return _check_description(value, 1024)
