@@ -31,6 +31,8 @@ DEFAULT_GATEWAY_ADDR = "127.0.0.1:8080"
 PKI_NAMES = ("auth", "gateway", "inventory", "catalog", "scheduler", "transfer")
 READY_TIMEOUT = 60.0
 SETUP_TIMEOUT = 120.0
+# Keeps large streamed messages out of the malloc heaps (see Stack._service_env).
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=262144"
 STOP_GRACE = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -200,6 +202,11 @@ class Stack:
             # The services import `convoy.*` from gen/, whichever interpreter and directory they start from.
             PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
         )
+        # Packages stream through gateway and transfer in 1 MiB messages. glibc raises its mmap threshold
+        # after the first such buffer is freed and serves the next ones from per-thread heaps, where they
+        # fragment and the process keeps tens of MiB it no longer uses; a fixed threshold returns each
+        # buffer on free. An operator's own GLIBC_TUNABLES wins.
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
         for svc in SERVICES:
             env.update({var: f"127.0.0.1:{free_port()}" for var in svc.ports})
         for svc in SERVICES:
