@@ -43,6 +43,7 @@ class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_STATE_FAILED: _ClassVar[TaskState]
     TASK_STATE_SKIPPED: _ClassVar[TaskState]
     TASK_STATE_CANCELLED: _ClassVar[TaskState]
+    TASK_STATE_AWAITING_APPROVAL: _ClassVar[TaskState]
 PACKAGE_FAMILY_UNSPECIFIED: PackageFamily
 PACKAGE_FAMILY_DEB: PackageFamily
 PACKAGE_FAMILY_RPM: PackageFamily
@@ -65,6 +66,7 @@ TASK_STATE_UNCHANGED: TaskState
 TASK_STATE_FAILED: TaskState
 TASK_STATE_SKIPPED: TaskState
 TASK_STATE_CANCELLED: TaskState
+TASK_STATE_AWAITING_APPROVAL: TaskState
 
 class Facts(_message.Message):
     __slots__ = ("hostname", "ip_addresses", "os_id", "id_like", "version_id", "pretty_name", "package_family", "arch", "kernel", "python_version", "agent_version")
@@ -113,16 +115,18 @@ class EnrollRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., facts: _Optional[_Union[Facts, _Mapping]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("node_id", "certificate_pem", "ca_certificate_pem", "not_after")
+    __slots__ = ("node_id", "certificate_pem", "ca_certificate_pem", "not_after", "agent_address")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     certificate_pem: str
     ca_certificate_pem: str
     not_after: _timestamp_pb2.Timestamp
-    def __init__(self, node_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_certificate_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    agent_address: str
+    def __init__(self, node_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_certificate_pem: _Optional[str] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_address: _Optional[str] = ...) -> None: ...
 
 class RenewRequest(_message.Message):
     __slots__ = ("csr_pem",)
@@ -284,6 +288,14 @@ class Ack(_message.Message):
     attempt: int
     def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
+class Approve(_message.Message):
+    __slots__ = ("assignment_id", "attempt")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    attempt: int
+    def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
 class Disconnect(_message.Message):
     __slots__ = ("reason", "reconnect_after_seconds")
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -293,13 +305,15 @@ class Disconnect(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., reconnect_after_seconds: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("assignment", "cancel", "ack", "disconnect")
+    __slots__ = ("assignment", "cancel", "ack", "disconnect", "approve")
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
     assignment: Assignment
     cancel: Cancel
     ack: Ack
     disconnect: Disconnect
-    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ...) -> None: ...
+    approve: Approve
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., approve: _Optional[_Union[Approve, _Mapping]] = ...) -> None: ...

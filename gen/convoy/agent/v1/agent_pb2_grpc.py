@@ -59,15 +59,15 @@ class AgentServiceServicer:
     """
 
     def Enroll(self, request, context):
-        """Server-only TLS with the pinned CA. The join token is single-use; a used, expired or revoked one
-        gets UNAUTHENTICATED.
+        """Server-only TLS with the pinned CA, on the scheduler's enrollment port. The join token is single-use;
+        a used, expired or revoked one gets UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Renew(self, request, context):
-        """A new certificate for a new key, before the current one expires.
+        """A new certificate for a new key, before the current one expires. Mutual TLS on the agent port.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

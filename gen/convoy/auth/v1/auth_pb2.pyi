@@ -397,14 +397,16 @@ class RevokeJoinTokenResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RedeemJoinTokenRequest(_message.Message):
-    __slots__ = ("token", "csr_pem", "hostname")
+    __slots__ = ("token", "csr_pem", "hostname", "peer_address")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     CSR_PEM_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     token: str
     csr_pem: str
     hostname: str
-    def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., hostname: _Optional[str] = ...) -> None: ...
+    peer_address: str
+    def __init__(self, token: _Optional[str] = ..., csr_pem: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...
 
 class RedeemJoinTokenResponse(_message.Message):
     __slots__ = ("node_id", "certificate_pem", "ca_certificate_pem", "not_after", "server_id", "group_ids")

@@ -406,12 +406,14 @@ class ListGroupMembersResponse(_message.Message):
     def __init__(self, servers: _Optional[_Iterable[_Union[Server, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class RecordInstalledRequest(_message.Message):
-    __slots__ = ("server_id", "software")
+    __slots__ = ("server_id", "software", "merge")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_FIELD_NUMBER: _ClassVar[int]
+    MERGE_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     software: _containers.RepeatedCompositeFieldContainer[InstalledSoftware]
-    def __init__(self, server_id: _Optional[str] = ..., software: _Optional[_Iterable[_Union[InstalledSoftware, _Mapping]]] = ...) -> None: ...
+    merge: bool
+    def __init__(self, server_id: _Optional[str] = ..., software: _Optional[_Iterable[_Union[InstalledSoftware, _Mapping]]] = ..., merge: _Optional[bool] = ...) -> None: ...
 
 class RecordInstalledResponse(_message.Message):
     __slots__ = ()

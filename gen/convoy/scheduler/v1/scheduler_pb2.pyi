@@ -182,7 +182,7 @@ class TargetCounts(_message.Message):
     def __init__(self, total: _Optional[int] = ..., pending: _Optional[int] = ..., assigned: _Optional[int] = ..., downloading: _Optional[int] = ..., installing: _Optional[int] = ..., succeeded: _Optional[int] = ..., unchanged: _Optional[int] = ..., failed: _Optional[int] = ..., skipped: _Optional[int] = ..., cancelled: _Optional[int] = ..., awaiting_approval: _Optional[int] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "state_reason", "origin", "policy_id", "schedule_id", "counts", "current_batch", "batch_count", "created_by", "created_at", "updated_at", "started_at", "finished_at")
+    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "state_reason", "origin", "policy_id", "schedule_id", "counts", "current_batch", "batch_count", "created_by", "created_at", "updated_at", "started_at", "finished_at", "rollback_deployment_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +204,7 @@ class Deployment(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     package_id: str
     software_name: str
@@ -225,7 +226,8 @@ class Deployment(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_reason: _Optional[str] = ..., origin: _Optional[_Union[Origin, str]] = ..., policy_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., counts: _Optional[_Union[TargetCounts, _Mapping]] = ..., current_batch: _Optional[int] = ..., batch_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rollback_deployment_id: str
+    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_reason: _Optional[str] = ..., origin: _Optional[_Union[Origin, str]] = ..., policy_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., counts: _Optional[_Union[TargetCounts, _Mapping]] = ..., current_batch: _Optional[int] = ..., batch_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_deployment_id: _Optional[str] = ...) -> None: ...
 
 class DeploymentTarget(_message.Message):
     __slots__ = ("deployment_id", "server_id", "hostname", "attempt", "state", "progress_percent", "message", "started_at", "finished_at", "batch", "previous_version", "installed_version", "updated_at")
@@ -416,20 +418,22 @@ class DeploymentSchedule(_message.Message):
     def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[ScheduleState, str]] = ..., next_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_deployment_id: _Optional[str] = ..., next_deployment_id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateDeploymentRequest(_message.Message):
-    __slots__ = ("package_id", "action", "target", "strategy", "schedule", "dry_run")
+    __slots__ = ("package_id", "action", "target", "strategy", "schedule", "dry_run", "rollback_deployment_id")
     PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     package_id: str
     action: Action
     target: _inventory_pb2.Target
     strategy: Strategy
     schedule: Schedule
     dry_run: bool
-    def __init__(self, package_id: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    rollback_deployment_id: str
+    def __init__(self, package_id: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., dry_run: _Optional[bool] = ..., rollback_deployment_id: _Optional[str] = ...) -> None: ...
 
 class CreateDeploymentResponse(_message.Message):
     __slots__ = ("deployment", "resolved", "incompatible", "schedule")
@@ -614,6 +618,18 @@ class GetTargetLogResponse(_message.Message):
     lines: _containers.RepeatedCompositeFieldContainer[LogLine]
     dropped_lines: int
     def __init__(self, lines: _Optional[_Iterable[_Union[LogLine, _Mapping]]] = ..., dropped_lines: _Optional[int] = ...) -> None: ...
+
+class RevokeServerRequest(_message.Message):
+    __slots__ = ("server_id", "reason")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    reason: str
+    def __init__(self, server_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RevokeServerResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class CreatePolicyRequest(_message.Message):
     __slots__ = ("name", "target", "software_name", "exact_version", "latest", "state", "strategy", "mode", "enabled")

@@ -90,6 +90,11 @@ class SchedulerServiceStub:
                 request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogRequest.SerializeToString,
                 response_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogResponse.FromString,
                 _registered_method=True)
+        self.RevokeServer = channel.unary_unary(
+                '/convoy.scheduler.v1.SchedulerService/RevokeServer',
+                request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerRequest.SerializeToString,
+                response_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerResponse.FromString,
+                _registered_method=True)
         self.CreatePolicy = channel.unary_unary(
                 '/convoy.scheduler.v1.SchedulerService/CreatePolicy',
                 request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.CreatePolicyRequest.SerializeToString,
@@ -218,6 +223,14 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeServer(self, request, context):
+        """Revokes the node's certificate (auth), marks the server revoked (inventory) and closes its stream;
+        every later call of the node is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreatePolicy(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -339,6 +352,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.GetTargetLog,
                     request_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogRequest.FromString,
                     response_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogResponse.SerializeToString,
+            ),
+            'RevokeServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeServer,
+                    request_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerRequest.FromString,
+                    response_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerResponse.SerializeToString,
             ),
             'CreatePolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePolicy,
@@ -689,6 +707,33 @@ class SchedulerService:
             '/convoy.scheduler.v1.SchedulerService/GetTargetLog',
             convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogRequest.SerializeToString,
             convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTargetLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.scheduler.v1.SchedulerService/RevokeServer',
+            convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerRequest.SerializeToString,
+            convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.RevokeServerResponse.FromString,
             options,
             channel_credentials,
             insecure,
