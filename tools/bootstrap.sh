@@ -30,6 +30,8 @@ check_system() {
     command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
     # Ubuntu compresses .deb members with zstd.
     command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+    # End-to-end tests put each test agent in a network namespace of its own.
+    command -v ip >/dev/null 2>&1 || [ -x /sbin/ip ] || missing+=(iproute2)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc)
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v curl >/dev/null 2>&1 || missing+=(curl)

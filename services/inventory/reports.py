@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, insert, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from services.inventory.models import AGENT_REPORT, OFFLINE, ONLINE, REVOKED, Installed, Server
@@ -121,37 +122,56 @@ class ReportUseCases:
             raise Conflict(f"server {server_id} was deleted while it was being registered; retry")
         return server, created
 
-    async def set_status(self, server_id: str, status: str, when: datetime | None) -> ServerView:
-        """Online/offline as of `when`; a report older than the last one seen changes nothing."""
+    async def set_status(
+        self, server_id: str, status: str, when: datetime | None, *, enrolled: bool = False
+    ) -> ServerView:
+        """Online/offline as of `when`; a report older than the last one seen changes nothing.
+
+        REVOKED is final until the node enrolls again (`enrolled` with ONLINE): its certificate was revoked
+        by auth, and the scheduler refuses every call of it meanwhile."""
         core = self.core
         await core.require_service("server.status", f"server:{server_id[:64]}")
-        if status not in (ONLINE, OFFLINE):
-            raise InvalidArgument(
-                "status must be online or offline; revocation goes through auth's RevokeNode"
-            )
+        if status not in (ONLINE, OFFLINE, REVOKED):
+            raise InvalidArgument("status must be online, offline or revoked")
+        if enrolled and status != ONLINE:
+            raise InvalidArgument("a node that has just enrolled is online")
         now = core.now()
         # A clock ahead of ours must not pin last_seen in the future and so swallow later reports.
         when = min(when or now, now)
         async with core.db.transaction() as session:
             server = await load_server(session, server_id, lock=True)
-            if server.status == REVOKED:
-                raise FailedPrecondition(f"server {server.id} is revoked; its status no longer changes")
-            if server.last_seen is None or when >= server.last_seen:
+            if status == REVOKED:
+                if server.status != REVOKED:
+                    server.status, server.updated_at = REVOKED, now
+                    await core.audit.record(
+                        "server.revoke", f"server:{server.id}", reason="certificate revoked"
+                    )
+                    await session.flush()
+                return (await with_groups(session, [server]))[0]
+            if server.status == REVOKED and not enrolled:
+                raise FailedPrecondition(f"server {server.id} is revoked; it must enroll again")
+            if enrolled or server.last_seen is None or when >= server.last_seen:
                 server.status, server.last_seen, server.updated_at = status, when, now
                 await session.flush()
             return (await with_groups(session, [server]))[0]
 
-    async def record_installed(self, server_id: str, items: Sequence[InstalledItem]) -> None:
-        """Replaces the server's whole set in one transaction."""
+    async def record_installed(
+        self, server_id: str, items: Sequence[InstalledItem], *, merge: bool = False
+    ) -> None:
+        """Replaces the server's whole set in one transaction; with `merge`, only the names listed
+        change (a deployment's result): an item with an empty version removes its name."""
         core = self.core
         # Not audited per report: it is an observation of the node, not a change anyone made.
         await core.require_service("installed.record", f"server:{server_id[:64]}")
         now = core.now()
-        rows = _check_installed(items, now)
+        rows = _check_installed(items, now, merge=merge)
         async with core.db.transaction() as session:
             # The row lock orders concurrent reports for one server, so one whole set wins.
             server = await load_server(session, server_id, lock=True)
             connection = await session.connection()
+            if merge:
+                await _merge_installed(connection, server.id, rows)
+                return
             await connection.execute(delete(Installed).where(col(Installed.server_id) == server.id))
             if rows:
                 await connection.execute(insert(Installed), [{"server_id": server.id, **row} for row in rows])
@@ -224,10 +244,28 @@ def _apply_facts(server: Server, facts: CheckedFacts) -> None:
         server.arch, server.kernel = os.arch, os.kernel
 
 
-def _check_installed(items: Sequence[InstalledItem], now: datetime) -> list[dict]:
+async def _merge_installed(connection: AsyncConnection, server_id: uuid.UUID, rows: list[dict]) -> None:
+    """Upserts the listed names that have a version and deletes those without; others stay as they are."""
+    gone = [row["name"] for row in rows if not row["version"]]
+    kept = [{"server_id": server_id, **row} for row in rows if row["version"]]
+    if gone:
+        await connection.execute(
+            delete(Installed).where(col(Installed.server_id) == server_id, col(Installed.name).in_(gone))
+        )
+    if kept:
+        upsert = pg_insert(Installed)
+        changed = {
+            key: upsert.excluded[key] for key in ("version", "package_family", "observed_at", "source")
+        }
+        await connection.execute(
+            upsert.on_conflict_do_update(index_elements=["server_id", "name"], set_=changed), kept
+        )
+
+
+def _check_installed(items: Sequence[InstalledItem], now: datetime, *, merge: bool = False) -> list[dict]:
     if len(items) > MAX_INSTALLED:
         raise InvalidArgument(f"a report may list at most {MAX_INSTALLED} pieces of software")
-    rows, seen = [_installed_row(item, now) for item in items], set()
+    rows, seen = [_installed_row(item, now, removal_allowed=merge) for item in items], set()
     for name in (row["name"] for row in rows):
         if name in seen:
             raise InvalidArgument(f"software {name!r} is listed twice; list each name once")
@@ -235,12 +273,13 @@ def _check_installed(items: Sequence[InstalledItem], now: datetime) -> list[dict
     return rows
 
 
-def _installed_row(item: InstalledItem, now: datetime) -> dict:
+def _installed_row(item: InstalledItem, now: datetime, *, removal_allowed: bool = False) -> dict:
+    """`removal_allowed` (a merge): an empty version means the name is no longer installed."""
     name = check_short("software name", item.name, 256)
     if not name:
         raise InvalidArgument("every piece of software needs a name")
     version = check_short(f"version of {name!r}", item.version, 128)
-    if not version:
+    if not version and not removal_allowed:
         raise InvalidArgument(f"software {name!r} needs a version")
     return {
         "name": name,

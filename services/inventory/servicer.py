@@ -247,7 +247,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         self, request: pb.RecordInstalledRequest, context: object
     ) -> pb.RecordInstalledResponse:
         items = [_installed_item(message) for message in request.software]
-        await self._reports.record_installed(request.server_id, items)
+        await self._reports.record_installed(request.server_id, items, merge=request.merge)
         return pb.RecordInstalledResponse()
 
     async def ListInstalled(
@@ -275,7 +275,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         self, request: pb.SetServerStatusRequest, context: object
     ) -> pb.SetServerStatusResponse:
         view = await self._reports.set_status(
-            request.server_id, _name(STATUS_TO_PROTO, request.status), from_timestamp(request, "time")
+            request.server_id,
+            _name(STATUS_TO_PROTO, request.status),
+            from_timestamp(request, "time"),
+            enrolled=request.enrolled,
         )
         return pb.SetServerStatusResponse(server=server_to_proto(view))
 

@@ -468,14 +468,16 @@ class RecordFactsResponse(_message.Message):
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
 class SetServerStatusRequest(_message.Message):
-    __slots__ = ("server_id", "status", "time")
+    __slots__ = ("server_id", "status", "time", "enrolled")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     status: ServerStatus
     time: _timestamp_pb2.Timestamp
-    def __init__(self, server_id: _Optional[str] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    enrolled: bool
+    def __init__(self, server_id: _Optional[str] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., enrolled: _Optional[bool] = ...) -> None: ...
 
 class SetServerStatusResponse(_message.Message):
     __slots__ = ("server",)
