@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.kit.pki import NODE_CA_STEM
 from services.kit.settings import ServiceSettings
 
 __all__ = ["AuthSettings"]
+
+
+def _node_ca_key_in_pki_dir(data: dict[str, Any]) -> Path | None:
+    pki_dir = data.get("pki_dir")
+    return Path(pki_dir) / f"{NODE_CA_STEM}-key.pem" if pki_dir else None
 
 
 class AuthSettings(ServiceSettings):
@@ -32,3 +39,19 @@ class AuthSettings(ServiceSettings):
     argon2_memory_kib: int = Field(19456, ge=8)
     argon2_time_cost: int = Field(2, ge=1)
     argon2_parallelism: int = Field(1, ge=1)
+    # The node CA (certificate: CONVOY_AUTH_NODE_CA, key: CONVOY_AUTH_NODE_CA_KEY) signs agents' client
+    # certificates; only auth holds its key. Without both files this server enrolls no nodes.
+    node_ca_key: Path | None = Field(default_factory=_node_ca_key_in_pki_dir)
+    # Short-lived node certificates limit what a stolen one is worth; agents renew well before expiry.
+    node_cert_hours: int = Field(72, ge=1, le=720)
+    # Join tokens live 15 to 60 minutes (a request may choose within the bounds) and serve few enrollments.
+    join_token_min_seconds: int = Field(900, ge=60)
+    join_token_max_seconds: int = Field(3600, ge=60)
+    join_token_default_seconds: int = Field(1800, ge=60)
+    join_token_max_uses: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _join_token_bounds_in_order(self) -> AuthSettings:
+        if not self.join_token_min_seconds <= self.join_token_default_seconds <= self.join_token_max_seconds:
+            raise ValueError("join token lifetimes must satisfy min <= default <= max")
+        return self

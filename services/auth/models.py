@@ -1,14 +1,16 @@
-"""Tables of the auth schema: users, refresh-token families, login throttling and the audit chain."""
+"""Tables of the auth schema: users, refresh-token families, login throttling, the audit chain, join tokens
+and enrolled nodes."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Uuid
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
-__all__ = ["SCHEMA", "User", "RefreshToken", "LoginThrottle", "AuditEntry"]
+__all__ = ["SCHEMA", "User", "RefreshToken", "LoginThrottle", "AuditEntry", "JoinToken", "Node"]
 
 SCHEMA = "auth"
 
@@ -81,3 +83,41 @@ class AuditEntry(SQLModel, table=True):
     client_address: str = Field(default="", max_length=200)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class JoinToken(SQLModel, table=True):
+    """A secret that lets agents enroll; only the SHA-256 of the token text is kept."""
+
+    __tablename__ = "join_tokens"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    # The server the enrolling node becomes; None: a new server id per enrollment.
+    server_id: uuid.UUID | None = Field(default=None, nullable=True)
+    group_ids: list[uuid.UUID] = Field(
+        default_factory=list, sa_column=Column(ARRAY(Uuid()), nullable=False, server_default="{}")
+    )
+    expires_at: datetime = _utc()
+    max_uses: int = 1
+    uses: int = 0
+    revoked: bool = False
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _utc(index=True)
+
+
+class Node(SQLModel, table=True):
+    """An enrolled node: the identity in its certificate, the certificate last signed, and revocation."""
+
+    __tablename__ = "nodes"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(primary_key=True)
+    hostname: str = Field(default="", max_length=255)
+    enrolled_at: datetime = _utc()
+    # Hex serial and expiry of the newest certificate signed for the node.
+    certificate_serial: str = Field(max_length=64)
+    not_after: datetime = _utc()
+    renewed_at: datetime | None = _utc(default=None, nullable=True)
+    revoked_at: datetime | None = _utc(default=None, nullable=True)
+    revoked_reason: str = Field(default="", max_length=1000)

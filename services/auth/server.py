@@ -9,9 +9,12 @@ from convoy.auth.v1 import auth_pb2 as pb
 from convoy.auth.v1 import auth_pb2_grpc as pb_grpc
 from services.auth.auditlog import AuditUseCases
 from services.auth.config import AuthSettings
+from services.auth.enrollment import EnrollmentUseCases
+from services.auth.join_tokens import JoinTokenUseCases
+from services.auth.node_ca import NodeAuthority
 from services.auth.passwords import Passwords
 from services.auth.service import Core, SessionUseCases
-from services.auth.servicer import AuditServicer, AuthServicer
+from services.auth.servicer import AuditServicer, AuthServicer, EnrollmentServicer
 from services.auth.signing import Signer
 from services.auth.users import UserUseCases
 from services.kit.db import Database
@@ -70,6 +73,13 @@ def build(settings: AuthSettings) -> AuthProcess:
         pb_grpc.add_AuditServiceServicer_to_server,
         audit_servicer,
         pb.DESCRIPTOR.services_by_name["AuditService"],
+    )
+    authority = NodeAuthority.load(settings)
+    enrollment = EnrollmentServicer(JoinTokenUseCases(core, authority), EnrollmentUseCases(core, authority))
+    server.add(
+        pb_grpc.add_EnrollmentServiceServicer_to_server,
+        enrollment,
+        pb.DESCRIPTOR.services_by_name["EnrollmentService"],
     )
     return AuthProcess(server, core.db, core, users)
 

@@ -6,12 +6,14 @@ from convoy.auth.v1 import auth_pb2 as pb
 from convoy.auth.v1 import auth_pb2_grpc as pb_grpc
 from services.auth.audit import DENIED, FAILURE, SUCCESS, AuditEvent
 from services.auth.auditlog import AuditFilter, AuditUseCases
-from services.auth.models import AuditEntry, User
+from services.auth.enrollment import EnrollmentUseCases
+from services.auth.join_tokens import JoinTokenRequest, JoinTokenUseCases
+from services.auth.models import AuditEntry, JoinToken, User
 from services.auth.service import Session, SessionUseCases
 from services.auth.users import UserChanges, UserUseCases
 from services.kit.timestamps import from_timestamp, to_timestamp
 
-__all__ = ["AuthServicer", "AuditServicer", "ROLE_TO_PROTO", "ROLE_FROM_PROTO"]
+__all__ = ["AuthServicer", "AuditServicer", "EnrollmentServicer", "ROLE_TO_PROTO", "ROLE_FROM_PROTO"]
 
 ROLE_TO_PROTO = {"admin": pb.ROLE_ADMIN, "operator": pb.ROLE_OPERATOR, "viewer": pb.ROLE_VIEWER}
 ROLE_FROM_PROTO = {value: name for name, value in ROLE_TO_PROTO.items()}
@@ -66,6 +68,20 @@ def audit_to_proto(entry: AuditEntry) -> pb.AuditRecord:
         prev_hash=entry.prev_hash,
         hash=entry.hash,
         source=entry.source,
+    )
+
+
+def join_token_to_proto(row: JoinToken) -> pb.JoinToken:
+    return pb.JoinToken(
+        id=str(row.id),
+        server_id=str(row.server_id) if row.server_id else "",
+        group_ids=[str(group_id) for group_id in row.group_ids],
+        expires_at=to_timestamp(row.expires_at),
+        max_uses=row.max_uses,
+        uses=row.uses,
+        revoked=row.revoked,
+        created_by=row.created_by,
+        created_at=to_timestamp(row.created_at),
     )
 
 
@@ -168,3 +184,81 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             first_bad_id=report.first_bad_id,
             reason=report.reason,
         )
+
+
+class EnrollmentServicer(pb_grpc.EnrollmentServiceServicer):
+    def __init__(self, join_tokens: JoinTokenUseCases, enrollment: EnrollmentUseCases) -> None:
+        self._join_tokens, self._enrollment = join_tokens, enrollment
+
+    async def CreateJoinToken(
+        self, request: pb.CreateJoinTokenRequest, context: object
+    ) -> pb.CreateJoinTokenResponse:
+        created = await self._join_tokens.create(
+            JoinTokenRequest(
+                server_id=request.server_id,
+                group_ids=list(request.group_ids),
+                ttl_seconds=request.ttl_seconds,
+                max_uses=request.max_uses,
+            )
+        )
+        return pb.CreateJoinTokenResponse(
+            join_token=join_token_to_proto(created.join_token),
+            token=created.token,
+            ca_fingerprint=created.ca_fingerprint,
+        )
+
+    async def ListJoinTokens(
+        self, request: pb.ListJoinTokensRequest, context: object
+    ) -> pb.ListJoinTokensResponse:
+        page = await self._join_tokens.list(
+            size=request.page_size, token=request.page_token, include_expired=request.include_expired
+        )
+        return pb.ListJoinTokensResponse(
+            join_tokens=[join_token_to_proto(row) for row in page.join_tokens],
+            next_page_token=page.next_page_token,
+        )
+
+    async def RevokeJoinToken(
+        self, request: pb.RevokeJoinTokenRequest, context: object
+    ) -> pb.RevokeJoinTokenResponse:
+        await self._join_tokens.revoke(request.id)
+        return pb.RevokeJoinTokenResponse()
+
+    async def RedeemJoinToken(
+        self, request: pb.RedeemJoinTokenRequest, context: object
+    ) -> pb.RedeemJoinTokenResponse:
+        enrollment = await self._enrollment.redeem(
+            request.token, request.csr_pem, request.hostname, request.peer_address
+        )
+        return pb.RedeemJoinTokenResponse(
+            node_id=str(enrollment.node_id),
+            certificate_pem=enrollment.certificate.pem,
+            ca_certificate_pem=enrollment.ca_certificate_pem,
+            not_after=to_timestamp(enrollment.certificate.not_after),
+            server_id=str(enrollment.node_id),
+            group_ids=[str(group_id) for group_id in enrollment.group_ids],
+        )
+
+    async def RenewNodeCertificate(
+        self, request: pb.RenewNodeCertificateRequest, context: object
+    ) -> pb.RenewNodeCertificateResponse:
+        signed = await self._enrollment.renew(request.node_id, request.csr_pem)
+        return pb.RenewNodeCertificateResponse(
+            certificate_pem=signed.pem, not_after=to_timestamp(signed.not_after)
+        )
+
+    async def RevokeNode(self, request: pb.RevokeNodeRequest, context: object) -> pb.RevokeNodeResponse:
+        await self._enrollment.revoke(request.node_id, request.reason)
+        return pb.RevokeNodeResponse()
+
+    async def GetNodeStatus(
+        self, request: pb.GetNodeStatusRequest, context: object
+    ) -> pb.GetNodeStatusResponse:
+        status = await self._enrollment.status(request.node_id)
+        return pb.GetNodeStatusResponse(
+            enrolled=status.enrolled, revoked=status.revoked, revoked_at=to_timestamp(status.revoked_at)
+        )
+
+    async def GetCaBundle(self, request: pb.GetCaBundleRequest, context: object) -> pb.GetCaBundleResponse:
+        pem, ca_fingerprint = self._enrollment.ca_bundle()
+        return pb.GetCaBundleResponse(ca_certificate_pem=pem, fingerprint=ca_fingerprint)

@@ -16,12 +16,15 @@ __all__ = [
     "require_role",
     "require_user",
     "require_caller",
+    "require_agent",
     "service_peer",
     "ADMIN",
     "OPERATOR",
     "VIEWER",
     "USER_ROLES",
     "WRITE_ROLES",
+    "AGENT",
+    "SERVICE",
     "GATEWAY",
 ]
 
@@ -94,9 +97,12 @@ def require_caller(*roles: str, call: CallContext | None = None) -> Principal:
 
     Services act for themselves (audit writes, enrollment, reconciling); agents and anonymous callers
     never pass, and neither does the gateway without a token: it always forwards its user's token, so a
-    call from it without one has no person behind it.
+    call from it without one has no person behind it. A node stays a node even with a person's token:
+    what it may do is decided by its own RPCs (require_agent), never by a token that leaked to it.
     """
     call = call or current_call()
+    if call.peer is not None and call.peer.kind == "agent":
+        raise PermissionDenied("a node certificate does not allow this call")
     if call.user is not None:
         return require_role(*roles, call=call)
     peer = service_peer(call)
@@ -115,9 +121,19 @@ def service_peer(call: CallContext | None = None) -> Principal | None:
     return None
 
 
+def require_agent(call: CallContext | None = None) -> str:
+    """The id of the calling node, taken from its certificate only (never from a request field)."""
+    call = call or current_call()
+    peer = call.peer
+    if peer is None or peer.kind != "agent":
+        raise Unauthenticated("a node certificate is required")
+    return peer.subject
+
+
 # Roles of people; machines get "service" (internal certificates) or "agent" (node certificates).
 ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"
 USER_ROLES = (ADMIN, OPERATOR, VIEWER)
 WRITE_ROLES = (ADMIN, OPERATOR)
+AGENT, SERVICE = "agent", "service"
 # The certificate name of the HTTP gateway, which acts only on behalf of users.
 GATEWAY = "gateway"

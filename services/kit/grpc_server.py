@@ -40,6 +40,7 @@ class GrpcServer:
         self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(MESSAGE_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        self._client_roots: bytes | None = None
         self.port = 0
 
     def add(
@@ -47,6 +48,29 @@ class GrpcServer:
     ) -> None:
         add_to_server(servicer, self.server)
         self._names.append(service.full_name)
+
+    def trust_client_roots(self, roots: bytes) -> None:
+        """Makes the listen port verify client certificates against `roots` instead of the service CA
+        (e.g. service CA + node CA where agents call too); call before start()."""
+        self._client_roots = roots
+
+    def add_port(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
+        """Binds one more port to the same servicers (call before start()); the bound port.
+
+        Each port has its own credentials, e.g. one that accepts only node certificates. None serves
+        plaintext, for dev stacks without a PKI only.
+        """
+        try:
+            if credentials is None:
+                log.warning("no TLS credentials for %s: serving plaintext (dev mode only)", address)
+                port = self.server.add_insecure_port(address)
+            else:
+                port = self.server.add_secure_port(address, credentials)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
+        if not port:
+            raise OSError(f"cannot listen on {address}")
+        return port
 
     async def start(self) -> int:
         reflection.enable_server_reflection(self._names, self.server)
@@ -97,17 +121,8 @@ class GrpcServer:
 
     def _bind(self, address: str) -> int:
         files = self.settings.tls_files()
-        try:
-            if files is None:
-                log.warning("no TLS files configured: serving plaintext (dev mode only)")
-                port = self.server.add_insecure_port(address)
-            else:
-                port = self.server.add_secure_port(address, server_credentials(files))
-        except RuntimeError as exc:
-            raise OSError(f"cannot listen on {address}: {exc}") from exc
-        if not port:
-            raise OSError(f"cannot listen on {address}")
-        return port
+        credentials = None if files is None else server_credentials(files, client_roots=self._client_roots)
+        return self.add_port(address, credentials)
 
     async def stop(self) -> None:
         """NOT_SERVING first so balancers stop routing, then let in-flight calls finish."""

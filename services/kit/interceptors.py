@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -10,11 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from services.kit import errors
-from services.kit.context import CallContext, Principal, use_call
+from services.kit.context import AGENT, SERVICE, CallContext, Principal, use_call
 from services.kit.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_SECONDS
-from services.kit.tls import peer_common_name
+from services.kit.pki import NODE_CA_COMMON_NAME
 
 __all__ = ["STATUS_BY_ERROR", "status_for", "CallInterceptor", "BearerVerifier"]
 
@@ -106,8 +109,31 @@ class _Call:
 
 
 def _peer_principal(context: grpc.aio.ServicerContext) -> Principal | None:
-    name = peer_common_name(context)
-    return Principal(kind="service", subject=name, role="service", name=name) if name else None
+    """The machine behind the verified client certificate, if any: a node or a service.
+
+    The TLS handshake has already checked the chain against the port's client roots, so the issuer
+    tells which CA vouched for the peer: only the node CA signs agents' certificates.
+    """
+    values = context.auth_context().get("x509_pem_cert") or []
+    return _certificate_principal(values[0]) if values else None
+
+
+# A peer shows the same certificate on every call of its connection: parse it once.
+@functools.lru_cache(maxsize=4096)
+def _certificate_principal(pem: bytes) -> Principal | None:
+    certificate = x509.load_pem_x509_certificate(pem)
+    name = _common_name(certificate.subject)
+    if not name:
+        return None
+    if _common_name(certificate.issuer) == NODE_CA_COMMON_NAME:
+        return Principal(kind="agent", subject=name, role=AGENT, name=name)
+    return Principal(kind="service", subject=name, role=SERVICE, name=name)
+
+
+def _common_name(name: x509.Name) -> str:
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = values[0].value if values else ""
+    return value if isinstance(value, str) else value.decode()
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):

@@ -23,24 +23,35 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "CA_COMMON_NAME",
+    "CA_STEM",
+    "NODE_CA_COMMON_NAME",
+    "NODE_CA_STEM",
     "DEFAULT_HOSTS",
     "CertifiedKey",
+    "check_csr",
     "create_ca",
     "fingerprint",
     "issue_certificate",
     "load_certified_key",
     "main",
+    "node_uri",
     "sign_csr",
     "write_pki_dir",
 ]
 
 CA_COMMON_NAME = "Convoy dev CA"
+CA_STEM = "ca"
+# The node CA signs agents' client certificates only: a service trusting it accepts nodes, never services,
+# and the interceptor tells a node from a service by this issuer name.
+NODE_CA_COMMON_NAME = "Convoy node CA"
+NODE_CA_STEM = "node-ca"
+NODE_URI_PREFIX = "urn:convoy:node:"
 DEFAULT_HOSTS: Sequence[str] = ("localhost", "127.0.0.1", "::1")
 # Certificates start a little in the past so a peer whose clock lags ours still accepts them at once.
 CLOCK_SKEW = timedelta(minutes=5)
 # Names in a PKI directory become file names and DNS SANs: one lowercase DNS label, and never the CA's files.
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_RESERVED_NAMES = frozenset({"ca"})
+_RESERVED_NAMES = frozenset({CA_STEM, NODE_CA_STEM})
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,11 @@ def sign_csr(
     return CertifiedKey(certificate, None)
 
 
+def check_csr(csr_pem: bytes) -> None:
+    """Raises ValueError for a CSR that sign_csr would refuse (unreadable, forged, or a weak key)."""
+    _verified_csr_key(csr_pem)
+
+
 def load_certified_key(cert_path: Path, key_path: Path | None) -> CertifiedKey:
     """Read a PEM certificate and, optionally, the PEM private key that must belong to it."""
     certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -141,17 +157,24 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return "sha256:" + certificate.fingerprint(hashes.SHA256()).hex()
 
 
+def node_uri(node_id: str) -> str:
+    """The URI SAN that names a node in its certificate, next to its id as the CN."""
+    return NODE_URI_PREFIX + node_id
+
+
 def write_pki_dir(
     directory: Path,
     names: Sequence[str],
     *,
     hosts: Sequence[str] = DEFAULT_HOSTS,
 ) -> None:
-    """Make sure `directory` holds a CA and a server+client certificate per name; existing files are kept."""
+    """Make sure `directory` holds the service CA, the node CA and a server+client certificate per name;
+    existing files are kept."""
     for name in names:
         _check_name(name)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca = _ensure_pair(directory, "ca", functools.partial(create_ca, CA_COMMON_NAME))
+    ca = _ensure_pair(directory, CA_STEM, functools.partial(create_ca, CA_COMMON_NAME))
+    _ensure_pair(directory, NODE_CA_STEM, functools.partial(create_ca, NODE_CA_COMMON_NAME))
     for name in names:
         issue = functools.partial(issue_certificate, ca, name, sans=[name, *hosts])
         _ensure_pair(directory, name, issue, issuer=ca)
@@ -250,12 +273,12 @@ def _authority_key_id(
 
 
 def _general_name(entry: str) -> x509.GeneralName:
-    """IP addresses become IPAddress SANs, `scheme://` identities URIs, everything else DNS names."""
+    """IP addresses become IPAddress SANs, `scheme://` and `urn:` identities URIs, the rest DNS names."""
     try:
         return x509.IPAddress(ipaddress.ip_address(entry))
     except ValueError:
         pass
-    if "://" in entry:
+    if "://" in entry or entry.startswith("urn:"):
         return x509.UniformResourceIdentifier(entry)
     return x509.DNSName(entry)
 
@@ -292,7 +315,9 @@ def _spki(public_key: CertificatePublicKeyTypes) -> bytes:
 
 def _check_name(name: str) -> None:
     if not _NAME.fullmatch(name) or name in _RESERVED_NAMES:
-        raise ValueError(f"invalid PKI name {name!r}: use one lowercase DNS label other than 'ca'")
+        raise ValueError(
+            f"invalid PKI name {name!r}: use one lowercase DNS label other than {CA_STEM!r} and {NODE_CA_STEM!r}"
+        )
 
 
 def _ensure_pair(
@@ -342,7 +367,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.kit.pki", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    init = commands.add_parser("init", help="create the CA and service certificates that are missing")
+    init = commands.add_parser("init", help="create the CAs and service certificates that are missing")
     init.add_argument("directory", type=Path)
     init.add_argument("--names", required=True, help="comma-separated service names, e.g. auth,gateway")
     init.add_argument("--hosts", default=",".join(DEFAULT_HOSTS), help="extra SANs for every service")

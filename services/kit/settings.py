@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from services.kit.pki import NODE_CA_STEM
 
 __all__ = ["ServiceSettings", "TlsFiles", "PLACEHOLDER_SECRETS", "load_settings"]
 
@@ -25,6 +27,11 @@ class TlsFiles:
 
     def read(self) -> tuple[bytes, bytes, bytes]:
         return self.cert.read_bytes(), self.key.read_bytes(), self.ca.read_bytes()
+
+
+def _node_ca_in_pki_dir(data: dict[str, Any]) -> Path | None:
+    pki_dir = data.get("pki_dir")
+    return Path(pki_dir) / f"{NODE_CA_STEM}.pem" if pki_dir else None
 
 
 class ServiceSettings(BaseSettings):
@@ -45,6 +52,8 @@ class ServiceSettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None
+    # The CA of agents' client certificates, for the ports that accept nodes (scheduler, transfer).
+    node_ca: Path | None = Field(default_factory=_node_ca_in_pki_dir)
     # Seconds the health check reports NOT_SERVING before the server stops taking calls, so that
     # load balancers notice; then in-flight calls get `shutdown_grace_seconds` to finish.
     drain_seconds: float = Field(2.0, ge=0)

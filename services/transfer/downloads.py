@@ -8,8 +8,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from services.kit.context import USER_ROLES, require_caller
-from services.kit.errors import InvalidArgument, NotFound, OutOfRange, Unavailable
+from cryptography import x509
+
+from services.kit.audit_client import DENIED
+from services.kit.context import USER_ROLES, current_call, require_caller
+from services.kit.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unavailable
+from services.kit.grants import verify_grant
 from services.transfer.metrics import ACTIVE_STREAMS, DOWNLOAD, TRANSFER_BYTES
 from services.transfer.models import Blob
 from services.transfer.service import Core, check_sha256
@@ -33,12 +37,15 @@ def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
 
 
 class DownloadUseCases:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, core: Core, grant_ca: x509.Certificate | None = None) -> None:
+        # The service CA: grants are valid only when signed with a scheduler certificate it issued.
+        self.core, self._grant_ca = core, grant_ca
 
-    async def download(self, sha256: str, offset: int) -> AsyncIterator[DownloadHeader | bytes]:
+    async def download(
+        self, sha256: str, offset: int, grant: str = ""
+    ) -> AsyncIterator[DownloadHeader | bytes]:
         """Yields the header first, then chunks; every check happens before the header is sent."""
-        require_caller(*USER_ROLES)
+        await self._authorize(sha256, grant)
         if offset < 0:
             raise InvalidArgument("offset must not be negative")
         blob, handle = await self._open(check_sha256(sha256), offset)
@@ -51,6 +58,27 @@ class DownloadUseCases:
             # Synchronous: it must also run when the client goes away and the stream is cancelled.
             handle.close()
             ACTIVE_STREAMS.labels(DOWNLOAD).dec()
+
+    async def _authorize(self, sha256: str, grant: str) -> None:
+        """People and services as for every read; a node only with the scheduler's grant for this blob,
+        naming the node of its certificate. A node's refusal is audited: it may be a stolen certificate
+        probing for artifacts."""
+        peer = current_call().peer
+        if peer is None or peer.kind != "agent":
+            require_caller(*USER_ROLES)
+            return
+        try:
+            if self._grant_ca is None:
+                raise PermissionDenied("this transfer server cannot verify download grants")
+            verify_grant(grant, trusted_ca=self._grant_ca, node_id=peer.subject, sha256=sha256)
+        except PermissionDenied as exc:
+            try:
+                await self.core.audit.record(
+                    "blob.download", f"blob:{sha256[:64]}", result=DENIED, reason=exc.message
+                )
+            except Unavailable:
+                pass  # the node is refused either way; record() has logged the loss
+            raise
 
     async def _chunks(self, blob: Blob, handle: BinaryIO, offset: int) -> AsyncIterator[bytes]:
         chunk_size, position = self.core.settings.chunk_bytes, offset

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from cryptography import x509
+
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from services.kit.runtime import ServiceRuntime
@@ -22,11 +24,14 @@ log = logging.getLogger("convoy.transfer")
 
 class TransferProcess(ServiceRuntime):
     def __init__(self, settings: TransferSettings) -> None:
+        client_roots, service_ca = _client_trust(settings)
         super().__init__(settings)
+        if client_roots is not None:
+            self.server.trust_client_roots(client_roots)
         self.storage = LocalStorage(settings.storage_root)
         self.core = Core(self.db, self.storage, self.audit, settings)
         servicer = TransferServicer(
-            BlobUseCases(self.core), UploadUseCases(self.core), DownloadUseCases(self.core)
+            BlobUseCases(self.core), UploadUseCases(self.core), DownloadUseCases(self.core, service_ca)
         )
         self.server.add(
             pb_grpc.add_TransferServiceServicer_to_server,
@@ -49,6 +54,23 @@ class TransferProcess(ServiceRuntime):
                 await asyncio.to_thread(self.storage.sweep_staging, settings.stale_upload_seconds)
             except OSError as exc:
                 log.warning("could not sweep the staging directory: %s", exc)
+
+
+def _client_trust(settings: TransferSettings) -> tuple[bytes | None, x509.Certificate | None]:
+    """Agents download too: the port accepts certificates of the service CA and of the node CA, when
+    there is one. Also returns the service CA, which vouches for the scheduler that signs download grants."""
+    files = settings.tls_files()
+    if files is None:
+        return None, None
+    service_ca_pem = files.ca.read_bytes()
+    service_ca = x509.load_pem_x509_certificate(service_ca_pem)
+    if settings.node_ca is None:
+        return None, service_ca
+    try:
+        node_ca_pem = settings.node_ca.read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read the node CA {settings.node_ca}: {exc.strerror}") from exc
+    return service_ca_pem.rstrip(b"\n") + b"\n" + node_ca_pem, service_ca
 
 
 def build(settings: TransferSettings) -> TransferProcess:

@@ -103,7 +103,7 @@ class TransferServicer(pb_grpc.TransferServiceServicer):
     async def Download(
         self, request: pb.DownloadRequest, context: object
     ) -> AsyncIterator[pb.DownloadResponse]:
-        async for part in self._downloads.download(request.sha256, request.offset):
+        async for part in self._downloads.download(request.sha256, request.offset, request.grant):
             if isinstance(part, DownloadHeader):
                 header = pb.DownloadHeader(
                     sha256=part.sha256,

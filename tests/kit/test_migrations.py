@@ -27,7 +27,13 @@ async def test_auth_migrates_into_its_own_schema_only(postgres: LocalPostgres) -
         }
         version = await db.fetchval("SELECT version_num FROM auth.alembic_version")
     assert {schema for schema, _ in tables} == {"auth"}
-    assert {"users", "refresh_tokens", "login_throttle", "audit_log", "alembic_version"} <= {
-        t for _, t in tables
-    }
-    assert version == "0001"
+    assert {
+        "users",
+        "refresh_tokens",
+        "login_throttle",
+        "audit_log",
+        "join_tokens",
+        "nodes",
+        "alembic_version",
+    } <= {t for _, t in tables}
+    assert version == "0002"

@@ -188,10 +188,19 @@ def test_write_pki_dir_keeps_existing_files_and_protects_keys(tmp_path: Path) ->
 
     assert {path.name: path.read_bytes() for path in directory.iterdir()} == first
     assert sorted(first) == sorted(
-        ["ca.pem", "ca-key.pem", "gateway.pem", "gateway-key.pem", "scheduler.pem", "scheduler-key.pem"]
+        [
+            "ca.pem",
+            "ca-key.pem",
+            "node-ca.pem",
+            "node-ca-key.pem",
+            "gateway.pem",
+            "gateway-key.pem",
+            "scheduler.pem",
+            "scheduler-key.pem",
+        ]
     )
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    for name in ("ca-key.pem", "gateway-key.pem", "scheduler-key.pem"):
+    for name in ("ca-key.pem", "node-ca-key.pem", "gateway-key.pem", "scheduler-key.pem"):
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600
 
 

@@ -13,8 +13,14 @@ from typing import Any
 import asyncpg
 import grpc
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
+from convoy.auth.v1 import auth_pb2 as auth_pb
+from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from devstack.postgres import LocalPostgres
 from services.auth.config import AuthSettings
 from services.auth.models import SCHEMA
@@ -24,7 +30,7 @@ from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.kit.migrations import migrate
 from services.kit.settings import ServiceSettings
-from services.kit.tls import open_channel
+from services.kit.tls import MESSAGE_OPTIONS, open_channel
 
 __all__ = [
     "ADMIN_PASSWORD",
@@ -37,6 +43,11 @@ __all__ = [
     "auth_settings",
     "isolated_gateway",
     "superuser_connection",
+    "NodeIdentity",
+    "node_csr",
+    "create_join_token",
+    "redeem_join_token",
+    "enroll_node",
 ]
 
 ADMIN_PASSWORD = "admin-test-password"
@@ -166,3 +177,85 @@ async def superuser_connection(database_url: str) -> AsyncIterator[asyncpg.Conne
         yield connection
     finally:
         await connection.close()
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """What an enrolled agent holds: its node id, its own key, the certificate auth signed, the pinned CA."""
+
+    node_id: str
+    key: ec.EllipticCurvePrivateKey
+    certificate_pem: bytes
+    ca_pem: bytes
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem)
+
+    def channel(self, target: str, server_name: str) -> grpc.aio.Channel:
+        """A mutual-TLS channel as the agent opens it: the pinned CA, the service's certificate name."""
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.ca_pem, private_key=self.key_pem, certificate_chain=self.certificate_pem
+        )
+        options = [*MESSAGE_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+        return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+def node_csr(key: ec.EllipticCurvePrivateKey, common_name: str = "admin") -> str:
+    """A CSR as an agent (or an impostor) writes it; whatever identity it asks for is ignored."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def create_join_token(
+    auth: AuthStack, access_token: str, **fields: Any
+) -> auth_pb.CreateJoinTokenResponse:
+    """A join token made by the user of `access_token`, through the gateway's certificate as in production."""
+    async with auth.channel("gateway") as channel:
+        return await auth_grpc.EnrollmentServiceStub(channel).CreateJoinToken(
+            auth_pb.CreateJoinTokenRequest(**fields), metadata=_bearer(access_token), timeout=10
+        )
+
+
+async def redeem_join_token(
+    auth: AuthStack,
+    token: str,
+    *,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    hostname: str = "node-under-test",
+    peer_address: str = "",
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> tuple[NodeIdentity, auth_pb.RedeemJoinTokenResponse]:
+    """Redeems `token` the way the scheduler's agent edge does, for a fresh (or the given) node key."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    request = auth_pb.RedeemJoinTokenRequest(
+        token=token, csr_pem=node_csr(key), hostname=hostname, peer_address=peer_address
+    )
+    async with auth.channel("scheduler") as channel:
+        reply = await auth_grpc.EnrollmentServiceStub(channel).RedeemJoinToken(
+            request, metadata=metadata, timeout=10
+        )
+    node = NodeIdentity(reply.node_id, key, reply.certificate_pem.encode(), reply.ca_certificate_pem.encode())
+    return node, reply
+
+
+async def enroll_node(auth: AuthStack, access_token: str, **fields: Any) -> NodeIdentity:
+    """A node enrolled with a join token of its own, as an agent ends up after `convoy-agent enroll`."""
+    created = await create_join_token(auth, access_token, **fields)
+    node, _ = await redeem_join_token(auth, created.token)
+    return node

@@ -1,0 +1,254 @@
+"""Node use cases: redeeming a join token for a certificate, renewal, revocation, status and the CA bundle."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select, update
+
+from services.auth.audit import DENIED, AuditEvent
+from services.auth.join_tokens import hash_join_token
+from services.auth.models import JoinToken, Node
+from services.auth.node_ca import NodeAuthority, SignedCertificate, require_authority
+from services.auth.service import Core
+from services.kit.context import (
+    ADMIN,
+    OPERATOR,
+    USER_ROLES,
+    current_call,
+    require_caller,
+    service_peer,
+    use_call,
+)
+from services.kit.db import AsyncSession
+from services.kit.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.kit.pagination import parse_uuid
+from services.kit.pki import check_csr
+from services.kit.text import has_control
+
+__all__ = ["BAD_JOIN_TOKEN", "ENROLLING_SERVICES", "Enrollment", "NodeStatus", "EnrollmentUseCases"]
+
+# One answer for every refused token, so a guesser learns nothing; the audit record has the precise reason.
+BAD_JOIN_TOKEN = "join token is unknown, used up, expired or revoked"
+# Only the scheduler's agent edge redeems tokens and renews certificates for nodes.
+ENROLLING_SERVICES = ("scheduler",)
+_HOSTNAME_LIMIT = 255
+_REASON_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    node_id: uuid.UUID
+    certificate: SignedCertificate
+    ca_certificate_pem: str
+    group_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    enrolled: bool
+    revoked: bool
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _SpentToken:
+    id: uuid.UUID
+    server_id: uuid.UUID | None
+    group_ids: list[uuid.UUID]
+
+
+class EnrollmentUseCases:
+    def __init__(self, core: Core, authority: NodeAuthority | None) -> None:
+        self.core, self._authority = core, authority
+
+    async def redeem(self, token: str, csr_pem: str, hostname: str, peer_address: str) -> Enrollment:
+        """Spends one use of the token and signs the node's certificate in one transaction; every attempt
+        is audited with the enrolling agent's address."""
+        core = self.core
+        await self._require_enrolling_service("node.enroll", "node")
+        if peer_address:
+            use_call(dataclasses.replace(current_call(), client_address=peer_address[:200]))
+        hostname = _check_hostname(hostname)
+        target = f"host:{hostname}" if hostname else "node"
+        authority, csr = require_authority(self._authority), csr_pem.encode()
+        await self._check_csr(csr, "node.enroll", target)
+        digest, now = hash_join_token(token), core.now()
+        async with core.db.transaction() as session:
+            spent = await _spend(session, digest, now)
+            if spent is not None:
+                node_id = spent.server_id or uuid.uuid4()
+                signed = authority.sign(csr, node_id)
+                await _enroll(session, node_id, hostname, signed, now)
+                reason = f"join token {spent.id}" + (f", hostname {hostname}" if hostname else "")
+                await core.audit(session, AuditEvent("node.enroll", f"node:{node_id}", reason=reason))
+        if spent is None:
+            why, token_target = await self._refusal(digest, now)
+            await core.audit_alone(AuditEvent("node.enroll", token_target or target, DENIED, why))
+            raise Unauthenticated(BAD_JOIN_TOKEN)
+        return Enrollment(node_id, signed, authority.service_ca_pem.decode(), spent.group_ids)
+
+    async def _refusal(self, digest: str, now: datetime) -> tuple[str, str]:
+        """Why a token could not be spent (for the audit record), and the token it names, if any."""
+        async with self.core.db.transaction() as session:
+            row = (await session.exec(select(JoinToken).where(JoinToken.token_hash == digest))).first()
+        if row is None:
+            return "unknown token", ""
+        target = f"join_token:{row.id}"
+        if row.revoked:
+            return "revoked token", target
+        if row.expires_at <= now:
+            return "expired token", target
+        return "used token", target
+
+    async def renew(self, node_id: str, csr_pem: str) -> SignedCertificate:
+        """A new certificate for a new key of an enrolled node that is not revoked."""
+        core = self.core
+        target = f"node:{node_id[:64]}"
+        await self._require_enrolling_service("node.renew", target)
+        authority, parsed, csr = (
+            require_authority(self._authority),
+            parse_uuid(node_id, "node id"),
+            csr_pem.encode(),
+        )
+        await self._check_csr(csr, "node.renew", target)
+        async with core.db.transaction() as session:
+            node = await session.get(Node, parsed, with_for_update=True)
+            refusal = _renewal_refusal(node)
+            if node is not None and not refusal:
+                signed = authority.sign(csr, parsed)
+                node.certificate_serial, node.not_after, node.renewed_at = (
+                    signed.serial,
+                    signed.not_after,
+                    core.now(),
+                )
+                await core.audit(session, AuditEvent("node.renew", target))
+        if refusal:
+            await core.audit_alone(AuditEvent("node.renew", target, DENIED, refusal))
+            raise PermissionDenied(refusal)
+        return signed
+
+    async def revoke(self, node_id: str, reason: str) -> None:
+        """Marks the node revoked and voids unused join tokens naming it, so only a token made after this
+        enrolls it again. A node that never enrolled has nothing to revoke; that is not an error."""
+        core = self.core
+        target = f"node:{node_id[:64]}"
+        await core.authorize("node.revoke", target, ADMIN, OPERATOR)
+        parsed, reason = parse_uuid(node_id, "node id"), _check_reason(reason)
+        async with core.db.transaction() as session:
+            node = await session.get(Node, parsed, with_for_update=True)
+            if node is not None and node.revoked_at is None:
+                node.revoked_at, node.revoked_reason = core.now(), reason
+            tokens = update(JoinToken).where(
+                col(JoinToken.server_id) == parsed, col(JoinToken.revoked).is_(False)
+            )
+            await session.exec(tokens.values(revoked=True))  # type: ignore[call-overload]
+            note = reason if node is not None else "; ".join(filter(None, [reason, "never enrolled"]))
+            await core.audit(session, AuditEvent("node.revoke", target, reason=note))
+
+    async def status(self, node_id: str) -> NodeStatus:
+        await self._require_service("node.status", f"node:{node_id[:64]}")
+        parsed = parse_uuid(node_id, "node id")
+        async with self.core.db.transaction() as session:
+            node = await session.get(Node, parsed)
+        if node is None:
+            return NodeStatus(enrolled=False, revoked=False, revoked_at=None)
+        return NodeStatus(enrolled=True, revoked=node.revoked_at is not None, revoked_at=node.revoked_at)
+
+    def ca_bundle(self) -> tuple[str, str]:
+        """The service CA agents pin, and its fingerprint; for any authenticated caller."""
+        require_caller(*USER_ROLES)
+        authority = require_authority(self._authority)
+        return authority.service_ca_pem.decode(), authority.ca_fingerprint
+
+    async def _require_service(self, action: str, target: str) -> None:
+        if service_peer() is None:
+            reason = "only Convoy services may do this"
+            await self.core.audit_alone(AuditEvent(action, target, DENIED, reason))
+            raise PermissionDenied(reason)
+
+    async def _require_enrolling_service(self, action: str, target: str) -> None:
+        peer = service_peer()
+        if peer is None or peer.name not in ENROLLING_SERVICES:
+            reason = "only the scheduler may enroll nodes and renew their certificates"
+            await self.core.audit_alone(AuditEvent(action, target, DENIED, reason))
+            raise PermissionDenied(reason)
+
+    async def _check_csr(self, csr: bytes, action: str, target: str) -> None:
+        """A bad CSR is refused before the token is touched, so the agent can retry with the same token."""
+        try:
+            check_csr(csr)
+        except ValueError as exc:
+            await self.core.audit_alone(AuditEvent(action, target, DENIED, str(exc)))
+            raise InvalidArgument(str(exc)) from exc
+
+
+async def _spend(session: AsyncSession, digest: str, now: datetime) -> _SpentToken | None:
+    """One use of a live token in a single statement, so two agents racing for the last use cannot both win."""
+    table = JoinToken.__table__
+    statement = (
+        table.update()
+        .where(
+            table.c.token_hash == digest,
+            table.c.revoked.is_(False),
+            table.c.expires_at > now,
+            table.c.uses < table.c.max_uses,
+        )
+        .values(uses=table.c.uses + 1)
+        .returning(table.c.id, table.c.server_id, table.c.group_ids)
+    )
+    connection = await session.connection()
+    row = (await connection.execute(statement)).first()
+    return _SpentToken(row.id, row.server_id, list(row.group_ids)) if row is not None else None
+
+
+async def _enroll(
+    session: AsyncSession, node_id: uuid.UUID, hostname: str, signed: SignedCertificate, now: datetime
+) -> None:
+    """Records the node; enrolling a revoked node id again lifts the revocation (an operator made a token
+    for it after revoking it, see revoke)."""
+    values = {
+        "hostname": hostname,
+        "enrolled_at": now,
+        "certificate_serial": signed.serial,
+        "not_after": signed.not_after,
+        "renewed_at": None,
+        "revoked_at": None,
+        "revoked_reason": "",
+    }
+    table = Node.__table__
+    statement = (
+        insert(table)
+        .values(id=node_id, **values)
+        .on_conflict_do_update(index_elements=[table.c.id], set_=values)
+    )
+    connection = await session.connection()
+    await connection.execute(statement)
+
+
+def _renewal_refusal(node: Node | None) -> str:
+    if node is None:
+        return "the node is not enrolled"
+    if node.revoked_at is not None:
+        return "the node is revoked"
+    return ""
+
+
+def _check_hostname(hostname: str) -> str:
+    hostname = hostname.strip()
+    if len(hostname) > _HOSTNAME_LIMIT or has_control(hostname):
+        raise InvalidArgument(
+            f"hostname must be at most {_HOSTNAME_LIMIT} characters without control characters"
+        )
+    return hostname
+
+
+def _check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if len(reason) > _REASON_LIMIT or has_control(reason):
+        raise InvalidArgument(f"reason must be at most {_REASON_LIMIT} characters without control characters")
+    return reason
