@@ -1,0 +1,45 @@
+"""Settings of the scheduler process (CONVOY_SCHEDULER_* plus the shared CONVOY_* variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.runtime import AuthClientSettings
+
+__all__ = ["SchedulerSettings"]
+
+
+class SchedulerSettings(AuthClientSettings):
+    service_name = "scheduler"
+    model_config = SettingsConfigDict(env_prefix="CONVOY_SCHEDULER_", extra="ignore", frozen=True)
+
+    # Gateway and services (mutual TLS, service CA).
+    listen: str = "127.0.0.1:50054"
+    # Agents with node certificates: Connect, Renew (mutual TLS, node CA).
+    agent_listen: str = "127.0.0.1:50057"
+    # Agents without a certificate yet: Enroll (server-only TLS).
+    enroll_listen: str = "127.0.0.1:50058"
+    inventory_target: str = "127.0.0.1:50052"
+    catalog_target: str = "127.0.0.1:50053"
+    transfer_target: str = "127.0.0.1:50055"
+    # EnrollResponse.agent_address; empty: ":<agent port>" (the host the agent enrolled through).
+    agent_advertise: str = ""
+    # Assignment.transfer_address; empty: ":<port of transfer_target>".
+    transfer_advertise: str = ""
+    grant_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    offline_grace_seconds: float = Field(30.0, ge=0)
+    # Grace after an assignment's deadline before the rollout gives up on the node's result.
+    lease_seconds: float = Field(30.0, gt=0)
+    # How often the rollout looks for work when no notification woke it.
+    poll_seconds: float = Field(2.0, gt=0)
+    task_deadline_seconds: int = Field(3600, ge=10)
+    log_head_lines: int = Field(200, ge=0, le=100_000)
+    log_tail_lines: int = Field(800, ge=1, le=100_000)
+
+    def node_ca_file(self) -> Path | None:
+        """The node CA certificate that verifies agents' client certificates (kit's node_ca setting)."""
+        return self.node_ca

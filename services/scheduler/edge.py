@@ -1,0 +1,399 @@
+"""The agents' side of the scheduler: AgentService (Enroll, Renew, Connect) on its own ports, the Connect
+streams with their pushes, and the offline sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import grpc
+from sqlalchemy.exc import SQLAlchemyError
+
+from convoy.agent.v1 import agent_pb2 as agent_pb
+from convoy.agent.v1 import agent_pb2_grpc as agent_grpc
+from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from services.kit.context import require_agent
+from services.kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from services.kit.grants import issue_grant
+from services.kit.grpc_server import GrpcServer
+from services.kit.pki import CertifiedKey, load_certified_key
+from services.kit.runtime import ServiceRuntime
+from services.kit.timestamps import to_timestamp
+from services.kit.tls import server_credentials
+from services.scheduler import dispatch
+from services.scheduler.config import SchedulerSettings
+from services.scheduler.enrollment import (
+    FAMILY_BY_FORMAT,
+    REVOKED,
+    EnrollmentUseCases,
+    Inventory,
+    peer_ip,
+    revoked_message,
+    utcnow,
+)
+from services.scheduler.notify import Listener
+from services.scheduler.sessions import (
+    NODE_CHANNEL,
+    REVOKED_CHANNEL,
+    NodeBook,
+    Quiet,
+    Session,
+    SessionRegistry,
+    process_id,
+)
+
+__all__ = ["AgentEdge", "AgentServicer", "Streams"]
+
+log = logging.getLogger("convoy.scheduler.edge")
+
+_FAMILY_BY_FORMAT_NAME = {"deb": inv_pb.PACKAGE_FAMILY_DEB, "rpm": inv_pb.PACKAGE_FAMILY_RPM}
+# Results after which inventory learns the installed version (the node's package database said so).
+_CHANGED_STATES = (agent_pb.TASK_STATE_SUCCEEDED, agent_pb.TASK_STATE_UNCHANGED)
+
+
+class Streams:
+    """Connect: one session per stream, a reader task for what the agent sends and a pusher task for the
+    work dispatch has for it; everything the stream sends goes through the session's outbox."""
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        settings: SchedulerSettings,
+        enrollment: EnrollmentUseCases,
+        signer: CertifiedKey | None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db, self.audit, self.settings = runtime.db, runtime.audit, settings
+        self.enrollment, self.book, self.sessions = enrollment, enrollment.book, enrollment.sessions
+        self.inventory, self.signer, self.now = enrollment.inventory, signer, clock
+        self.transfer_address = (
+            settings.transfer_advertise or f":{settings.transfer_target.rpartition(':')[2]}"
+        )
+
+    async def serve(self, requests: AsyncIterator[agent_pb.AgentMessage], peer: str) -> AsyncIterator[Any]:
+        node_id = require_agent()
+        await self.enrollment.refuse_revoked(node_id, "agent.connect")
+        session = self.sessions.open(node_id, self.now())
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self.book.connected(node_id, "", session.connected_at)
+            tasks = [
+                asyncio.create_task(self._read(session, requests, peer)),
+                asyncio.create_task(self._push(session)),
+            ]
+            async for message in session.messages():
+                yield message
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.sessions.release(session)
+            await self._forget(session)
+
+    async def _forget(self, session: Session) -> None:
+        try:
+            await self.book.disconnected(session.node_id, session.connected_at, self.now())
+        except (SQLAlchemyError, OSError) as exc:
+            # The sweep still finds the node by its silence (last_seen) and reports it offline.
+            log.warning("could not record that node %s disconnected: %s", session.node_id, exc)
+
+    async def _read(
+        self, session: Session, requests: AsyncIterator[agent_pb.AgentMessage], peer: str
+    ) -> None:
+        try:
+            async for message in requests:
+                await self._handle(session, message, peer)
+            session.end()  # the agent closed its side
+        except DomainError as exc:
+            session.end(exc)
+        except Exception as exc:  # noqa: BLE001 - the stream ends with it (INTERNAL, logged by the interceptor)
+            session.end(exc)
+
+    async def _handle(self, session: Session, message: agent_pb.AgentMessage, peer: str) -> None:
+        kind = message.WhichOneof("message")
+        if kind == "hello":
+            await self._hello(session, message.hello, peer)
+        elif not session.hello:
+            raise InvalidArgument("the first message of a stream must be hello")
+        elif kind == "heartbeat":
+            await self.book.seen(session.node_id, self.now())
+        elif kind == "progress":
+            await self._reported(session, message.progress, dispatch.record_progress)
+        elif kind == "result":
+            await self._result(session, message.result)
+        else:
+            raise InvalidArgument("an agent message must carry hello, heartbeat, progress or result")
+
+    async def _hello(self, session: Session, hello: agent_pb.Hello, peer: str) -> None:
+        """Facts, online status and the full installed set go to inventory, then the node gets its work."""
+        node_id, now = session.node_id, self.now()
+        await self.book.connected(node_id, hello.facts.hostname, session.connected_at)
+        await self.inventory.record_facts(node_id, hello.facts, peer_ip(peer))
+        await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_ONLINE, now)
+        installed = [
+            _installed(item.name, item.version, FAMILY_BY_FORMAT.get(item.format)) for item in hello.installed
+        ]
+        await self.inventory.record_installed(node_id, installed, merge=False)
+        session.hello = True
+        session.wake.set()
+
+    async def _reported(self, session: Session, report: Any, record: Callable[..., Any]) -> Any:
+        """The dispatch function's answer; a report about another node's assignment is audited and ends the
+        stream (PERMISSION_DENIED)."""
+        try:
+            return await record(self.db, self.audit, session.node_id, report)
+        except PermissionDenied as exc:
+            target = f"assignment:{report.assignment_id[:64]}"
+            await self.enrollment.record_denial("assignment.report", target, exc.message)
+            raise
+
+    async def _result(self, session: Session, result: agent_pb.TaskResult) -> None:
+        """Acknowledged once recorded and, for a change, once inventory has it: until then the agent
+        keeps the result and sends it again after a reconnect."""
+        outcome = await self._reported(session, result, dispatch.record_result)
+        if outcome.current and result.state in _CHANGED_STATES and outcome.software_name:
+            family = _FAMILY_BY_FORMAT_NAME.get(outcome.format)
+            item = _installed(outcome.software_name, outcome.installed_version, family, deployment=True)
+            try:
+                await self.inventory.record_installed(session.node_id, [item], merge=True)
+            except Unavailable as exc:
+                log.warning("result of %s kept unacknowledged: %s", result.assignment_id, exc.message)
+                return
+            except DomainError as exc:
+                log.error("inventory refused the result of %s: %s", result.assignment_id, exc.message)
+        ack = agent_pb.Ack(assignment_id=result.assignment_id, attempt=result.attempt)
+        session.push(agent_pb.ServerMessage(ack=ack))
+
+    async def _push(self, session: Session) -> None:
+        """Sends what the node has not been told on this stream, whenever woken (hello, NOTIFY)."""
+        while True:
+            await session.wake.wait()
+            session.wake.clear()
+            if not session.hello:
+                continue
+            try:
+                work = await dispatch.work_for_node(self.db, session.node_id)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not read the work of node %s, retrying: %s", session.node_id, exc)
+                await asyncio.sleep(self.settings.poll_seconds)
+                session.wake.set()
+                continue
+            for message in self._messages(session, work):
+                session.push(message)
+
+    def _messages(self, session: Session, work: dispatch.NodeWork) -> Iterator[agent_pb.ServerMessage]:
+        for row in work.assignments:
+            if session.first_time("assignment", str(row.assignment_id), row.attempt):
+                yield agent_pb.ServerMessage(assignment=self._assignment(session.node_id, row))
+        for assignment_id, attempt in work.cancels:
+            if session.first_time("cancel", str(assignment_id), attempt):
+                cancel = agent_pb.Cancel(
+                    assignment_id=str(assignment_id), reason="the deployment was cancelled"
+                )
+                yield agent_pb.ServerMessage(cancel=cancel)
+        for assignment_id, attempt in work.approvals:
+            if session.first_time("approve", str(assignment_id), attempt):
+                approve = agent_pb.Approve(assignment_id=str(assignment_id), attempt=attempt)
+                yield agent_pb.ServerMessage(approve=approve)
+
+    def _assignment(self, node_id: str, row: dispatch.AssignmentRow) -> agent_pb.Assignment:
+        """The row as the agent gets it, with a grant made now for this node and this blob only."""
+        message = dispatch.assignment_message(row)
+        message.transfer_address = self.transfer_address
+        if row.sha256 and self.signer is not None:
+            ttl = timedelta(seconds=self.settings.grant_ttl_seconds)
+            message.download_grant = issue_grant(self.signer, node_id=node_id, sha256=row.sha256, ttl=ttl)
+        return message
+
+    async def sweep(self) -> None:
+        """Reports offline the nodes gone quiet for longer than the grace (once each; a reconnect resets)."""
+        grace = timedelta(seconds=self.settings.offline_grace_seconds)
+        heartbeat = timedelta(seconds=self.settings.heartbeat_seconds)
+        for node in await self.book.quiet(self.now(), grace, heartbeat):
+            if self.sessions.get(node.node_id) is None:
+                await self._report_offline(node)
+
+    async def _report_offline(self, node: Quiet) -> None:
+        try:
+            # Dated when the stream ended: inventory ignores it if the node has been seen since.
+            await self.inventory.set_status(node.node_id, inv_pb.SERVER_STATUS_OFFLINE, node.since)
+        except (NotFound, FailedPrecondition, InvalidArgument) as exc:
+            log.info("node %s is not marked offline in inventory: %s", node.node_id, exc.message)
+        await self.book.reported_offline(node, self.now())
+
+
+def _installed(
+    name: str, version: str, family: int | None, *, deployment: bool = False
+) -> inv_pb.InstalledSoftware:
+    source = inv_pb.INSTALLED_SOURCE_DEPLOYMENT if deployment else inv_pb.INSTALLED_SOURCE_AGENT_REPORT
+    return inv_pb.InstalledSoftware(
+        name=name, version=version, package_family=family or inv_pb.PACKAGE_FAMILY_UNSPECIFIED, source=source
+    )
+
+
+class AgentServicer(agent_grpc.AgentServiceServicer):
+    """AgentService: proto in, use cases called, proto out."""
+
+    def __init__(self, edge: AgentEdge) -> None:
+        self._edge = edge
+
+    async def Enroll(self, request: agent_pb.EnrollRequest, context: grpc.aio.ServicerContext) -> Any:
+        enrolled = await self._edge.enrollment.enroll(
+            request.token, request.csr_pem, request.facts, context.peer()
+        )
+        return agent_pb.EnrollResponse(
+            node_id=enrolled.node_id,
+            certificate_pem=enrolled.certificate_pem,
+            ca_certificate_pem=enrolled.ca_certificate_pem,
+            not_after=to_timestamp(enrolled.not_after),
+            agent_address=self._edge.agent_address,
+        )
+
+    async def Renew(self, request: agent_pb.RenewRequest, context: object) -> Any:
+        certificate_pem, not_after = await self._edge.enrollment.renew(request.csr_pem)
+        return agent_pb.RenewResponse(certificate_pem=certificate_pem, not_after=to_timestamp(not_after))
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb.AgentMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        async for message in self._edge.streams.serve(request_iterator, context.peer()):
+            yield message
+
+
+class AgentEdge:
+    """What the scheduler process adds for agents. Wiring, in the process:
+
+    edge = AgentEdge(runtime, settings, inventory=runtime.channel(settings.inventory_target))
+    edge.add_to(runtime.server)   # AgentService on every port, plus the agent and enroll ports
+    await runtime.start(); await edge.start()
+    ...
+    await edge.revoke(server_id, reason)   # RevokeServer
+    ...
+    await edge.stop(); await runtime.stop()
+    """
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        settings: SchedulerSettings,
+        *,
+        inventory: grpc.aio.Channel,
+        listener: Listener | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessions = SessionRegistry()
+        self.book = NodeBook(runtime.db, process_id())
+        self.inventory = Inventory(inventory, timeout=settings.upstream_timeout_seconds)
+        self.enrollment = EnrollmentUseCases(
+            runtime.db,
+            runtime.audit,
+            self.book,
+            self.sessions,
+            runtime.auth_channel,
+            self.inventory,
+            timeout=settings.upstream_timeout_seconds,
+            clock=clock,
+        )
+        self.streams = Streams(runtime, settings, self.enrollment, _signer(settings), clock)
+        self._own_listener = listener is None
+        self.listener = listener or Listener(settings.require_database_url(), (NODE_CHANNEL, REVOKED_CHANNEL))
+        self._subscriptions = contextlib.ExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()
+        self.agent_port = self.enroll_port = 0
+
+    @property
+    def agent_address(self) -> str:
+        """Where enrolled agents connect: the advertised address, or the agent port on the enrollment host."""
+        return self.settings.agent_advertise or f":{self.agent_port}"
+
+    def add_to(self, server: GrpcServer) -> tuple[int, int]:
+        """Serves AgentService and binds the agent port (mutual TLS, node CA) and the enrollment port
+        (server-only TLS); call before the server starts. Returns (agent port, enroll port)."""
+        pb_service = agent_pb.DESCRIPTOR.services_by_name["AgentService"]
+        server.add(agent_grpc.add_AgentServiceServicer_to_server, AgentServicer(self), pb_service)
+        files, node_ca = self.settings.tls_files(), self.settings.node_ca
+        agent_credentials = enroll_credentials = None
+        if files is not None:
+            if node_ca is None:
+                raise ValueError("the agent port needs the node CA certificate (node_ca or pki_dir)")
+            agent_credentials = server_credentials(files, client_roots=node_ca.read_bytes())
+            enroll_credentials = server_credentials(files, require_client_auth=False)
+        self.agent_port = server.add_port(self.settings.agent_listen, agent_credentials)
+        self.enroll_port = server.add_port(self.settings.enroll_listen, enroll_credentials)
+        return self.agent_port, self.enroll_port
+
+    async def start(self) -> None:
+        """Listens for new work and revocations, and starts the offline sweep."""
+        self._subscriptions.enter_context(self.listener.subscribe(NODE_CHANNEL, self._on_node))
+        self._subscriptions.enter_context(self.listener.subscribe(REVOKED_CHANNEL, self._on_revoked))
+        if self._own_listener:
+            self._tasks.append(asyncio.create_task(self.listener.run()))
+        self._tasks.append(asyncio.create_task(self._sweep_forever()))
+
+    async def stop(self) -> None:
+        """Tells every connected agent to go elsewhere, then stops listening (before the server stops)."""
+        self.sessions.close_all("the scheduler is stopping")
+        self._subscriptions.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def revoke(self, server_id: str, reason: str) -> None:
+        """RevokeServer: needs an operator's or admin's token on the current call (forwarded to auth)."""
+        await self.enrollment.revoke(server_id, reason)
+
+    def _on_node(self, payload: str) -> None:
+        if payload:
+            self.sessions.wake(payload)
+        else:  # reconnected: a notification may have been missed
+            self.sessions.wake_all()
+
+    def _on_revoked(self, payload: str) -> None:
+        # "" after the listener reconnected: a revocation may have been missed, so look at every stream.
+        for node_id in [payload] if payload else self.sessions.node_ids():
+            if self.sessions.get(node_id) is not None:
+                task = asyncio.create_task(self._close_if_revoked(node_id))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    async def _close_if_revoked(self, node_id: str) -> None:
+        """Closes the node's stream with the revocation's reason, read from the nodes table."""
+        try:
+            reason = await self.book.revocation(node_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not read the revocation of node %s: %s", node_id, exc)
+            reason = ""  # a notification said so: close rather than keep a revoked node connected
+        if reason is not None:
+            self.sessions.close(node_id, PermissionDenied(REVOKED), revoked_message(reason))
+
+    async def _sweep_forever(self) -> None:
+        interval = max(0.5, min(self.settings.heartbeat_seconds, self.settings.offline_grace_seconds or 1.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.streams.sweep()
+            except (DomainError, SQLAlchemyError, OSError) as exc:
+                log.warning("offline sweep failed, retrying: %s", exc)
+
+
+def _signer(settings: SchedulerSettings) -> CertifiedKey | None:
+    """The scheduler's own certificate and key sign download grants (transfer trusts the service CA)."""
+    files = settings.tls_files()
+    if files is None:
+        log.warning("no TLS files: assignments carry no download grant (dev mode only)")
+        return None
+    return load_certified_key(files.cert, files.key)

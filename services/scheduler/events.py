@@ -1,0 +1,92 @@
+"""Events of deployments and targets: appended in commit order at the end of a transaction, then announced.
+
+Every transaction that changes a deployment or a target collects its events in a `Changes` and calls
+`flush` as its last step. The flush takes one advisory lock for the rest of the transaction before it
+inserts, so events become visible in the order of their sequence numbers: a watcher that has seen
+sequence N never later finds a smaller one committed (which a plain bigserial would allow).
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, text
+
+from convoy.scheduler.v1 import scheduler_pb2 as pb
+from services.kit.db import AsyncSession
+from services.kit.timestamps import to_timestamp
+from services.scheduler.messages import deployment_to_proto, target_to_proto
+from services.scheduler.models import Deployment, Event, Target
+from services.scheduler.store import counts_of
+
+__all__ = ["EVENTS_CHANNEL", "ROLLOUT_CHANNEL", "NODE_CHANNEL", "Changes", "event_from_row"]
+
+EVENTS_CHANNEL = "convoy_events"
+# Wakes the rollout loops of every scheduler process (a hint: they poll as well).
+ROLLOUT_CHANNEL = "convoy_rollout"
+# Payload: a node id whose work changed; the process holding that node's stream pushes it.
+NODE_CHANNEL = "convoy_node"
+_EVENTS_LOCK = zlib.crc32(b"scheduler.events") - 2**31
+
+
+@dataclass
+class Changes:
+    """What one transaction changed, announced by `flush` at its end."""
+
+    now: datetime
+    events: list[tuple[uuid.UUID, bytes]] = field(default_factory=list)
+    nodes: set[uuid.UUID] = field(default_factory=set)
+    rollout: bool = False
+
+    async def deployment(
+        self, session: AsyncSession, row: Deployment, counts: Mapping[str, int] | None = None
+    ) -> None:
+        """An event with the deployment as it is now, counts included."""
+        if counts is None:
+            counts = await counts_of(session, row.id)
+        message = pb.DeploymentEvent(deployment_id=str(row.id), deployment=deployment_to_proto(row, counts))
+        self.events.append((row.id, message.SerializeToString()))
+
+    def target(self, row: Target) -> None:
+        message = pb.DeploymentEvent(deployment_id=str(row.deployment_id), target=target_to_proto(row))
+        self.events.append((row.deployment_id, message.SerializeToString()))
+
+    def node(self, server_id: uuid.UUID) -> None:
+        self.nodes.add(server_id)
+
+    def wake_rollout(self) -> None:
+        self.rollout = True
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Appends the events and queues the notifications (PostgreSQL delivers them on commit)."""
+        connection = await session.connection()
+        if self.events:
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
+            rows = [{"time": self.now, "deployment_id": d, "payload": p} for d, p in self.events]
+            result = await connection.execute(insert(Event).values(rows).returning(Event.sequence))  # type: ignore[arg-type]
+            last = max(result.scalars())
+            await _notify(connection, EVENTS_CHANNEL, str(last))
+        for server_id in sorted(self.nodes):
+            await _notify(connection, NODE_CHANNEL, str(server_id))
+        if self.rollout:
+            await _notify(connection, ROLLOUT_CHANNEL, "")
+        self.events.clear()
+        self.nodes.clear()
+        self.rollout = False
+
+
+async def _notify(connection: object, channel: str, payload: str) -> None:
+    await connection.execute(  # type: ignore[attr-defined]
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+    )
+
+
+def event_from_row(sequence: int, time: datetime, payload: bytes) -> pb.DeploymentEvent:
+    event = pb.DeploymentEvent.FromString(payload)
+    event.sequence = sequence
+    event.time.CopyFrom(to_timestamp(time))
+    return event

@@ -1,0 +1,97 @@
+"""Rows of the scheduler schema as convoy.scheduler.v1 messages (responses and the payload of events)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from convoy.inventory.v1 import inventory_pb2 as inventory_pb
+from convoy.scheduler.v1 import scheduler_pb2 as pb
+from services.kit.timestamps import to_timestamp
+from services.scheduler.models import ACTIONS, DEPLOYMENT_STATES, TARGET_STATES, Deployment, Target
+
+__all__ = [
+    "ACTION_TO_PROTO",
+    "DEPLOYMENT_STATE_TO_PROTO",
+    "TARGET_STATE_TO_PROTO",
+    "STRATEGY_FIELDS",
+    "deployment_to_proto",
+    "target_to_proto",
+    "counts_to_proto",
+    "target_spec_to_proto",
+]
+
+# Enum numbers follow the order of the names (UNSPECIFIED is 0), as the proto declares them.
+ACTION_TO_PROTO = {name: number for number, name in enumerate(ACTIONS, start=1)}
+DEPLOYMENT_STATE_TO_PROTO = {name: number for number, name in enumerate(DEPLOYMENT_STATES, start=1)}
+TARGET_STATE_TO_PROTO = {name: number for number, name in enumerate(TARGET_STATES, start=1)}
+STRATEGY_FIELDS = (
+    "batch_size",
+    "batch_percent",
+    "max_failures",
+    "max_failure_percent",
+    "canary",
+    "pause_between_batches_seconds",
+    "require_approval",
+)
+_ORIGIN_TO_PROTO = {"manual": pb.ORIGIN_MANUAL, "policy": pb.ORIGIN_POLICY}
+
+
+def target_spec_to_proto(kind: str, value: str) -> inventory_pb.Target:
+    if kind == "all":
+        return inventory_pb.Target(all=True)
+    if kind in ("server_id", "group_id", "selector"):
+        return inventory_pb.Target(**{kind: value})
+    # A rollback keeps the target of the deployment it undoes, whatever kind that was.
+    return inventory_pb.Target()
+
+
+def counts_to_proto(counts: Mapping[str, int]) -> pb.TargetCounts:
+    message = pb.TargetCounts(total=sum(counts.values()))
+    for state, number in counts.items():
+        setattr(message, state, number)
+    return message
+
+
+def deployment_to_proto(row: Deployment, counts: Mapping[str, int] | None = None) -> pb.Deployment:
+    strategy = {name: row.strategy[name] for name in STRATEGY_FIELDS if name in row.strategy}
+    return pb.Deployment(
+        id=str(row.id),
+        package_id=str(row.package_id or ""),
+        software_name=row.software_name,
+        version=row.version,
+        action=ACTION_TO_PROTO[row.action],  # type: ignore[arg-type]
+        target=target_spec_to_proto(row.target_kind, row.target_value),
+        strategy=pb.Strategy(**strategy),
+        state=DEPLOYMENT_STATE_TO_PROTO[row.state],  # type: ignore[arg-type]
+        state_reason=row.state_reason,
+        origin=_ORIGIN_TO_PROTO.get(row.origin, pb.ORIGIN_UNSPECIFIED),
+        policy_id=str(row.policy_id or ""),
+        schedule_id=str(row.schedule_id or ""),
+        counts=counts_to_proto(counts) if counts is not None else None,
+        current_batch=row.current_batch,
+        batch_count=row.batch_count,
+        created_by=row.created_by,
+        created_at=to_timestamp(row.created_at),
+        updated_at=to_timestamp(row.updated_at),
+        started_at=to_timestamp(row.started_at),
+        finished_at=to_timestamp(row.finished_at),
+        rollback_deployment_id=str(row.rollback_deployment_id or ""),
+    )
+
+
+def target_to_proto(row: Target) -> pb.DeploymentTarget:
+    return pb.DeploymentTarget(
+        deployment_id=str(row.deployment_id),
+        server_id=str(row.server_id),
+        hostname=row.hostname,
+        attempt=row.attempt,
+        state=TARGET_STATE_TO_PROTO[row.state],  # type: ignore[arg-type]
+        progress_percent=row.progress_percent,
+        message=row.message,
+        started_at=to_timestamp(row.started_at),
+        finished_at=to_timestamp(row.finished_at),
+        batch=row.batch,
+        previous_version=row.previous_version,
+        installed_version=row.installed_version,
+        updated_at=to_timestamp(row.updated_at),
+    )

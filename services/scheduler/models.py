@@ -1,0 +1,241 @@
+"""Tables of the scheduler schema: deployments, their targets per attempt, target logs, events, agent sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "SCHEMA",
+    "ACTIONS",
+    "INSTALL",
+    "UPDATE",
+    "UNINSTALL",
+    "ROLLBACK",
+    "DEPLOYMENT_STATES",
+    "SCHEDULED",
+    "PENDING",
+    "RUNNING",
+    "PAUSED",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+    "FINAL_DEPLOYMENT_STATES",
+    "TARGET_STATES",
+    "ASSIGNED",
+    "DOWNLOADING",
+    "INSTALLING",
+    "UNCHANGED",
+    "SKIPPED",
+    "AWAITING_APPROVAL",
+    "IN_FLIGHT",
+    "FINAL_TARGET_STATES",
+    "Deployment",
+    "Target",
+    "TargetLog",
+    "Event",
+    "Node",
+]
+
+SCHEMA = "scheduler"
+
+INSTALL, UPDATE, UNINSTALL, ROLLBACK = "install", "update", "uninstall", "rollback"
+ACTIONS = (INSTALL, UPDATE, UNINSTALL, ROLLBACK)
+
+SCHEDULED, PENDING, RUNNING, PAUSED = "scheduled", "pending", "running", "paused"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+DEPLOYMENT_STATES = (SCHEDULED, PENDING, RUNNING, PAUSED, SUCCEEDED, FAILED, CANCELLED)
+FINAL_DEPLOYMENT_STATES = (SUCCEEDED, FAILED, CANCELLED)
+
+ASSIGNED, DOWNLOADING, INSTALLING, AWAITING_APPROVAL = (
+    "assigned",
+    "downloading",
+    "installing",
+    "awaiting_approval",
+)
+UNCHANGED, SKIPPED = "unchanged", "skipped"
+TARGET_STATES = (
+    PENDING,
+    ASSIGNED,
+    DOWNLOADING,
+    INSTALLING,
+    SUCCEEDED,
+    UNCHANGED,
+    FAILED,
+    SKIPPED,
+    CANCELLED,
+    AWAITING_APPROVAL,
+)
+# Told to the node and not finished: what counts against the batch size.
+IN_FLIGHT = (ASSIGNED, DOWNLOADING, INSTALLING, AWAITING_APPROVAL)
+FINAL_TARGET_STATES = (SUCCEEDED, UNCHANGED, FAILED, SKIPPED, CANCELLED)
+
+
+def _utc(**kwargs: object) -> Any:
+    """A timezone-aware timestamp column."""
+    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[arg-type]
+
+
+class Deployment(SQLModel, table=True):
+    """One request to put a package on (or take software off) a snapshot of servers."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (
+        # Newest first, and the keyset cursor of the listing.
+        Index("deployments_created", "created_at", "id"),
+        # What the rollout loop claims.
+        Index("deployments_active", "state", postgresql_where=text("state IN ('pending', 'running')")),
+        {"schema": SCHEMA},
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # For a rollback, the package most targets go back to; None when every target removes the software.
+    package_id: uuid.UUID | None = Field(default=None, nullable=True, index=True)
+    software_name: str = Field(max_length=128, index=True)
+    version: str = Field(default="", max_length=128)
+    release: str = Field(default="", max_length=128)
+    format: str = Field(max_length=16)
+    arch: str = Field(default="", max_length=32)
+    action: str = Field(max_length=16)
+    target_kind: str = Field(max_length=16)
+    target_value: str = Field(default="", max_length=4096)
+    # The strategy as asked for (Strategy fields by name).
+    strategy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    # The strategy as resolved at creation: targets per batch and failures allowed.
+    batch_size: int
+    failure_budget: int
+    state: str = Field(max_length=24)
+    state_reason: str = Field(default="", max_length=1024)
+    origin: str = Field(default="manual", max_length=16)
+    policy_id: uuid.UUID | None = Field(default=None, nullable=True, index=True)
+    schedule_id: uuid.UUID | None = Field(default=None, nullable=True)
+    rollback_deployment_id: uuid.UUID | None = Field(default=None, nullable=True)
+    created_by: str = Field(max_length=200, index=True)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    started_at: datetime | None = _utc(default=None, nullable=True)
+    finished_at: datetime | None = _utc(default=None, nullable=True)
+    current_batch: int = 0
+    batch_count: int = 0
+    # Failures an operator accepted by resuming: the budget counts only failures beyond them.
+    failure_baseline: int = 0
+    canary_done: bool = False
+    # With pause_between_batches_seconds: the next batch does not start before this.
+    next_batch_at: datetime | None = _utc(default=None, nullable=True)
+    request_id: str = Field(default="", max_length=128)
+
+
+class Target(SQLModel, table=True):
+    """One server in one deployment, for one attempt; exactly one attempt per server is `current`."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        Index(
+            "targets_current",
+            "deployment_id",
+            "server_id",
+            unique=True,
+            postgresql_where=text("current"),
+        ),
+        Index("targets_assignment", "assignment_id", unique=True),
+        # What a node must be told: its current attempts that are in flight.
+        Index(
+            "targets_node_in_flight",
+            "server_id",
+            postgresql_where=text(
+                "current AND state IN ('assigned', 'downloading', 'installing', 'awaiting_approval')"
+            ),
+        ),
+        Index("targets_batch_order", "deployment_id", "batch", "hostname", "server_id"),
+        {"schema": SCHEMA},
+    )
+
+    deployment_id: uuid.UUID = Field(foreign_key=f"{SCHEMA}.deployments.id", primary_key=True)
+    server_id: uuid.UUID = Field(primary_key=True)
+    attempt: int = Field(default=1, primary_key=True)
+    current: bool = True
+    hostname: str = Field(default="", max_length=253)
+    # From 1; 0 for a target skipped at creation (it runs in no batch).
+    batch: int = 0
+    state: str = Field(max_length=24)
+    progress_percent: int = 0
+    message: str = Field(default="", max_length=2048)
+    previous_version: str = Field(default="", max_length=256)
+    installed_version: str = Field(default="", max_length=256)
+    action: str = Field(max_length=16)
+    # The package this target gets (its own: a rollback sends each node its previous version).
+    package_id: uuid.UUID | None = Field(default=None, nullable=True)
+    name: str = Field(max_length=128)
+    version: str = Field(default="", max_length=128)
+    release: str = Field(default="", max_length=128)
+    format: str = Field(max_length=16)
+    arch: str = Field(default="", max_length=32)
+    sha256: str = Field(default="", max_length=64)
+    size: int = Field(default=0, sa_type=BigInteger)
+    signature: str = ""
+    deploy_profile: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
+    )
+    # Set when the attempt is assigned; stable across redeliveries of the attempt.
+    assignment_id: uuid.UUID | None = Field(default=None, nullable=True)
+    approved: bool = False
+    cancel_requested: bool = False
+    # The node's own result was recorded (a repeated result after a reconnect changes nothing).
+    reported: bool = False
+    # The process that assigned the attempt, and when the scheduler stops waiting for the node's result.
+    leased_by: str = Field(default="", max_length=128)
+    lease_until: datetime | None = _utc(default=None, nullable=True)
+    # The node gives up on the attempt after this (Assignment.deadline).
+    deadline: datetime | None = _utc(default=None, nullable=True)
+    assigned_at: datetime | None = _utc(default=None, nullable=True)
+    started_at: datetime | None = _utc(default=None, nullable=True)
+    finished_at: datetime | None = _utc(default=None, nullable=True)
+    updated_at: datetime = _utc()
+    # Lines ever appended to this attempt's log (the kept ones are in target_logs).
+    log_line_count: int = Field(default=0, sa_type=BigInteger)
+
+
+class TargetLog(SQLModel, table=True):
+    """Output of one attempt: the first log_head_lines and the last log_tail_lines are kept."""
+
+    __tablename__ = "target_logs"
+    __table_args__ = {"schema": SCHEMA}
+
+    deployment_id: uuid.UUID = Field(primary_key=True)
+    server_id: uuid.UUID = Field(primary_key=True)
+    attempt: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    time: datetime = _utc()
+    text: str
+
+
+class Event(SQLModel, table=True):
+    """A DeploymentEvent as WatchDeployment replays it; sequence and time live in columns, not the payload."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("events_deployment", "deployment_id", "sequence"), {"schema": SCHEMA})
+
+    sequence: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    time: datetime = _utc()
+    deployment_id: uuid.UUID
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Node(SQLModel, table=True):
+    """An agent's session as the scheduler processes see it."""
+
+    __tablename__ = "nodes"
+    __table_args__ = {"schema": SCHEMA}
+
+    node_id: uuid.UUID = Field(primary_key=True)
+    hostname: str = Field(default="", max_length=253)
+    revoked_at: datetime | None = _utc(default=None, nullable=True)
+    connected_by: str = Field(default="", max_length=128)
+    connected_at: datetime | None = _utc(default=None, nullable=True)
+    last_seen: datetime | None = _utc(default=None, nullable=True)
+    disconnected_at: datetime | None = _utc(default=None, nullable=True)

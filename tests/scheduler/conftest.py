@@ -1,0 +1,62 @@
+"""Fixtures of the scheduler tests: real auth, inventory and catalog (with an in-memory transfer), and a
+real scheduler on its own database, shared by one test module."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from convoy.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
+from devstack.postgres import LocalPostgres
+from tests.support.catalog import (
+    CatalogStack,
+    MemoryTransfer,
+    catalog_database,
+    memory_transfer,
+    start_catalog,
+)
+from tests.support.inventory import InventoryStack
+from tests.support.scheduler import Fleet, SchedulerStack, start_scheduler
+from tests.support.stack import AuthStack
+from tests.support.users import Users
+
+
+@pytest.fixture(scope="module")
+async def transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
+    async with memory_transfer(pki_dir) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+async def catalog(
+    postgres: LocalPostgres, auth_stack: AuthStack, transfer: MemoryTransfer
+) -> AsyncIterator[CatalogStack]:
+    url = await catalog_database(postgres)
+    async with start_catalog(url, auth_stack, transfer_target=transfer.target) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def scheduler(
+    postgres: LocalPostgres, auth_stack: AuthStack, inventory: InventoryStack, catalog: CatalogStack
+) -> AsyncIterator[SchedulerStack]:
+    async with start_scheduler(
+        postgres,
+        auth_stack,
+        inventory_target=inventory.target,
+        catalog_target=catalog.target,
+        poll_seconds=0.2,
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def client(scheduler: SchedulerStack) -> AsyncIterator[pb_grpc.SchedulerServiceStub]:
+    """Calls as the gateway does: its certificate plus the user's access token."""
+    async with scheduler.stub("gateway") as stub:
+        yield stub
+
+
+@pytest.fixture(scope="module")
+def fleet(inventory: InventoryStack, catalog: CatalogStack, transfer: MemoryTransfer, users: Users) -> Fleet:
+    return Fleet(inventory, catalog, transfer, users.operator)
