@@ -251,7 +251,7 @@ class PackageFacts(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., format: _Optional[_Union[Format, str]] = ..., arch: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "deployment_id", "attempt", "action", "package", "download_grant", "transfer_address", "deploy_profile", "deadline")
+    __slots__ = ("assignment_id", "deployment_id", "attempt", "action", "package", "download_grant", "transfer_address", "deploy_profile", "deadline", "require_approval")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +261,7 @@ class Assignment(_message.Message):
     TRANSFER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DEPLOY_PROFILE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     deployment_id: str
     attempt: int
@@ -270,7 +271,8 @@ class Assignment(_message.Message):
     transfer_address: str
     deploy_profile: DeployProfile
     deadline: _timestamp_pb2.Timestamp
-    def __init__(self, assignment_id: _Optional[str] = ..., deployment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., package: _Optional[_Union[PackageFacts, _Mapping]] = ..., download_grant: _Optional[str] = ..., transfer_address: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    require_approval: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., deployment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., package: _Optional[_Union[PackageFacts, _Mapping]] = ..., download_grant: _Optional[str] = ..., transfer_address: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., require_approval: _Optional[bool] = ...) -> None: ...
 
 class Cancel(_message.Message):
     __slots__ = ("assignment_id", "reason")

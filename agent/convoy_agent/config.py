@@ -1,0 +1,216 @@
+"""The agent's configuration file and state directory.
+
+The configuration is one JSON file written by `enroll` and read by `run`; what an operator may tune
+(sandbox root, heartbeat, backoff) sits beside what enrollment learned (node id, addresses). Secrets never
+go into it: the private key lives in the state directory, readable by the agent's user only.
+"""
+
+import json
+import os
+import tempfile
+
+DEFAULT_CONFIG = "/etc/convoy-agent/agent.json"
+DEFAULT_STATE_DIR = "/var/lib/convoy-agent"
+CONFIG_ENV = "CONVOY_AGENT_CONFIG"
+
+# File names inside the state directory.
+KEY_FILE = "node-key.pem"
+CERT_FILE = "node.pem"
+CA_FILE = "ca.pem"
+APPROVALS_DIR = "approvals"
+
+# The names in the scheduler's and transfer's server certificates: node-facing addresses need no IP SANs.
+SCHEDULER_NAME = "scheduler"
+TRANSFER_NAME = "transfer"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or incomplete; the message says what to do."""
+
+
+class Config:
+    """What `run` needs; built from the JSON file, with defaults for everything an operator may leave out."""
+
+    def __init__(self, values, path=None):
+        # type: (Dict[str, Any], Optional[str]) -> None
+        self.path = path
+        self.values = dict(values)
+        self.state_dir = str(values.get("state_dir") or DEFAULT_STATE_DIR)
+        self.server = str(values.get("server") or "")
+        self.node_id = str(values.get("node_id") or "")
+        self.agent_address = str(values.get("agent_address") or "")
+        self.ca_fingerprint = str(values.get("ca_fingerprint") or "")
+        self.sandbox_root = str(values.get("sandbox_root") or "")
+        self.heartbeat_seconds = _positive(values, "heartbeat_seconds", 10.0)
+        self.backoff_initial_seconds = _positive(values, "backoff_initial_seconds", 1.0)
+        self.backoff_max_seconds = _positive(values, "backoff_max_seconds", 60.0)
+        self.connect_timeout_seconds = _positive(values, "connect_timeout_seconds", 20.0)
+
+    def to_dict(self):
+        # type: () -> Dict[str, Any]
+        values = dict(self.values)
+        values.update(
+            {
+                "state_dir": self.state_dir,
+                "server": self.server,
+                "node_id": self.node_id,
+                "agent_address": self.agent_address,
+                "ca_fingerprint": self.ca_fingerprint,
+                "sandbox_root": self.sandbox_root,
+                "heartbeat_seconds": self.heartbeat_seconds,
+                "backoff_initial_seconds": self.backoff_initial_seconds,
+                "backoff_max_seconds": self.backoff_max_seconds,
+                "connect_timeout_seconds": self.connect_timeout_seconds,
+            }
+        )
+        return values
+
+    def state_path(self, name):
+        # type: (str) -> str
+        return os.path.join(self.state_dir, name)
+
+    @property
+    def key_file(self):
+        # type: () -> str
+        return self.state_path(KEY_FILE)
+
+    @property
+    def cert_file(self):
+        # type: () -> str
+        return self.state_path(CERT_FILE)
+
+    @property
+    def ca_file(self):
+        # type: () -> str
+        return self.state_path(CA_FILE)
+
+    @property
+    def approvals_dir(self):
+        # type: () -> str
+        return self.state_path(APPROVALS_DIR)
+
+    def scheduler_target(self):
+        # type: () -> str
+        """Where Connect and Renew go: agent_address, a bare ':port' on the host the node enrolled through."""
+        return resolve_address(self.agent_address, self.server)
+
+    def transfer_target(self, address):
+        # type: (str) -> str
+        """An assignment's transfer address; ':port' means on the host the agent talks to the scheduler on."""
+        return resolve_address(address, self.scheduler_target())
+
+    def require_enrolled(self):
+        # type: () -> None
+        missing = [name for name in ("node_id", "agent_address", "server") if not getattr(self, name)]
+        files = [path for path in (self.key_file, self.cert_file, self.ca_file) if not os.path.isfile(path)]
+        if missing or files:
+            raise ConfigError(
+                "this node is not enrolled (missing %s): run `convoy-agent enroll` first"
+                % ", ".join(missing + files)
+            )
+
+
+def _positive(values, name, default):
+    # type: (Dict[str, Any], str, float) -> float
+    value = values.get(name, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError("%s must be a number of seconds, not %r" % (name, value)) from None
+    if number <= 0:
+        raise ConfigError("%s must be above 0, not %r" % (name, value))
+    return number
+
+
+def split_address(address):
+    # type: (str) -> tuple
+    """'host:port' or '[v6]:port' → (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError("%r is not host:port" % address)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def resolve_address(address, base):
+    # type: (str, str) -> str
+    """address as is, or, when it is ':port' only, that port on the host of base (host:port)."""
+    if not address:
+        raise ConfigError("no address given")
+    if not address.startswith(":"):
+        return address
+    host, _ = split_address(base)
+    if ":" in host:
+        host = "[" + host + "]"
+    return host + address
+
+
+def config_path(path=None):
+    # type: (Optional[str]) -> str
+    return path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+
+
+def load(path=None):
+    # type: (Optional[str]) -> Config
+    path = config_path(path)
+    try:
+        with open(path) as handle:
+            values = json.load(handle)
+    except OSError as error:
+        raise ConfigError("cannot read the configuration %s: %s" % (path, error.strerror or error)) from None
+    except ValueError as error:
+        raise ConfigError("%s is not valid JSON: %s" % (path, error)) from None
+    if not isinstance(values, dict):
+        raise ConfigError("%s must hold a JSON object" % path)
+    return Config(values, path)
+
+
+def save(config, path=None):
+    # type: (Config, Optional[str]) -> str
+    path = config_path(path or config.path)
+    data = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+    write_atomic(path, data.encode("utf-8"), 0o644)
+    config.path = path
+    return path
+
+
+def write_atomic(path, data, mode):
+    # type: (str, bytes, int) -> None
+    """Replaces path with data in one rename, so a crash leaves the old file or the new one, never half.
+
+    The temporary file gets its mode before any byte is written, so a key is never readable by others.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.rename(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory):
+    # type: (str) -> None
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def ensure_state_dir(path):
+    # type: (str) -> None
+    """The state directory holds the node's private key: only the agent's user may enter it."""
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o700)
+    os.chmod(path, 0o700)

@@ -1,0 +1,249 @@
+"""Artifact downloads from transfer, resumable across interruptions and agent restarts.
+
+Bytes go to <state>/downloads/<sha256>.part as they arrive (memory stays bounded by one chunk); a new
+attempt continues from the part file's size, after hashing what is already there. Only when every byte
+is in and the sha256 matches is the file renamed to <sha256>.done, the one path executors ever see. A part
+whose content cannot be right (longer than the blob, or a complete file with the wrong hash) is deleted.
+
+The stream itself is behind `open_stream(offset)`, a callable returning an iterator of
+DownloadResponse-like messages (a header first, then chunks): see grpc_stream() for the real one."""
+
+import hashlib
+import os
+import random
+import re
+import time
+from typing import Any, Callable, Iterator, Optional
+
+DOWNLOADS_DIR = "downloads"
+HASH_BLOCK = 1024 * 1024
+# Reconnect this many times after a broken stream before giving up (progress resets the count).
+RETRIES = 5
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# gRPC status names after which trying again is pointless.
+_PERMANENT = ("PERMISSION_DENIED", "NOT_FOUND", "UNAUTHENTICATED", "INVALID_ARGUMENT", "FAILED_PRECONDITION")
+
+OpenStream = Callable[[int], Iterator[Any]]
+ProgressFn = Callable[[int, int], None]
+
+
+class DownloadError(Exception):
+    """The download failed for good (refused, or bytes that never match)."""
+
+
+class DownloadCancelled(DownloadError):
+    """`cancelled()` said so; the part file is kept for a later attempt."""
+
+
+def download(
+    open_stream: OpenStream,
+    sha256: str,
+    size: int,
+    state_dir: str,
+    progress: Optional[ProgressFn] = None,
+    cancelled: Optional[Callable[[], bool]] = None,
+    retries: int = RETRIES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Fetches the blob `sha256` of `size` bytes (0: take the size from the header) and returns the path
+    of the verified file. `progress(received, total)` is called as bytes arrive; `cancelled()` is checked
+    between chunks. Broken streams are retried from the current offset with backoff."""
+    sha256 = sha256.lower()
+    if not _SHA256.match(sha256):
+        raise DownloadError(f"{sha256!r} is not a sha256")
+    directory = os.path.join(state_dir, DOWNLOADS_DIR)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    final = os.path.join(directory, sha256 + ".done")
+    part = os.path.join(directory, sha256 + ".part")
+    if os.path.exists(final):
+        if _file_sha256(final) == sha256 and (not size or os.path.getsize(final) == size):
+            if progress:
+                progress(os.path.getsize(final), os.path.getsize(final))
+            return final
+        os.unlink(final)
+    failures = 0
+    restarted = False
+    while True:
+        if cancelled is not None and cancelled():
+            raise DownloadCancelled("cancelled")
+        before = _part_size(part)
+        try:
+            total = _fetch(open_stream, sha256, size, part, progress, cancelled)
+        except _Corrupt as corrupt:
+            _unlink(part)
+            if restarted:
+                raise DownloadError(str(corrupt)) from None
+            # The resumed bytes may be what was wrong (a torn write before a crash): once more from zero.
+            restarted = True
+            continue
+        except DownloadError:
+            raise
+        except Exception as error:  # a broken stream: grpc.RpcError, OSError, …
+            code = _status_name(error)
+            if code in _PERMANENT:
+                raise DownloadError(f"transfer refused the download ({code}): {_details(error)}") from None
+            if code == "OUT_OF_RANGE":
+                _unlink(part)  # our part is longer than the blob: it cannot be right
+            failures = 0 if _part_size(part) > before else failures + 1
+            if failures > retries:
+                raise DownloadError(f"the download kept failing: {_details(error) or error}") from None
+            sleep(min(30.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0))
+            continue
+        os.rename(part, final)
+        _fsync_dir(directory)
+        if progress:
+            progress(total, total)
+        return final
+
+
+def grpc_stream(
+    stub: Any,
+    request_type: Any,
+    sha256: str,
+    grant: str,
+    timeout: Optional[float] = None,
+    metadata: Any = None,
+) -> OpenStream:
+    """open_stream for a sync TransferService stub: `request_type` is its DownloadRequest class."""
+
+    def open_stream(offset: int) -> Iterator[Any]:
+        request = request_type(sha256=sha256, offset=offset, grant=grant)
+        return stub.Download(request, timeout=timeout, metadata=metadata)
+
+    return open_stream
+
+
+def discard(state_dir: str, sha256: str) -> None:
+    """Removes the part and the finished file of a blob (after it was installed, or given up on)."""
+    for suffix in (".part", ".done"):
+        _unlink(os.path.join(state_dir, DOWNLOADS_DIR, sha256.lower() + suffix))
+
+
+class _Corrupt(DownloadError):
+    pass
+
+
+def _fetch(
+    open_stream: OpenStream,
+    sha256: str,
+    size: int,
+    part: str,
+    progress: Optional[ProgressFn],
+    cancelled: Optional[Callable[[], bool]],
+) -> int:
+    """One stream: appends to the part file from its current size; returns the total once complete and
+    verified. Raises _Corrupt when the bytes cannot be right, anything else when the stream broke."""
+    digest = hashlib.sha256()
+    offset = 0
+    if os.path.exists(part):
+        with open(part, "rb") as handle:
+            for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+                digest.update(block)
+                offset += len(block)
+    if size and offset > size:
+        raise _Corrupt("the partial download is longer than the blob")
+    if size and offset == size:
+        if digest.hexdigest() != sha256:
+            raise _Corrupt(f"the downloaded bytes do not match sha256 {sha256}")
+        return size
+    stream = open_stream(offset)
+    total = size
+    header_seen = False
+    received = offset
+    try:
+        with open(part, "ab") as handle:
+            for message in stream:
+                kind = message.WhichOneof("payload")
+                if kind == "header":
+                    header = message.header
+                    if header_seen:
+                        raise _Corrupt("transfer sent a second header")
+                    header_seen = True
+                    if header.sha256 and header.sha256.lower() != sha256:
+                        raise _Corrupt(f"transfer sent blob {header.sha256} instead of {sha256}")
+                    if size and header.total_size != size:
+                        raise DownloadError(
+                            f"transfer says the blob has {header.total_size} bytes, the assignment {size}"
+                        )
+                    total = header.total_size
+                    if header.offset != offset:
+                        raise _Corrupt(f"transfer resumed at byte {header.offset}, not {offset}")
+                    if offset > total:
+                        raise _Corrupt("the partial download is longer than the blob")
+                    continue
+                if not header_seen:
+                    raise _Corrupt("transfer sent data before its header")
+                chunk = message.chunk
+                received += len(chunk)
+                if received > total:
+                    raise _Corrupt("transfer sent more bytes than the blob has")
+                handle.write(chunk)
+                digest.update(chunk)
+                if progress:
+                    progress(received, total)
+                if cancelled is not None and cancelled():
+                    handle.flush()
+                    raise DownloadCancelled("cancelled")
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        cancel = getattr(stream, "cancel", None)
+        if cancel is not None and received < (total or 0):
+            cancel()  # do not leave the server streaming into a dropped call
+    if not header_seen:
+        raise OSError("the stream ended before its header")
+    if received < total:
+        raise OSError(f"the stream ended after {received} of {total} bytes")
+    if digest.hexdigest() != sha256:
+        raise _Corrupt(f"the downloaded bytes do not match sha256 {sha256}")
+    return total
+
+
+def _status_name(error: BaseException) -> str:
+    code = getattr(error, "code", None)
+    if callable(code):
+        try:
+            return str(getattr(code(), "name", code()))
+        except Exception:  # not a grpc error after all
+            return ""
+    return ""
+
+
+def _details(error: BaseException) -> str:
+    details = getattr(error, "details", None)
+    if callable(details):
+        try:
+            return str(details())
+        except Exception:  # not a grpc error after all
+            return str(error)
+    return str(error)
+
+
+def _part_size(part: str) -> int:
+    try:
+        return os.path.getsize(part)
+    except OSError:
+        return 0
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: str) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
