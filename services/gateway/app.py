@@ -19,7 +19,18 @@ from starlette.requests import ClientDisconnect
 
 from services.gateway.config import GatewaySettings
 from services.gateway.errors import ApiError, error_response, http_status
-from services.gateway.routes import audit, auth, groups, health, packages, servers, users
+from services.gateway.routes import (
+    audit,
+    auth,
+    deployments,
+    events,
+    groups,
+    health,
+    join_tokens,
+    packages,
+    servers,
+    users,
+)
 from services.gateway.upstream import Upstreams
 from services.kit.context import CallContext, use_call
 
@@ -43,7 +54,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
-    routers = (auth, users, audit, servers, groups, packages, health)
+    routers = (auth, users, audit, servers, groups, packages, deployments, events, join_tokens, health)
     for router in (module.router for module in routers):
         app.include_router(router)
     _add_error_handlers(app)

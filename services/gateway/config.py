@@ -22,6 +22,11 @@ class GatewaySettings(ServiceSettings):
     inventory_target: str = "127.0.0.1:50052"
     catalog_target: str = "127.0.0.1:50053"
     transfer_target: str = "127.0.0.1:50055"
+    scheduler_target: str = "127.0.0.1:50054"
+    # The scheduler's enrollment port as nodes reach it: goes into the join command an operator runs there.
+    agent_enroll_address: str = Field("127.0.0.1:50058", min_length=1, max_length=253)
+    # A comment line on an idle event stream this often, so proxies and browsers keep the connection.
+    events_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
     # Bytes per gRPC message when streaming an upload to transfer or a download to the client.
     stream_chunk_bytes: int = Field(1024 * 1024, ge=4096, le=4 * 1024 * 1024)
     # Largest package accepted (transfer has its own limit too); uploads may take this long.

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.catalog.v1 import catalog_pb2_grpc as catalog_grpc
 from convoy.inventory.v1 import inventory_pb2_grpc as inventory_grpc
+from convoy.scheduler.v1 import scheduler_pb2_grpc as scheduler_grpc
 from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from services.gateway.config import GatewaySettings
 from services.kit.tls import open_channel
@@ -45,16 +46,19 @@ class Upstreams:
         self.auth_channel = open_channel(settings.auth_target, settings.tls_files())
         self.auth = auth_grpc.AuthServiceStub(self.auth_channel)
         self.audit = auth_grpc.AuditServiceStub(self.auth_channel)
+        self.enrollment = auth_grpc.EnrollmentServiceStub(self.auth_channel)
         tls = settings.tls_files()
         self.channels = {
             "auth": self.auth_channel,
             "inventory": open_channel(settings.inventory_target, tls),
             "catalog": open_channel(settings.catalog_target, tls),
             "transfer": open_channel(settings.transfer_target, tls),
+            "scheduler": open_channel(settings.scheduler_target, tls),
         }
         self.inventory = inventory_grpc.InventoryServiceStub(self.channels["inventory"])
         self.catalog = catalog_grpc.CatalogServiceStub(self.channels["catalog"])
         self.transfer = transfer_grpc.TransferServiceStub(self.channels["transfer"])
+        self.scheduler = scheduler_grpc.SchedulerServiceStub(self.channels["scheduler"])
         self._health = {name: health_pb2_grpc.HealthStub(ch) for name, ch in self.channels.items()}
         self.keys = TokenKeys(self.auth_channel, timeout=settings.upstream_timeout_seconds)
 

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
+from services.gateway.schemas_deployments import RevokeIn
 from services.gateway.schemas_inventory import (
     CATEGORY_VALUES,
     FAMILY_VALUES,
@@ -158,3 +160,21 @@ async def resolve_targets(body: TargetIn, authed: CanResolve, upstreams: Upstrea
         timeout=upstreams.timeout,
     )
     return ResolvedTargets(items=[server_out(s) for s in reply.servers], total=len(reply.servers))
+
+
+CanRevoke = Annotated[Authed, Depends(require_role("server.revoke", *WRITE_ROLES))]
+
+
+@router.post(
+    "/servers/{server_id}/revoke",
+    status_code=204,
+    summary="Revoke the node's certificate: every later call of its agent is refused, its stream is closed",
+)
+async def revoke_server(
+    server_id: str, authed: CanRevoke, upstreams: UpstreamsDep, body: RevokeIn | None = None
+) -> Response:
+    request = sched_pb.RevokeServerRequest(server_id=server_id, reason=body.reason if body else "")
+    await upstreams.scheduler.RevokeServer(
+        request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+    )
+    return Response(status_code=204)

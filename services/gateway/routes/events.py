@@ -1,0 +1,88 @@
+"""/api/v1/events: the changes of deployments and their targets as Server-Sent Events, as they happen
+(viewers may watch)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+
+from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
+from services.gateway.errors import ApiError
+from services.gateway.schemas_deployments import event_data, event_name
+from services.gateway.security import Authed, UpstreamsDep, require_role
+from services.gateway.sse import frame, relay
+from services.kit.context import USER_ROLES
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+CanWatch = Annotated[Authed, Depends(require_role("deployment.watch", *USER_ROLES))]
+# Sequences are int64; 18 digits stay below its limit.
+_SEQUENCE = re.compile(r"[0-9]{1,18}")
+_MAX_SEQUENCE = 10**18 - 1
+
+_DOC = {
+    "description": (
+        "`text/event-stream`. Each event: `id: <sequence>`, `event: deployment|target`, `data: <JSON>` "
+        "(`sequence`, `time`, `deployment_id`, and `deployment` or `target` as the REST routes show them). "
+        "A comment line comes every heartbeat interval. Reconnecting with `Last-Event-ID` (browsers do "
+        "it themselves) or `since` replays the events after that one first. An `error` event ends the "
+        "stream when the source fails; reconnect to resume."
+    ),
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+def _resume_after(since: int, last_event_id: str | None) -> int:
+    """Last-Event-ID wins over `since`: a browser reconnecting sends the original URL again, and the
+    header says how far it has got since."""
+    if last_event_id is None or not last_event_id.strip():
+        return since
+    value = last_event_id.strip()
+    if not _SEQUENCE.fullmatch(value):
+        raise ApiError(400, "invalid_argument", "Last-Event-ID must be the sequence number of an event")
+    return int(value)
+
+
+def _render(event: sched_pb.DeploymentEvent) -> str:
+    return frame(event_name(event), event_data(event), str(event.sequence))
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: _DOC},
+    summary="Stream the changes of one deployment (or of all) as Server-Sent Events",
+)
+async def watch_events(
+    authed: CanWatch,
+    upstreams: UpstreamsDep,
+    deployment_id: Annotated[str, Query(max_length=64, description="empty: every deployment")] = "",
+    since: Annotated[
+        int, Query(ge=0, le=_MAX_SEQUENCE, description="replay the kept events after this one; 0: only new")
+    ] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    after = _resume_after(since, last_event_id)
+    metadata = authed.info.metadata()
+    if deployment_id:
+        # An unknown or malformed id is an HTTP error now, not an error event after a 200.
+        await upstreams.scheduler.GetDeployment(
+            sched_pb.GetDeploymentRequest(id=deployment_id), metadata=metadata, timeout=upstreams.timeout
+        )
+    request = sched_pb.WatchDeploymentRequest(deployment_id=deployment_id, since_sequence=after)
+
+    def open_call() -> grpc.aio.UnaryStreamCall:
+        # No deadline: the watch lasts as long as the client listens.
+        return upstreams.scheduler.WatchDeployment(request, metadata=metadata)
+
+    return StreamingResponse(
+        relay(open_call, _render, upstreams.settings.events_heartbeat_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

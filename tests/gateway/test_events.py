@@ -1,0 +1,426 @@
+"""Deployment events as Server-Sent Events from the real gateway (served by uvicorn on a real socket) and the
+real scheduler: order, resume with Last-Event-ID or since, heartbeats, and hanging up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from convoy.agent.v1 import agent_pb2 as agent_pb
+from convoy.agent.v1 import agent_pb2_grpc as agent_grpc
+from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from devstack.postgres import LocalPostgres
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from tests.gateway.test_deployments import agent_channel, enroll_with_command
+from tests.support.fullstack import FullStack, full_stack
+from tests.support.metrics import sample_value
+from tests.support.packages import build_deb
+from tests.support.stack import AuthStack
+from tests.support.users import Users, http_auth, request_id
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+EVENTS = "/api/v1/events"
+# Every wait on the stream is bounded by this.
+WAIT = 30.0
+HEARTBEAT = 0.2
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    postgres: LocalPostgres, auth_stack: AuthStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FullStack]:
+    async with full_stack(postgres, auth_stack, tmp_path_factory.mktemp("events"), scheduler={}) as running:
+        yield running
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app behind uvicorn on a socket of its own (an in-process transport would wait for the end of an
+    endless response); its lifespan runs here, as in `gateway_client`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    async with app.router.lifespan_context(app):
+        await app.state.upstreams.keys.wait_loaded(10)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            async with asyncio.timeout(10):
+                while not server.started:
+                    await asyncio.sleep(0.02)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack: FullStack) -> AsyncIterator[str]:
+    """A second gateway on the same services, on a real socket, with a short heartbeat."""
+    auth = stack.auth
+    settings = GatewaySettings(
+        env="dev",
+        pki_dir=auth.pki_dir,
+        auth_target=auth.target,
+        inventory_target=stack.inventory.target,
+        catalog_target=stack.catalog.target,
+        transfer_target=stack.transfer.target,
+        scheduler_target=stack.scheduler.target,
+        events_heartbeat_seconds=HEARTBEAT,
+    )
+    async with served(create_app(settings)) as url:
+        yield url
+
+
+@dataclass
+class Event:
+    event: str = "message"
+    id: str = ""
+    data: list[str] = field(default_factory=list)
+
+    @property
+    def json(self) -> dict:
+        return json.loads("\n".join(self.data))
+
+
+@dataclass
+class EventStream:
+    """Reads a text/event-stream as the WHATWG parser does: events, and comments kept apart."""
+
+    response: httpx.Response
+    comments: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lines = self.response.aiter_lines()
+
+    async def next(self, timeout: float = WAIT) -> Event:
+        event = Event()
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if not line:
+                    if event.data or event.id:
+                        return event
+                    event = Event()
+                    continue
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if not name:
+                    self.comments.append(value)
+                elif name == "data":
+                    event.data.append(value)
+                elif name in ("event", "id"):
+                    setattr(event, name, value)
+        raise AssertionError("the event stream ended")
+
+    async def until(self, predicate: Callable[[Event], bool], timeout: float = WAIT) -> list[Event]:
+        """Events up to and including the first that satisfies `predicate`."""
+        seen: list[Event] = []
+        async with asyncio.timeout(timeout):
+            while True:
+                seen.append(await self.next())
+                if predicate(seen[-1]):
+                    return seen
+
+
+@asynccontextmanager
+async def watch(
+    url: str, token: str, headers: dict[str, str] | None = None, **params: object
+) -> AsyncIterator[EventStream]:
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(WAIT)) as client:
+        async with client.stream(
+            "GET", EVENTS, params=params, headers={**http_auth(token), **(headers or {})}
+        ) as response:
+            assert response.status_code == 200, (await response.aread()).decode()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache"
+            yield EventStream(response)
+
+
+_next_ip = iter(range(1, 60000))
+
+
+async def deployment_ready(stack: FullStack, users: Users, tmp_path: Path, *, nodes: int = 2) -> dict:
+    """Servers (deb) in a group and a package, ready to deploy; returns the create request body."""
+    tag = f"ev-{uuid.uuid4().hex[:6]}"
+    client, headers = stack.client, http_auth(users.operator)
+    group = (await client.post("/api/v1/groups", json={"name": tag}, headers=headers)).json()
+    for i in range(nodes):
+        n = next(_next_ip)
+        body = {
+            "hostname": f"{tag}-{i}.test",
+            "ip_address": f"10.{uuid.uuid4().int % 200 + 20}.{n // 250}.{n % 250 + 1}",
+            "category": "web",
+            "group_ids": [group["id"]],
+        }
+        server = (await client.post("/api/v1/servers", json=body, headers=headers)).json()
+        async with stack.inventory.stub("scheduler") as stub:
+            facts = inv_pb.OsFacts(package_family=inv_pb.PACKAGE_FAMILY_DEB, os_id="debian", arch="x86_64")
+            await stub.RecordFacts(inv_pb.RecordFactsRequest(server_id=server["id"], os=facts), timeout=10)
+    deb = build_deb(tmp_path, tag, "1.0", arch="all")
+    with deb.open("rb") as file:
+        package = await client.post(
+            "/api/v1/packages", headers=headers, files={"file": (deb.name, file, "application/octet-stream")}
+        )
+    assert package.status_code == 201, package.text
+    return {"package_id": package.json()["id"], "action": "install", "target": {"group_id": group["id"]}}
+
+
+async def create(stack: FullStack, token: str, body: dict) -> dict:
+    response = await stack.client.post("/api/v1/deployments", json=body, headers=http_auth(token))
+    assert response.status_code == 201, response.text
+    return response.json()["deployment"]
+
+
+def is_final_deployment(deployment_id: str, state: str) -> Callable[[Event], bool]:
+    def check(event: Event) -> bool:
+        data = event.json
+        return (
+            event.event == "deployment"
+            and data["deployment_id"] == deployment_id
+            and data["deployment"]["state"] == state
+        )
+
+    return check
+
+
+@pytest.fixture(scope="module")
+async def earlier(stack: FullStack, users: Users, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A deployment made before the tests', so that theirs never hold event 1 and `since=1` replays every
+    event of theirs (`since=0` means "from now on", which a test could not start in time for)."""
+    body = await deployment_ready(stack, users, tmp_path_factory.mktemp("earlier"), nodes=1)
+    return await create(stack, users.operator, body)
+
+
+async def test_every_change_of_a_deployment_arrives_in_order(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
+) -> None:
+    body = await deployment_ready(stack, users, tmp_path)
+    deployment = await create(stack, users.operator, body)
+    did, headers = deployment["id"], http_auth(users.operator)
+    # The events so far are replayed, then the stream follows the changes as they happen.
+    async with watch(gateway, users.viewer, deployment_id=did, since=1) as stream:
+        created = await stream.next()
+        for action in ("pause", "resume", "cancel"):
+            response = await stack.client.post(f"/api/v1/deployments/{did}/{action}", headers=headers)
+            assert response.status_code == 200, response.text
+        seen = [created, *await stream.until(is_final_deployment(did, "cancelled"))]
+    sequences = [int(e.id) for e in seen]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    assert all(e.event in ("deployment", "target") and e.json["deployment_id"] == did for e in seen)
+    assert all(e.json["sequence"] == int(e.id) and e.json["time"].endswith("Z") for e in seen)
+    assert seen[0].event == "deployment" and seen[0].json["deployment"]["state"] in ("pending", "running")
+    states = [e.json["deployment"]["state"] for e in seen if e.event == "deployment"]
+    # Each state the operator asked for, in that order, and nothing after the end.
+    asked = [s for i, s in enumerate(states) if s in ("paused", "cancelled") and s != states[i - 1]]
+    assert asked == ["paused", "cancelled"] and states[-1] == "cancelled"
+    assert "running" in states[states.index("paused") :]
+    for event in seen:
+        if event.event == "target":
+            target = event.json["target"]
+            assert target["deployment_id"] == did and target["state"] in (
+                "pending",
+                "assigned",
+                "cancelled",
+            )
+    final = {e.json["target"]["server_id"]: e.json["target"]["state"] for e in seen if e.event == "target"}
+    listed = await stack.client.get(f"/api/v1/deployments/{did}/targets", headers=http_auth(users.viewer))
+    # The last event of each target is its state now.
+    assert final == {t["server_id"]: t["state"] for t in listed.json()["items"]}
+    assert len(final) == 2
+
+
+async def test_a_reconnect_resumes_after_the_last_event_seen(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
+) -> None:
+    body = await deployment_ready(stack, users, tmp_path)
+    deployment = await create(stack, users.operator, body)
+    did = deployment["id"]
+    async with watch(gateway, users.viewer, deployment_id=did, since=1) as stream:
+        for action in ("pause", "cancel"):
+            response = await stack.client.post(
+                f"/api/v1/deployments/{did}/{action}", headers=http_auth(users.operator)
+            )
+            assert response.status_code == 200, response.text
+        first = [
+            e
+            for e in await stream.until(is_final_deployment(did, "cancelled"))
+            if e.json["deployment_id"] == did
+        ]
+    assert len(first) >= 3
+    cut = first[0].id
+    expected = [(e.id, e.event, e.data) for e in first[1:]]
+    # A browser reconnecting sends the URL it first used and the id of the last event it got.
+    for params, headers in (
+        ({"deployment_id": did}, {"Last-Event-ID": cut}),
+        ({"deployment_id": did, "since": cut}, {}),
+        ({"deployment_id": did, "since": "0"}, {"Last-Event-ID": cut}),
+    ):
+        async with watch(gateway, users.viewer, headers, **params) as again:
+            replayed = await again.until(is_final_deployment(did, "cancelled"))
+        assert [(e.id, e.event, e.data) for e in replayed] == expected, (params, headers)
+
+
+async def test_an_idle_stream_has_heartbeats_and_hanging_up_ends_the_watch(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path
+) -> None:
+    body = await deployment_ready(stack, users, tmp_path, nodes=1)
+    deployment = await create(stack, users.operator, body)
+
+    async def open_streams() -> float:
+        async with httpx.AsyncClient(base_url=gateway) as client:
+            text = (await client.get("/metrics")).text
+        return sample_value(text, "convoy_http_event_streams", {}) or 0.0
+
+    before = await open_streams()
+    async with watch(gateway, users.viewer, deployment_id=deployment["id"]) as stream:
+        async with asyncio.timeout(WAIT):
+            async for line in stream.response.aiter_lines():
+                if line == ": keep-alive":
+                    break
+        assert await open_streams() == before + 1
+    # The client is gone: the gateway notices and cancels the scheduler call.
+    async with asyncio.timeout(WAIT):
+        while await open_streams() != before:
+            await asyncio.sleep(0.05)
+
+
+async def test_who_may_watch_and_what_is_refused_before_the_stream_starts(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path
+) -> None:
+    body = await deployment_ready(stack, users, tmp_path, nodes=1)
+    deployment = await create(stack, users.operator, body)
+    async with httpx.AsyncClient(base_url=gateway, timeout=WAIT) as client:
+        anonymous = await client.get(EVENTS, params={"deployment_id": deployment["id"]})
+        assert anonymous.status_code == 401
+        cases = [
+            ({"deployment_id": str(uuid.uuid4())}, {}, 404),
+            ({"deployment_id": "not-a-uuid"}, {}, 400),
+            ({"deployment_id": deployment["id"], "since": "-1"}, {}, 400),
+            ({"deployment_id": deployment["id"], "since": "x"}, {}, 400),
+            ({"deployment_id": deployment["id"], "since": str(10**19)}, {}, 400),
+            ({"deployment_id": deployment["id"]}, {"Last-Event-ID": "abc"}, 400),
+            ({"deployment_id": deployment["id"]}, {"Last-Event-ID": "-5"}, 400),
+            ({"deployment_id": deployment["id"]}, {"Last-Event-ID": "9" * 40}, 400),
+            ({"deployment_id": "x" * 65}, {}, 400),
+        ]
+        for params, extra, status in cases:
+            rid = request_id("ev")
+            response = await client.get(
+                EVENTS, params=params, headers={**http_auth(users.viewer, rid), **extra}
+            )
+            assert response.status_code == status, (params, extra, response.text)
+            error = response.json()["error"]
+            assert error["request_id"] == rid and error["message"]
+    # Every role may watch.
+    for token in (users.viewer, users.operator, users.admin):
+        async with watch(gateway, token, deployment_id=deployment["id"]) as stream:
+            async with asyncio.timeout(WAIT):
+                async for line in stream.response.aiter_lines():
+                    if line.startswith(":"):
+                        break
+
+
+class NodeStream:
+    """A node's Connect stream, spoken the way the agent speaks it; every read is bounded."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
+        self.call = call
+
+    async def send(self, **message: object) -> None:
+        await self.call.write(agent_pb.AgentMessage(**message))
+
+    async def receive(self, kind: str) -> agent_pb.ServerMessage:
+        async with asyncio.timeout(WAIT):
+            while True:
+                message = await self.call.read()
+                assert message is not grpc.aio.EOF, "the scheduler closed the stream"
+                if message.WhichOneof("message") == kind:
+                    return message
+
+
+async def test_a_node_working_through_its_task_shows_every_state_in_order(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
+) -> None:
+    assert stack.scheduler is not None
+    body = await deployment_ready(stack, users, tmp_path, nodes=0)
+    group_id = body["target"]["group_id"]
+    headers = http_auth(users.operator)
+    token = await stack.client.post("/api/v1/join-tokens", json={"group_ids": [group_id]}, headers=headers)
+    assert token.status_code == 201, token.text
+    enrolled, key, ca_pem = await enroll_with_command(stack, token.json()["command"])
+    node_id = enrolled.node_id
+    channel = agent_channel(stack.scheduler.agent_target, ca_pem, key, enrolled.certificate_pem.encode())
+    async with channel:
+        node = NodeStream(agent_grpc.AgentServiceStub(channel).Connect())
+        await node.send(hello=agent_pb.Hello(facts=agent_pb.Facts(hostname="web-node", arch="x86_64")))
+        deployment = await create(stack, users.operator, {**body, "strategy": {"require_approval": True}})
+        did = deployment["id"]
+        async with watch(gateway, users.viewer, deployment_id=did, since=1) as stream:
+            task = (await node.receive("assignment")).assignment
+            assert task.deployment_id == did
+            ids = {"assignment_id": task.assignment_id, "attempt": task.attempt}
+            for state, percent in (
+                (agent_pb.TASK_STATE_DOWNLOADING, 40),
+                (agent_pb.TASK_STATE_AWAITING_APPROVAL, 0),
+            ):
+                await node.send(
+                    progress=agent_pb.TaskProgress(
+                        **ids, state=state, percent=percent, log_lines=[f"step {state}"]
+                    )
+                )
+            await stream.until(
+                lambda e: e.event == "target" and e.json["target"]["state"] == "awaiting_approval"
+            )
+            approved = await stack.client.post(
+                f"/api/v1/deployments/{did}/approve", json={"server_ids": [node_id]}, headers=headers
+            )
+            assert approved.status_code == 200 and approved.json()["approved"] == 1, approved.text
+            assert (await node.receive("approve")).approve.assignment_id == task.assignment_id
+            await node.send(progress=agent_pb.TaskProgress(**ids, state=agent_pb.TASK_STATE_INSTALLING))
+            await node.send(
+                result=agent_pb.TaskResult(
+                    **ids, state=agent_pb.TASK_STATE_SUCCEEDED, installed_version="1.0"
+                )
+            )
+            assert (await node.receive("ack")).ack.assignment_id == task.assignment_id
+            await stream.until(is_final_deployment(did, "succeeded"))
+        node.call.cancel()
+    async with watch(gateway, users.viewer, deployment_id=did, since=1) as replay:
+        seen = await replay.until(is_final_deployment(did, "succeeded"))
+    sequences = [int(e.id) for e in seen]
+    assert sequences == sorted(set(sequences))
+    states = [e.json["target"]["state"] for e in seen if e.event == "target"]
+    changes = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+    assert changes[changes.index("assigned") :] == [
+        "assigned",
+        "downloading",
+        "awaiting_approval",
+        "installing",
+        "succeeded",
+    ], states
+    last = [e.json["target"] for e in seen if e.event == "target"][-1]
+    assert (last["server_id"], last["installed_version"]) == (node_id, "1.0")
+    log = await stack.client.get(f"/api/v1/deployments/{did}/targets/{node_id}/log", headers=headers)
+    assert log.status_code == 200, log.text
+    assert [line["text"] for line in log.json()["lines"]][:2] == ["step 3", "step 10"]
+    software = await stack.client.get(f"/api/v1/servers/{node_id}/software", headers=headers)
+    assert (deployment["software_name"], "1.0") in [
+        (s["name"], s["version"]) for s in software.json()["items"]
+    ]
+    assert task.require_approval, "the assignment did not tell the node to wait for approval"
