@@ -17,6 +17,7 @@ from types import FrameType
 
 import httpx
 
+from devstack.agents import DemoAgentError, DemoAgents, demo_agent_count
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres, LocalPostgresError
 from services.kit.pki import write_pki_dir
@@ -83,6 +84,23 @@ SERVICES: tuple[Service, ...] = (
         migrates=True,
     ),
     Service(
+        "scheduler",
+        "services.scheduler",
+        ports=(
+            "CONVOY_SCHEDULER_LISTEN",
+            "CONVOY_SCHEDULER_AGENT_LISTEN",
+            "CONVOY_SCHEDULER_ENROLL_LISTEN",
+            "CONVOY_SCHEDULER_METRICS_LISTEN",
+        ),
+        targets={
+            "CONVOY_SCHEDULER_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
+            "CONVOY_SCHEDULER_INVENTORY_TARGET": "CONVOY_INVENTORY_LISTEN",
+            "CONVOY_SCHEDULER_CATALOG_TARGET": "CONVOY_CATALOG_LISTEN",
+            "CONVOY_SCHEDULER_TRANSFER_TARGET": "CONVOY_TRANSFER_LISTEN",
+        },
+        migrates=True,
+    ),
+    Service(
         "gateway",
         "services.gateway",
         targets={
@@ -90,6 +108,9 @@ SERVICES: tuple[Service, ...] = (
             "CONVOY_GATEWAY_INVENTORY_TARGET": "CONVOY_INVENTORY_LISTEN",
             "CONVOY_GATEWAY_CATALOG_TARGET": "CONVOY_CATALOG_LISTEN",
             "CONVOY_GATEWAY_TRANSFER_TARGET": "CONVOY_TRANSFER_LISTEN",
+            "CONVOY_GATEWAY_SCHEDULER_TARGET": "CONVOY_SCHEDULER_LISTEN",
+            # The address printed in join commands.
+            "CONVOY_GATEWAY_AGENT_ENROLL_ADDRESS": "CONVOY_SCHEDULER_ENROLL_LISTEN",
         },
     ),
 )
@@ -114,6 +135,7 @@ class StateDir:
     jwt_key: Path
     admin_password: Path
     artifacts: Path
+    agents: Path
 
     @classmethod
     def from_env(cls) -> StateDir:
@@ -127,6 +149,7 @@ class StateDir:
             keys / "jwt-ed25519.pem",
             root / "admin-password",
             root / "artifacts",
+            root / "agents",
         )
 
     def log(self, name: str) -> Path:
@@ -175,6 +198,25 @@ class Stack:
             self._spawn(svc)
         print(f"waiting for the gateway at {self.url}…")
         self._wait_ready()
+        self._start_demo_agents()
+
+    def _start_demo_agents(self) -> None:
+        """Demo nodes on this machine, each confined to a sandbox root: enrolled with join tokens into the
+        group "demo" on their first start, reconnected on later ones."""
+        agents = DemoAgents(
+            self.state.agents,
+            self.state.logs,
+            url=self.url,
+            password=_admin_password(self.state) or "",
+            enroll_address=self.env["CONVOY_SCHEDULER_ENROLL_LISTEN"],
+            agent_port=self.env["CONVOY_SCHEDULER_AGENT_LISTEN"].rpartition(":")[2],
+            env=self.env,
+        )
+        try:
+            for name, command in agents.prepare(demo_agent_count()):
+                self._spawn_command(f"agent-{name}", command, agents.env)
+        except DemoAgentError as exc:
+            raise LaunchError(str(exc)) from exc
 
     def _start_postgres(self) -> LocalPostgres:
         try:
@@ -248,12 +290,15 @@ class Stack:
         print(f"  {ADMIN_USERNAME}: {'created' if created else 'already exists'}")
 
     def _spawn(self, svc: Service) -> None:
-        with self.state.log(svc.name).open("ab") as log:
-            log.write(f"--- {_timestamp()} python -m {svc.module} serve\n".encode())
+        self._spawn_command(svc.name, [sys.executable, "-m", svc.module, "serve"], self.env)
+
+    def _spawn_command(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        with self.state.log(name).open("ab") as log:
+            log.write(f"--- {_timestamp()} {' '.join(command[1:])}\n".encode())
             log.flush()
-            self.log_starts[svc.name] = log.tell()
-            self.children[svc.name] = subprocess.Popen(
-                [sys.executable, "-m", svc.module, "serve"], env=self.env, cwd=REPO_ROOT,
+            self.log_starts[name] = log.tell()
+            self.children[name] = subprocess.Popen(
+                command, env=env, cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
                 # the services itself, with a grace period, before it stops PostgreSQL under them.
@@ -298,7 +343,10 @@ class Stack:
         print(f"  admin     {ADMIN_USERNAME}")
         print(f"  password  {password or '(unknown: set CONVOY_ADMIN_PASSWORD to reset it)'}")
         healthy = [name for name in self.children if name == "gateway" or self.health.get(name) == "ok"]
+        agents = [name.removeprefix("agent-") for name in self.children if name.startswith("agent-")]
         print(f"  healthy   {', '.join(healthy)}")
+        if agents:
+            print(f"  agents    {', '.join(agents)} (sandbox roots in {self.state.agents}, group 'demo')")
         print(f"  logs      {self.state.logs}")
         print("  Ctrl-C stops everything.")
         print(f"Convoy is up: {self.url}", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,25 @@ from devstack.ports import free_port
 from tests.support.devstack import EXIT_TIMEOUT, UP_TIMEOUT, devstack_up, postgres_running
 
 PASSWORD = "e2e-Devstack-pw-7361"
-SERVICES = ("auth", "inventory", "catalog", "transfer")
+SERVICES = ("auth", "inventory", "catalog", "transfer", "scheduler")
+DEMO_NODES = {"demo-deb-1": "deb", "demo-deb-2": "deb", "demo-rpm-1": "rpm"}
+
+
+def demo_nodes(url: str, password: str, ca_file: Path | None = None) -> dict[str, tuple[str, str]]:
+    """Hostname → (status, package family) of the servers, once every demo node is online (bounded)."""
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    with httpx.Client(base_url=url, timeout=10.0, verify=verify) as client:
+        login = client.post("/api/v1/auth/login", json={"username": "admin", "password": password})
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        deadline = time.monotonic() + 60
+        while True:
+            servers = client.get("/api/v1/servers").json()["items"]
+            found = {
+                s["hostname"]: (s["status"], (s.get("os") or {}).get("package_family", "")) for s in servers
+            }
+            if all(status == "online" for status, _ in found.values()) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
 
 
 def login_and_me(url: str, password: str, ca_file: Path | None = None) -> dict[str, object]:
@@ -41,7 +60,10 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
         ready = httpx.get(f"{url}/readyz", timeout=10.0).json()
         assert ready["status"] == "ready", ready
         assert {name: ready["checks"][name] for name in SERVICES} == dict.fromkeys(SERVICES, "ok")
-        assert "healthy   auth, inventory, transfer, catalog, gateway" in launcher.transcript()
+        assert "healthy   auth, inventory, transfer, catalog, scheduler, gateway" in launcher.transcript()
+        # Three demo nodes enrolled with join tokens, each in its sandbox root, connected.
+        expected = {name: ("online", family) for name, family in DEMO_NODES.items()}
+        assert demo_nodes(url, PASSWORD) == expected
         assert launcher.interrupt() == 0, launcher.transcript()
         assert not postgres_running(state_dir), "PostgreSQL of the state dir still running after Ctrl-C"
 
@@ -57,6 +79,9 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
         assert url == f"https://{gateway_addr}"
         assert PASSWORD in launcher.transcript()
         assert login_and_me(url, PASSWORD, ca_file=pki / "ca.pem")["username"] == "admin"
+        # The same nodes come back on new ports without enrolling again.
+        assert demo_nodes(url, PASSWORD, ca_file=pki / "ca.pem") == expected
+        assert "enrolling demo node" not in launcher.transcript()
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=5.0)  # not trusted without our CA
         assert launcher.interrupt() == 0, launcher.transcript()
