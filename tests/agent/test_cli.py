@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,3 +126,32 @@ def test_config_addresses_resolve_a_bare_port_on_the_enrollment_host() -> None:
     )
     with pytest.raises(configuration.ConfigError, match="heartbeat_seconds must be above 0"):
         configuration.Config({"heartbeat_seconds": 0})
+
+
+def test_the_agent_installs_with_pip_and_gets_its_command(tmp_path: Path) -> None:
+    """`pip install ./agent` on a node gives `convoy-agent`; built from a copy, so the tree stays clean."""
+    source = tmp_path / "agent"
+    shutil.copytree(AGENT_DIR, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
+         str(source)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    version = subprocess.run(
+        [str(target / "bin" / "convoy-agent"), "--version"], capture_output=True, text=True, timeout=60, env=env,
+        check=False,
+    )  # fmt: skip
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip().startswith("convoy-agent ")
+
+
+def test_the_source_tree_command_runs_without_installing() -> None:
+    done = subprocess.run(
+        [sys.executable, str(Path(AGENT_DIR) / "bin" / "convoy-agent"), "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "enroll" in done.stdout and "approve" in done.stdout
