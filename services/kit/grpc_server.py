@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.interceptors import BearerVerifier, CallInterceptor
 from services.kit.settings import ServiceSettings
-from services.kit.tls import MESSAGE_OPTIONS, server_credentials
+from services.kit.tls import SERVER_OPTIONS, server_credentials
 
 __all__ = ["GrpcServer"]
 
@@ -37,7 +37,7 @@ class GrpcServer:
         self._probe = probe
         self._probe_task: asyncio.Task[None] | None = None
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(MESSAGE_OPTIONS))
+        self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(SERVER_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
         self._client_roots: bytes | None = None

@@ -16,12 +16,25 @@ __all__ = [
     "peer_common_name",
     "peer_certificate",
     "MESSAGE_OPTIONS",
+    "SERVER_OPTIONS",
 ]
 
 # Room for 1 MiB transfer chunks plus framing; everything else is far smaller.
 MESSAGE_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+)
+# Servers accept a client's keepalive pings every 10 s even without calls in flight: agents ping so that
+# a download or a control stream over a dead link fails fast instead of hanging (they ping every 20 s).
+# Servers ping too, so that a stream whose node vanished without a word (a cut link) ends within a minute
+# and the node is shown offline.
+SERVER_OPTIONS: Sequence[tuple[str, int]] = (
+    *MESSAGE_OPTIONS,
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
 )
 
 
