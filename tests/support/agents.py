@@ -262,6 +262,16 @@ class AgentHost:
         self.kill(sig)
         return self.start()
 
+    def approve(self, task: str = "", timeout: float = TOOL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """`convoy_agent approve [TASK]` on this host, as an operator on the node runs it: without a task it
+        lists the waiting ones (one per line, the task id first). Check returncode yourself."""
+        args = ("approve", *((task,) if task else ()), "--config", str(self.config_file))
+        self._note(" ".join(args[:2]))
+        done = self.ns.run(self._argv(*args), self._env(), timeout=timeout)
+        with self.log_file.open("a") as log:
+            log.write(f"(exit {done.returncode})\n{done.stdout}{done.stderr}")
+        return done
+
     def log_tail(self, lines: int = 80) -> str:
         text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
         return f"--- last lines of {self.log_file} ({self}) ---\n" + "\n".join(text.splitlines()[-lines:])

@@ -532,11 +532,16 @@ class EventStream:
     """Reads GET /api/v1/events on a thread from the moment it is opened; `events` grows as they come.
     Open it before creating a deployment to see every one of its events."""
 
-    def __init__(self, stack: E2EStack, deployment_id: str = "") -> None:
+    def __init__(self, stack: E2EStack, deployment_id: str = "", last_event_id: int | None = None) -> None:
         self.stack = stack
         self.deployment_id = deployment_id
+        # Sent as Last-Event-ID: the stream replays the kept events after that one first.
+        self.last_event_id = last_event_id
         self.events: list[Event] = []
         self.comments = 0
+        # How many events had arrived when each comment came: the server sends a comment only after a
+        # heartbeat interval without events, so a comment after an event means nothing more was pending.
+        self.comment_marks: list[int] = []
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -557,6 +562,8 @@ class EventStream:
     def _read(self) -> None:
         params = {"deployment_id": self.deployment_id} if self.deployment_id else {}
         headers = {"Authorization": f"Bearer {self.stack.admin_token()}"}
+        if self.last_event_id is not None:
+            headers["Last-Event-ID"] = str(self.last_event_id)
         timeout = httpx.Timeout(HTTP_TIMEOUT, read=HTTP_TIMEOUT)
         try:
             with httpx.Client(base_url=self.stack.url, timeout=timeout, headers=headers) as client:
@@ -570,6 +577,7 @@ class EventStream:
                             return
                         if line.startswith(":"):
                             self.comments += 1
+                            self.comment_marks.append(len(self.events))
                         elif not line:
                             if "data" in fields:
                                 self.events.append(
@@ -608,6 +616,21 @@ class EventStream:
             return None
 
         result: list[Event] = wait_for(final, timeout=timeout, what=f"a final event of {deployment_id}")
+        return result
+
+    def wait_idle(self, count: int, timeout: float = HTTP_TIMEOUT) -> list[Event]:
+        """Every event, once at least `count` have come and a keep-alive comment followed the last of them
+        (the server had nothing more to send for a heartbeat interval)."""
+
+        def idle() -> list[Event] | None:
+            if self.error is not None:
+                raise AssertionError(f"the event stream failed: {self.error!r}")
+            seen = len(self.events)
+            if seen >= count and any(mark == seen for mark in self.comment_marks):
+                return list(self.events)
+            return None
+
+        result: list[Event] = wait_for(idle, timeout=timeout, what=f"{count} events, then silence")
         return result
 
 
