@@ -33,6 +33,9 @@ class AuthSettings(ServiceSettings):
     throttle_window_seconds: int = Field(900, ge=1)
     throttle_user_failures: int = Field(5, ge=1)
     throttle_address_failures: int = Field(50, ge=1)
+    # Failed enrollments (bad join token, CSR or hostname) per agent address before it is blocked: every
+    # failure writes an audit record, so the enrollment port must not let anyone write them at will.
+    throttle_enroll_failures: int = Field(20, ge=1)
     throttle_block_seconds: int = Field(60, ge=1)
     throttle_max_block_seconds: int = Field(900, ge=1)
     # Argon2id, OWASP's minimum profile (19 MiB, 2 passes, 1 lane); raising them rehashes on next login.

@@ -7,9 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select, update
+from sqlmodel import select
 
+from services.auth import throttle
 from services.auth.audit import DENIED, AuditEvent
 from services.auth.join_tokens import hash_join_token
 from services.auth.models import JoinToken, Node
@@ -25,19 +27,36 @@ from services.kit.context import (
     use_call,
 )
 from services.kit.db import AsyncSession
-from services.kit.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.kit.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from services.kit.pagination import parse_uuid
 from services.kit.pki import check_csr
 from services.kit.text import has_control
 
-__all__ = ["BAD_JOIN_TOKEN", "ENROLLING_SERVICES", "Enrollment", "NodeStatus", "EnrollmentUseCases"]
+__all__ = [
+    "BAD_JOIN_TOKEN",
+    "ENROLLING_SERVICES",
+    "REASON_LIMIT",
+    "TOO_MANY_ENROLLMENTS",
+    "Enrollment",
+    "NodeStatus",
+    "EnrollmentUseCases",
+]
 
 # One answer for every refused token, so a guesser learns nothing; the audit record has the precise reason.
 BAD_JOIN_TOKEN = "join token is unknown, used up, expired or revoked"
 # Only the scheduler's agent edge redeems tokens and renews certificates for nodes.
 ENROLLING_SERVICES = ("scheduler",)
+TOO_MANY_ENROLLMENTS = "too many failed enrollments from this address; try again later"
 _HOSTNAME_LIMIT = 255
-_REASON_LIMIT = 500
+# A revocation's reason; the scheduler's RevokeServer and the REST route check the same limit.
+REASON_LIMIT = 500
+# A revocation's audit record names at most this many of the join tokens it voided.
+_NAMED_TOKENS = 5
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,8 @@ class NodeStatus:
     enrolled: bool
     revoked: bool
     revoked_at: datetime | None
+    # The latest enrollment: node certificates signed before it belong to an earlier holder of the id.
+    enrolled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -68,29 +89,78 @@ class EnrollmentUseCases:
 
     async def redeem(self, token: str, csr_pem: str, hostname: str, peer_address: str) -> Enrollment:
         """Spends one use of the token and signs the node's certificate in one transaction; every attempt
-        is audited with the enrolling agent's address."""
+        is audited with the enrolling agent's address.
+
+        Failures are counted per agent address: once an address is blocked, its attempts are refused
+        (RESOURCE_EXHAUSTED) without looking at them and only the first refusal of each window is audited,
+        so nobody reaching the enrollment port can fill the audit log or hold its chain lock at will."""
         core = self.core
         await self._require_enrolling_service("node.enroll", "node")
         if peer_address:
             use_call(dataclasses.replace(current_call(), client_address=peer_address[:200]))
-        hostname = _check_hostname(hostname)
-        target = f"host:{hostname}" if hostname else "node"
-        authority, csr = require_authority(self._authority), csr_pem.encode()
-        await self._check_csr(csr, "node.enroll", target)
+        key = throttle.enroll_key(peer_address)
+        await self._refuse_if_throttled(key)
+        hostname = hostname.strip()
+        bad_hostname = _hostname_problem(hostname)
+        target = f"host:{hostname}" if hostname and not bad_hostname else "node"
+        if self._authority is None:
+            reason = "this auth server has no node CA"
+            await core.audit_alone(AuditEvent("node.enroll", target, DENIED, reason))
+        authority = require_authority(self._authority)
+        if bad_hostname:
+            await self._refuse(key, AuditEvent("node.enroll", target, DENIED, bad_hostname))
+            raise InvalidArgument(bad_hostname)
+        csr = csr_pem.encode()
+        bad_csr = _csr_problem(csr)
+        if bad_csr:
+            # Refused before the token is touched, so the agent can retry with the same token.
+            await self._refuse(key, AuditEvent("node.enroll", target, DENIED, bad_csr))
+            raise InvalidArgument(bad_csr)
         digest, now = hash_join_token(token), core.now()
         async with core.db.transaction() as session:
             spent = await _spend(session, digest, now)
             if spent is not None:
                 node_id = spent.server_id or uuid.uuid4()
                 signed = authority.sign(csr, node_id)
-                await _enroll(session, node_id, hostname, signed, now)
+                await _enroll(session, node_id, hostname, signed, spent.id, now)
                 reason = f"join token {spent.id}" + (f", hostname {hostname}" if hostname else "")
                 await core.audit(session, AuditEvent("node.enroll", f"node:{node_id}", reason=reason))
         if spent is None:
             why, token_target = await self._refusal(digest, now)
-            await core.audit_alone(AuditEvent("node.enroll", token_target or target, DENIED, why))
+            await self._refuse(key, AuditEvent("node.enroll", token_target or target, DENIED, why))
             raise Unauthenticated(BAD_JOIN_TOKEN)
         return Enrollment(node_id, signed, authority.service_ca_pem.decode(), spent.group_ids)
+
+    async def _refuse_if_throttled(self, key: str) -> None:
+        """RESOURCE_EXHAUSTED while the address is blocked; only the first refusal of a window is audited,
+        with the number of refusals of the window before that were counted only."""
+        if not key:
+            return
+        core = self.core
+        async with core.db.transaction() as session:
+            now = core.now()
+            wait = await throttle.seconds_blocked(session, [key], now)
+            if wait:
+                window = core.throttle_policy.window
+                unrecorded = await throttle.count_refusal(session, key, now, window)
+                if unrecorded is not None:
+                    reason = (
+                        "too many failed enrollments from this address; further refusals within "
+                        f"{int(window.total_seconds())} s are counted, not recorded one by one"
+                    )
+                    if unrecorded:
+                        reason += f" ({unrecorded} refusals of the previous window were not recorded)"
+                    await core.audit(session, AuditEvent("node.enroll", "node", DENIED, reason))
+        if wait:
+            raise ResourceExhausted(TOO_MANY_ENROLLMENTS, retry_after=wait)
+
+    async def _refuse(self, key: str, event: AuditEvent) -> None:
+        """Audits a failed enrollment and counts it against the agent's address."""
+        core = self.core
+        async with core.db.transaction() as session:
+            if key:
+                await throttle.record_failure(session, [key], core.now(), core.throttle_policy)
+            await core.audit(session, event)
 
     async def _refusal(self, digest: str, now: datetime) -> tuple[str, str]:
         """Why a token could not be spent (for the audit record), and the token it names, if any."""
@@ -115,7 +185,10 @@ class EnrollmentUseCases:
             parse_uuid(node_id, "node id"),
             csr_pem.encode(),
         )
-        await self._check_csr(csr, "node.renew", target)
+        bad_csr = _csr_problem(csr)
+        if bad_csr:
+            await core.audit_alone(AuditEvent("node.renew", target, DENIED, bad_csr))
+            raise InvalidArgument(bad_csr)
         async with core.db.transaction() as session:
             node = await session.get(Node, parsed, with_for_update=True)
             refusal = _renewal_refusal(node)
@@ -133,22 +206,24 @@ class EnrollmentUseCases:
         return signed
 
     async def revoke(self, node_id: str, reason: str) -> None:
-        """Marks the node revoked and voids unused join tokens naming it, so only a token made after this
-        enrolls it again. A node that never enrolled has nothing to revoke; that is not an error."""
+        """Marks the node revoked and voids the join tokens that could enroll it again: those naming it, so
+        that only a token made after this enrolls it again, and the one it enrolled with, which may have uses
+        left. A node that never enrolled has nothing to revoke; that is not an error."""
         core = self.core
         target = f"node:{node_id[:64]}"
         await core.authorize("node.revoke", target, ADMIN, OPERATOR)
         parsed, reason = parse_uuid(node_id, "node id"), _check_reason(reason)
         async with core.db.transaction() as session:
+            # The tokens first, then the node: redeem locks them in this order too, so the two never wait
+            # for each other.
+            voided = await _void_tokens(session, parsed, core.now())
             node = await session.get(Node, parsed, with_for_update=True)
             if node is not None and node.revoked_at is None:
                 node.revoked_at, node.revoked_reason = core.now(), reason
-            tokens = update(JoinToken).where(
-                col(JoinToken.server_id) == parsed, col(JoinToken.revoked).is_(False)
+            notes = [reason, "" if node is not None else "never enrolled", _voided_note(voided)]
+            await core.audit(
+                session, AuditEvent("node.revoke", target, reason="; ".join(filter(None, notes)))
             )
-            await session.exec(tokens.values(revoked=True))  # type: ignore[call-overload]
-            note = reason if node is not None else "; ".join(filter(None, [reason, "never enrolled"]))
-            await core.audit(session, AuditEvent("node.revoke", target, reason=note))
 
     async def status(self, node_id: str) -> NodeStatus:
         await self._require_service("node.status", f"node:{node_id[:64]}")
@@ -157,7 +232,12 @@ class EnrollmentUseCases:
             node = await session.get(Node, parsed)
         if node is None:
             return NodeStatus(enrolled=False, revoked=False, revoked_at=None)
-        return NodeStatus(enrolled=True, revoked=node.revoked_at is not None, revoked_at=node.revoked_at)
+        return NodeStatus(
+            enrolled=True,
+            revoked=node.revoked_at is not None,
+            revoked_at=node.revoked_at,
+            enrolled_at=node.enrolled_at,
+        )
 
     def ca_bundle(self) -> tuple[str, str]:
         """The service CA agents pin, and its fingerprint; for any authenticated caller."""
@@ -177,14 +257,6 @@ class EnrollmentUseCases:
             reason = "only the scheduler may enroll nodes and renew their certificates"
             await self.core.audit_alone(AuditEvent(action, target, DENIED, reason))
             raise PermissionDenied(reason)
-
-    async def _check_csr(self, csr: bytes, action: str, target: str) -> None:
-        """A bad CSR is refused before the token is touched, so the agent can retry with the same token."""
-        try:
-            check_csr(csr)
-        except ValueError as exc:
-            await self.core.audit_alone(AuditEvent(action, target, DENIED, str(exc)))
-            raise InvalidArgument(str(exc)) from exc
 
 
 async def _spend(session: AsyncSession, digest: str, now: datetime) -> _SpentToken | None:
@@ -207,10 +279,16 @@ async def _spend(session: AsyncSession, digest: str, now: datetime) -> _SpentTok
 
 
 async def _enroll(
-    session: AsyncSession, node_id: uuid.UUID, hostname: str, signed: SignedCertificate, now: datetime
+    session: AsyncSession,
+    node_id: uuid.UUID,
+    hostname: str,
+    signed: SignedCertificate,
+    join_token_id: uuid.UUID,
+    now: datetime,
 ) -> None:
     """Records the node; enrolling a revoked node id again lifts the revocation (an operator made a token
-    for it after revoking it, see revoke)."""
+    for it after revoking it, see revoke). enrolled_at moves on: the certificates of an earlier holder of
+    the id are refused from now on (services.kit.pki.replaced_by_enrollment)."""
     values = {
         "hostname": hostname,
         "enrolled_at": now,
@@ -219,6 +297,7 @@ async def _enroll(
         "renewed_at": None,
         "revoked_at": None,
         "revoked_reason": "",
+        "join_token_id": join_token_id,
     }
     table = Node.__table__
     statement = (
@@ -238,17 +317,50 @@ def _renewal_refusal(node: Node | None) -> str:
     return ""
 
 
-def _check_hostname(hostname: str) -> str:
-    hostname = hostname.strip()
-    if len(hostname) > _HOSTNAME_LIMIT or has_control(hostname):
-        raise InvalidArgument(
-            f"hostname must be at most {_HOSTNAME_LIMIT} characters without control characters"
+async def _void_tokens(session: AsyncSession, node_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Revokes the join tokens that could still enroll a node: those naming the node, and the one it last
+    enrolled with (a token for several nodes may have uses left); their ids."""
+    tokens, nodes = JoinToken.__table__, Node.__table__
+    enrolled_with = select(nodes.c.join_token_id).where(nodes.c.id == node_id).scalar_subquery()
+    statement = (
+        tokens.update()
+        .where(
+            tokens.c.revoked.is_(False),
+            tokens.c.uses < tokens.c.max_uses,
+            tokens.c.expires_at > now,
+            or_(tokens.c.server_id == node_id, tokens.c.id == enrolled_with),
         )
-    return hostname
+        .values(revoked=True)
+        .returning(tokens.c.id)
+    )
+    connection = await session.connection()
+    return sorted(row.id for row in await connection.execute(statement))
+
+
+def _voided_note(voided: list[uuid.UUID]) -> str:
+    if not voided:
+        return ""
+    names = ", ".join(str(token_id) for token_id in voided[:_NAMED_TOKENS])
+    more = f" and {len(voided) - _NAMED_TOKENS} more" if len(voided) > _NAMED_TOKENS else ""
+    return f"join token{'s' if len(voided) > 1 else ''} {names}{more} revoked"
+
+
+def _csr_problem(csr: bytes) -> str:
+    try:
+        check_csr(csr)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _hostname_problem(hostname: str) -> str:
+    if len(hostname) > _HOSTNAME_LIMIT or has_control(hostname):
+        return f"hostname must be at most {_HOSTNAME_LIMIT} characters without control characters"
+    return ""
 
 
 def _check_reason(reason: str) -> str:
     reason = reason.strip()
-    if len(reason) > _REASON_LIMIT or has_control(reason):
-        raise InvalidArgument(f"reason must be at most {_REASON_LIMIT} characters without control characters")
+    if len(reason) > REASON_LIMIT or has_control(reason):
+        raise InvalidArgument(f"reason must be at most {REASON_LIMIT} characters without control characters")
     return reason

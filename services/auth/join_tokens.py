@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import tuple_
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from services.auth.audit import AuditEvent
 from services.auth.models import JoinToken
 from services.auth.node_ca import NodeAuthority, require_authority
 from services.auth.service import Core
 from services.kit.context import ADMIN, OPERATOR, current_call
+from services.kit.db import AsyncSession
 from services.kit.errors import InvalidArgument, NotFound
 from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = [
     "TOKEN_PREFIX",
+    "TOKEN_RETENTION",
     "MAX_GROUPS",
     "JoinTokenRequest",
     "CreatedJoinToken",
@@ -60,9 +62,16 @@ class JoinTokenPage:
     next_page_token: str
 
 
+# Expired join tokens are kept this long (audit records name them), then purged.
+TOKEN_RETENTION = timedelta(days=30)
+_PURGE_INTERVAL = timedelta(hours=1)
+
+
 class JoinTokenUseCases:
     def __init__(self, core: Core, authority: NodeAuthority | None) -> None:
         self.core, self._authority = core, authority
+        # The purge of long-expired tokens runs with a token's creation, at most once per interval.
+        self._next_purge: datetime | None = None
 
     async def create(self, request: JoinTokenRequest) -> CreatedJoinToken:
         """Stores only the token's hash; the text goes to the operator once, with the CA fingerprint the
@@ -89,10 +98,19 @@ class JoinTokenUseCases:
             f"{int(ttl.total_seconds())} s, {max_uses} use(s)"
         )
         async with core.db.transaction() as session:
+            await self._purge_expired(session, now)
             session.add(row)
             await session.flush()
             await core.audit(session, AuditEvent("join_token.create", f"join_token:{row.id}", reason=reason))
         return CreatedJoinToken(row, token, authority.ca_fingerprint)
+
+    async def _purge_expired(self, session: AsyncSession, now: datetime) -> None:
+        """Deletes tokens expired for longer than TOKEN_RETENTION, so the table does not grow forever."""
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + _PURGE_INTERVAL
+        expired = delete(JoinToken).where(col(JoinToken.expires_at) < now - TOKEN_RETENTION)
+        await session.exec(expired)  # type: ignore[call-overload]
 
     def _ttl(self, requested: int) -> timedelta:
         settings = self.core.settings

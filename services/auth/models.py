@@ -94,11 +94,11 @@ class JoinToken(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     token_hash: str = Field(unique=True, max_length=64)
     # The server the enrolling node becomes; None: a new server id per enrollment.
-    server_id: uuid.UUID | None = Field(default=None, nullable=True)
+    server_id: uuid.UUID | None = Field(default=None, nullable=True, index=True)
     group_ids: list[uuid.UUID] = Field(
         default_factory=list, sa_column=Column(ARRAY(Uuid()), nullable=False, server_default="{}")
     )
-    expires_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
     max_uses: int = 1
     uses: int = 0
     revoked: bool = False
@@ -121,3 +121,5 @@ class Node(SQLModel, table=True):
     renewed_at: datetime | None = _utc(default=None, nullable=True)
     revoked_at: datetime | None = _utc(default=None, nullable=True)
     revoked_reason: str = Field(default="", max_length=1000)
+    # The token of the latest enrollment: revoking the node revokes it too (it may have uses left).
+    join_token_id: uuid.UUID | None = Field(default=None, nullable=True)

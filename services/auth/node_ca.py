@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives import serialization
 
 from services.auth.config import AuthSettings
 from services.kit.errors import FailedPrecondition, InvalidArgument
-from services.kit.pki import CertifiedKey, fingerprint, load_certified_key, node_uri, sign_csr
+from services.kit.pki import (
+    CertifiedKey,
+    check_distinct_cas,
+    fingerprint,
+    load_certified_key,
+    node_uri,
+    sign_csr,
+)
 
 __all__ = ["NodeAuthority", "SignedCertificate", "require_authority"]
 
@@ -55,6 +62,8 @@ class NodeAuthority:
                 f"cannot load the node CA or the service CA: {exc}; "
                 "`python -m services.kit.pki init <pki dir> --names …` creates the missing files"
             ) from exc
+        # Signing nodes with the service CA would make every node certificate a service certificate.
+        check_distinct_cas(x509.load_pem_x509_certificate(service_ca_pem), node_ca.certificate)
         return cls(node_ca, service_ca_pem, timedelta(hours=settings.node_cert_hours))
 
     @property

@@ -70,6 +70,7 @@ class Core:
             window=timedelta(seconds=settings.throttle_window_seconds),
             user_failures=settings.throttle_user_failures,
             address_failures=settings.throttle_address_failures,
+            enroll_failures=settings.throttle_enroll_failures,
             block=timedelta(seconds=settings.throttle_block_seconds),
             max_block=timedelta(seconds=settings.throttle_max_block_seconds),
         )

@@ -256,7 +256,10 @@ class EnrollmentServicer(pb_grpc.EnrollmentServiceServicer):
     ) -> pb.GetNodeStatusResponse:
         status = await self._enrollment.status(request.node_id)
         return pb.GetNodeStatusResponse(
-            enrolled=status.enrolled, revoked=status.revoked, revoked_at=to_timestamp(status.revoked_at)
+            enrolled=status.enrolled,
+            revoked=status.revoked,
+            revoked_at=to_timestamp(status.revoked_at),
+            enrolled_at=to_timestamp(status.enrolled_at),
         )
 
     async def GetCaBundle(self, request: pb.GetCaBundleRequest, context: object) -> pb.GetCaBundleResponse:

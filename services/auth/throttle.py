@@ -1,7 +1,9 @@
-"""Login throttling per username and per client address, kept in the database so replicas agree."""
+"""Throttling of failed logins (per username and client address) and failed enrollments (per agent address),
+kept in the database so replicas agree."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,9 +15,22 @@ from sqlmodel import col, delete, select
 from services.auth.models import LoginThrottle
 from services.kit.db import AsyncSession
 
-__all__ = ["ThrottlePolicy", "throttle_keys", "seconds_blocked", "record_failure", "clear", "PURGE_BATCH"]
+__all__ = [
+    "ThrottlePolicy",
+    "throttle_keys",
+    "enroll_key",
+    "seconds_blocked",
+    "record_failure",
+    "count_refusal",
+    "clear",
+    "PURGE_BATCH",
+    "ENROLL_PREFIX",
+]
 
 PURGE_BATCH = 100
+ENROLL_PREFIX = "enroll:"
+# Refusals of a blocked enrollment address are counted under this prefix, not audited one by one.
+_REFUSED_PREFIX = "refused:"
 
 
 @dataclass(frozen=True)
@@ -25,8 +40,11 @@ class ThrottlePolicy:
     address_failures: int
     block: timedelta
     max_block: timedelta
+    enroll_failures: int = 20
 
     def limit_for(self, key: str) -> int:
+        if key.startswith(ENROLL_PREFIX):
+            return self.enroll_failures
         return self.user_failures if key.startswith("user:") else self.address_failures
 
     def block_for(self, failures: int, limit: int) -> timedelta:
@@ -40,6 +58,24 @@ def throttle_keys(username: str, client_address: str) -> list[str]:
     if client_address:
         keys.append(f"addr:{client_address[:200]}")
     return keys
+
+
+def enroll_key(peer_address: str) -> str:
+    """The key of an enrolling agent's address ("" when unknown): its IP without the port, so that new
+    connections do not start new counts."""
+    address = peer_address.strip()
+    for prefix in ("ipv4:", "ipv6:"):
+        if address.startswith(prefix):
+            address = address[len(prefix) :].rpartition(":")[0]
+            break
+    else:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            host, _, port = address.rpartition(":")
+            address = host if host and port.isdigit() else address
+    address = address.strip("[]")
+    return f"{ENROLL_PREFIX}{address[:200]}" if address else ""
 
 
 async def seconds_blocked(session: AsyncSession, keys: list[str], now: datetime) -> int:
@@ -92,6 +128,30 @@ async def _count_failure(session: AsyncSession, key: str, now: datetime, policy:
     if failures >= limit:
         until = now + policy.block_for(failures, limit)
         await connection.execute(table.update().where(table.c.key == key).values(blocked_until=until))
+
+
+async def count_refusal(session: AsyncSession, key: str, now: datetime, window: timedelta) -> int | None:
+    """Counts one refusal of the blocked `key`. The first refusal of each window is to be audited: then
+    the number of refusals of the previous window that were only counted (0 or more) is returned, else None.
+
+    The counter row stays blocked for a window after the last refusal, so the purge of stale counters does
+    not forget it while refusals go on."""
+    table = LoginThrottle.__table__
+    refused = _REFUSED_PREFIX + key
+    connection = await session.connection()
+    current = select(table.c.failures, table.c.window_started_at).where(table.c.key == refused)
+    row = (await connection.execute(current.with_for_update())).first()
+    if row is not None and row.window_started_at > now - window:
+        await connection.execute(
+            table.update()
+            .where(table.c.key == refused)
+            .values(failures=table.c.failures + 1, blocked_until=now + window)
+        )
+        return None
+    fresh = {"failures": 1, "window_started_at": now, "blocked_until": now + window}
+    upsert = insert(table).values(key=refused, **fresh)
+    await connection.execute(upsert.on_conflict_do_update(index_elements=[table.c.key], set_=fresh))
+    return row.failures - 1 if row is not None else 0
 
 
 async def clear(session: AsyncSession, username: str) -> None:

@@ -64,10 +64,11 @@ class _Call:
 
     def enter(self, context: grpc.aio.ServicerContext) -> CallContext:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        peer = _peer_principal(context)
         call = CallContext(
             request_id=metadata.get("x-request-id") or uuid.uuid4().hex,
-            client_address=metadata.get("x-client-address") or context.peer(),
-            peer=_peer_principal(context),
+            client_address=_client_address(metadata, peer, context),
+            peer=peer,
             metadata=metadata,
         )
         use_call(call)
@@ -106,6 +107,16 @@ class _Call:
         GRPC_SERVER_SECONDS.labels(self.service, self.rpc).observe(elapsed)
         if not self.method.startswith(_QUIET_PREFIXES):
             log.info("%s %s %.1fms", self.method, code_name, elapsed * 1000, extra={"grpc_code": code_name})
+
+
+def _client_address(
+    metadata: dict[str, str], peer: Principal | None, context: grpc.aio.ServicerContext
+) -> str:
+    """Where the call comes from, for audit records and throttling. Only a service (the gateway, or the
+    scheduler for an enrolling agent) may say whom it calls for; a node or an anonymous caller would use
+    x-client-address to forge the address in its own audit records."""
+    forwarded = metadata.get("x-client-address") if peer is not None and peer.kind == SERVICE else ""
+    return forwarded or context.peer()
 
 
 def _peer_principal(context: grpc.aio.ServicerContext) -> Principal | None:

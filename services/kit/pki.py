@@ -27,14 +27,19 @@ __all__ = [
     "NODE_CA_COMMON_NAME",
     "NODE_CA_STEM",
     "DEFAULT_HOSTS",
+    "CLOCK_SKEW",
+    "ENROLLMENT_SLACK",
+    "REPLACED_CERTIFICATE",
     "CertifiedKey",
     "check_csr",
+    "check_distinct_cas",
     "create_ca",
     "fingerprint",
     "issue_certificate",
     "load_certified_key",
     "main",
     "node_uri",
+    "replaced_by_enrollment",
     "sign_csr",
     "write_pki_dir",
 ]
@@ -49,6 +54,11 @@ NODE_URI_PREFIX = "urn:convoy:node:"
 DEFAULT_HOSTS: Sequence[str] = ("localhost", "127.0.0.1", "::1")
 # Certificates start a little in the past so a peer whose clock lags ours still accepts them at once.
 CLOCK_SKEW = timedelta(minutes=5)
+# A node certificate that starts earlier than this before the node's latest enrollment was signed for an
+# earlier holder of the node id: it is refused although it has not expired. The certificate of the
+# enrollment itself starts CLOCK_SKEW before it; the extra minute covers clocks of different hosts.
+ENROLLMENT_SLACK = CLOCK_SKEW + timedelta(seconds=60)
+REPLACED_CERTIFICATE = "this certificate was replaced by a later enrollment"
 # Names in a PKI directory become file names and DNS SANs: one lowercase DNS label, and never the CA's files.
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _RESERVED_NAMES = frozenset({CA_STEM, NODE_CA_STEM})
@@ -155,6 +165,29 @@ def load_certified_key(cert_path: Path, key_path: Path | None) -> CertifiedKey:
 
 def fingerprint(certificate: x509.Certificate) -> str:
     return "sha256:" + certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def replaced_by_enrollment(certificate: x509.Certificate, enrolled_at: datetime | None) -> bool:
+    """True when `certificate` was signed before the node's latest enrollment (`enrolled_at`): re-enrolling a
+    node id hands it to a new holder, and the previous holder's certificates must stop working at once
+    instead of when they expire. Renewed certificates start after the enrollment and keep working."""
+    return enrolled_at is not None and certificate.not_valid_before_utc < enrolled_at - ENROLLMENT_SLACK
+
+
+def check_distinct_cas(service_ca: x509.Certificate, node_ca: x509.Certificate) -> None:
+    """Raises ValueError when the node CA is the service CA under another file name (same certificate,
+    subject or key): a port trusting it for nodes would then accept every service as a node, and the
+    interceptor could not tell a node from a service by its issuer."""
+    same = (
+        service_ca == node_ca
+        or service_ca.subject == node_ca.subject
+        or _spki(service_ca.public_key()) == _spki(node_ca.public_key())
+    )
+    if same:
+        raise ValueError(
+            "the node CA must be a CA of its own, not the service CA (same certificate, subject or key); "
+            "`python -m services.kit.pki init <pki dir>` creates node-ca.pem"
+        )
 
 
 def node_uri(node_id: str) -> str:

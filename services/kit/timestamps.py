@@ -12,12 +12,19 @@ from services.kit.errors import InvalidArgument
 __all__ = ["to_timestamp", "from_timestamp"]
 
 
-def to_timestamp(value: datetime | None) -> Timestamp | None:
-    """A naive datetime is taken as UTC."""
+def to_timestamp(value: datetime | None, field: str = "time") -> Timestamp | None:
+    """A naive datetime is taken as UTC. A time that is no instant between the years 1 and 9999 in UTC
+    (0001-01-01T00:00:00+01:00 is in year 0 there) is the sender's mistake (InvalidArgument, naming
+    `field`), never an OverflowError that would surface as an internal error."""
     if value is None:
         return None
     stamp = Timestamp()
-    stamp.FromDatetime(value)
+    try:
+        stamp.FromDatetime(value)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(
+            f"{field} is outside the times that can be stored (years 1 to 9999 in UTC): {value.isoformat()}"
+        ) from exc
     return stamp
 
 

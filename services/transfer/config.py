@@ -32,3 +32,5 @@ class TransferSettings(AuthClientSettings):
     stale_upload_seconds: int = Field(3600, ge=60)
     # How often staging is swept while the service runs.
     sweep_interval_seconds: float = Field(900.0, gt=0)
+    # How long auth's answer about a node (revoked, re-enrolled) is reused for its next downloads.
+    node_status_seconds: float = Field(5.0, ge=0, le=60)

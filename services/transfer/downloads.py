@@ -14,8 +14,10 @@ from services.kit.audit_client import DENIED
 from services.kit.context import USER_ROLES, current_call, require_caller
 from services.kit.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unavailable
 from services.kit.grants import verify_grant
+from services.kit.pki import REPLACED_CERTIFICATE, replaced_by_enrollment
 from services.transfer.metrics import ACTIVE_STREAMS, DOWNLOAD, TRANSFER_BYTES
 from services.transfer.models import Blob
+from services.transfer.nodes import NodeStatuses
 from services.transfer.service import Core, check_sha256
 
 __all__ = ["DownloadHeader", "DownloadUseCases"]
@@ -37,15 +39,19 @@ def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
 
 
 class DownloadUseCases:
-    def __init__(self, core: Core, grant_ca: x509.Certificate | None = None) -> None:
+    def __init__(
+        self, core: Core, grant_ca: x509.Certificate | None = None, nodes: NodeStatuses | None = None
+    ) -> None:
         # The service CA: grants are valid only when signed with a scheduler certificate it issued.
-        self.core, self._grant_ca = core, grant_ca
+        # `nodes`: auth's word on each node (revoked, re-enrolled); without it nodes are refused.
+        self.core, self._grant_ca, self._nodes = core, grant_ca, nodes
 
     async def download(
-        self, sha256: str, offset: int, grant: str = ""
+        self, sha256: str, offset: int, grant: str = "", certificate: x509.Certificate | None = None
     ) -> AsyncIterator[DownloadHeader | bytes]:
-        """Yields the header first, then chunks; every check happens before the header is sent."""
-        await self._authorize(sha256, grant)
+        """Yields the header first, then chunks; every check happens before the header is sent.
+        `certificate`: the caller's verified client certificate."""
+        await self._authorize(sha256, grant, certificate)
         if offset < 0:
             raise InvalidArgument("offset must not be negative")
         blob, handle = await self._open(check_sha256(sha256), offset)
@@ -59,10 +65,11 @@ class DownloadUseCases:
             handle.close()
             ACTIVE_STREAMS.labels(DOWNLOAD).dec()
 
-    async def _authorize(self, sha256: str, grant: str) -> None:
+    async def _authorize(self, sha256: str, grant: str, certificate: x509.Certificate | None) -> None:
         """People and services as for every read; a node only with the scheduler's grant for this blob,
-        naming the node of its certificate. A node's refusal is audited: it may be a stolen certificate
-        probing for artifacts."""
+        naming the node of its certificate, and only while auth has it enrolled, not revoked, and this
+        certificate is not one of an earlier enrollment of the node id (grants live an hour, certificates
+        days). A node's refusal is audited: it may be a stolen certificate probing for artifacts."""
         peer = current_call().peer
         if peer is None or peer.kind != "agent":
             require_caller(*USER_ROLES)
@@ -71,6 +78,7 @@ class DownloadUseCases:
             if self._grant_ca is None:
                 raise PermissionDenied("this transfer server cannot verify download grants")
             verify_grant(grant, trusted_ca=self._grant_ca, node_id=peer.subject, sha256=sha256)
+            await self._check_node(peer.subject, certificate)
         except PermissionDenied as exc:
             try:
                 await self.core.audit.record(
@@ -79,6 +87,17 @@ class DownloadUseCases:
             except Unavailable:
                 pass  # the node is refused either way; record() has logged the loss
             raise
+
+    async def _check_node(self, node_id: str, certificate: x509.Certificate | None) -> None:
+        if self._nodes is None:
+            raise PermissionDenied("this transfer server cannot check nodes with auth")
+        status = await self._nodes.get(node_id)
+        if not status.enrolled:
+            raise PermissionDenied("this node is not enrolled")
+        if status.revoked:
+            raise PermissionDenied("this node is revoked")
+        if certificate is None or replaced_by_enrollment(certificate, status.enrolled_at):
+            raise PermissionDenied(REPLACED_CERTIFICATE)
 
     async def _chunks(self, blob: Blob, handle: BinaryIO, offset: int) -> AsyncIterator[bytes]:
         chunk_size, position = self.core.settings.chunk_bytes, offset

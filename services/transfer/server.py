@@ -9,9 +9,11 @@ from cryptography import x509
 
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
+from services.kit.pki import check_distinct_cas
 from services.kit.runtime import ServiceRuntime
 from services.transfer.config import TransferSettings
 from services.transfer.downloads import DownloadUseCases
+from services.transfer.nodes import NodeStatuses
 from services.transfer.service import BlobUseCases, Core
 from services.transfer.servicer import TransferServicer
 from services.transfer.storage import LocalStorage
@@ -30,8 +32,11 @@ class TransferProcess(ServiceRuntime):
             self.server.trust_client_roots(client_roots)
         self.storage = LocalStorage(settings.storage_root)
         self.core = Core(self.db, self.storage, self.audit, settings)
+        nodes = NodeStatuses(
+            self.auth_channel, timeout=settings.upstream_timeout_seconds, ttl=settings.node_status_seconds
+        )
         servicer = TransferServicer(
-            BlobUseCases(self.core), UploadUseCases(self.core), DownloadUseCases(self.core, service_ca)
+            BlobUseCases(self.core), UploadUseCases(self.core), DownloadUseCases(self.core, service_ca, nodes)
         )
         self.server.add(
             pb_grpc.add_TransferServiceServicer_to_server,
@@ -70,6 +75,8 @@ def _client_trust(settings: TransferSettings) -> tuple[bytes | None, x509.Certif
         node_ca_pem = settings.node_ca.read_bytes()
     except OSError as exc:
         raise OSError(f"cannot read the node CA {settings.node_ca}: {exc.strerror}") from exc
+    # The same CA twice would let every service certificate pass for a node (and the reverse).
+    check_distinct_cas(service_ca, x509.load_pem_x509_certificate(node_ca_pem))
     return service_ca_pem.rstrip(b"\n") + b"\n" + node_ca_pem, service_ca
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import grpc
+
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
 from services.kit.errors import InvalidArgument
 from services.kit.timestamps import to_timestamp
+from services.kit.tls import peer_certificate
 from services.transfer.downloads import DownloadHeader, DownloadUseCases
 from services.transfer.inspection import CONTAINER, DEB, RPM, TAR, Inspection
 from services.transfer.service import BlobUseCases, BlobView
@@ -101,9 +104,12 @@ class TransferServicer(pb_grpc.TransferServiceServicer):
         )
 
     async def Download(
-        self, request: pb.DownloadRequest, context: object
+        self, request: pb.DownloadRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.DownloadResponse]:
-        async for part in self._downloads.download(request.sha256, request.offset, request.grant):
+        parts = self._downloads.download(
+            request.sha256, request.offset, request.grant, certificate=peer_certificate(context)
+        )
+        async for part in parts:
             if isinstance(part, DownloadHeader):
                 header = pb.DownloadHeader(
                     sha256=part.sha256,

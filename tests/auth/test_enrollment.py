@@ -394,7 +394,7 @@ async def test_a_revoked_node_cannot_renew_until_an_operator_enrolls_it_again(
     assert (record.action, record.target, record.reason) == (
         "node.revoke",
         f"node:{server_id}",
-        "disk stolen",
+        f"disk stolen; join token {waiting.join_token.id} revoked",
     )
     request = pb.RenewNodeCertificateRequest(node_id=server_id, csr_pem=node_csr(node.key))
     failure = await refusal(enrollment_call(auth_stack, "scheduler", "RenewNodeCertificate", request))

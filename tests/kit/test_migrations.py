@@ -36,4 +36,4 @@ async def test_auth_migrates_into_its_own_schema_only(postgres: LocalPostgres) -
         "nodes",
         "alembic_version",
     } <= {t for _, t in tables}
-    assert version == "0002"
+    assert version == "0003"

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.auth.server import AuthProcess, build
 from services.auth.signing import create_key_file
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.kit import pki
 from services.kit.migrations import migrate
 from services.kit.settings import ServiceSettings
 from services.kit.tls import MESSAGE_OPTIONS, open_channel
@@ -259,3 +261,42 @@ async def enroll_node(auth: AuthStack, access_token: str, **fields: Any) -> Node
     created = await create_join_token(auth, access_token, **fields)
     node, _ = await redeem_join_token(auth, created.token)
     return node
+
+
+def resigned_by_node_ca(
+    pki_dir: Path, certificate: x509.Certificate, not_before: datetime, not_after: datetime
+) -> x509.Certificate:
+    """The node certificate again, with every extension kept and signed by the real node CA, but valid from
+    `not_before` to `not_after`: an expired certificate, or one an earlier holder of the node id kept."""
+    node_ca = pki.load_certified_key(pki_dir / "node-ca.pem", pki_dir / "node-ca-key.pem")
+    assert node_ca.key is not None
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(certificate.subject)
+        .issuer_name(node_ca.certificate.subject)
+        .public_key(certificate.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for extension in certificate.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(node_ca.key, hashes.SHA256())
+
+
+def earlier_certificate(
+    pki_dir: Path, node_id: str, key: ec.EllipticCurvePrivateKey, age: timedelta
+) -> bytes:
+    """A node certificate the node CA signed `age` ago (valid for days more), as an earlier holder of the
+    node id still has it."""
+    node_ca = pki.load_certified_key(pki_dir / "node-ca.pem", pki_dir / "node-ca-key.pem")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    issued = pki.sign_csr(node_ca, csr, node_id, lifetime=timedelta(hours=72), sans=[pki.node_uri(node_id)])
+    now = datetime.now(UTC)
+    earlier = resigned_by_node_ca(pki_dir, issued.certificate, now - age, now + timedelta(hours=70))
+    return earlier.public_bytes(serialization.Encoding.PEM)

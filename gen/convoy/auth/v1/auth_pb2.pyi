@@ -459,14 +459,16 @@ class GetNodeStatusRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class GetNodeStatusResponse(_message.Message):
-    __slots__ = ("enrolled", "revoked", "revoked_at")
+    __slots__ = ("enrolled", "revoked", "revoked_at", "enrolled_at")
     ENROLLED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
     enrolled: bool
     revoked: bool
     revoked_at: _timestamp_pb2.Timestamp
-    def __init__(self, enrolled: _Optional[bool] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    enrolled_at: _timestamp_pb2.Timestamp
+    def __init__(self, enrolled: _Optional[bool] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetCaBundleRequest(_message.Message):
     __slots__ = ()
