@@ -32,8 +32,13 @@ class SchedulerSettings(AuthClientSettings):
     grant_ttl_seconds: int = Field(3600, ge=60, le=86400)
     heartbeat_seconds: float = Field(10.0, gt=0)
     offline_grace_seconds: float = Field(30.0, ge=0)
-    # Grace after an assignment's deadline before the rollout gives up on the node's result.
+    # How long the rollout waits for a node's result without hearing from the node: every heartbeat and
+    # progress report of a node extends the leases of its work by this much.
     lease_seconds: float = Field(30.0, gt=0)
+    # How far beyond its deadline a node that is still alive may keep working on an assignment.
+    install_grace_seconds: float = Field(6 * 3600.0, ge=0)
+    # Events of deployments finished longer ago than this are deleted.
+    event_retention_days: int = Field(30, ge=1)
     # How often the rollout looks for work when no notification woke it.
     poll_seconds: float = Field(2.0, gt=0)
     task_deadline_seconds: int = Field(3600, ge=10)

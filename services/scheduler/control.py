@@ -11,6 +11,7 @@ from services.kit.db import AsyncSession
 from services.kit.errors import FailedPrecondition, InvalidArgument
 from services.kit.pagination import parse_uuid
 from services.kit.text import has_control
+from services.scheduler import dispatch
 from services.scheduler.events import Changes
 from services.scheduler.models import (
     AWAITING_APPROVAL,
@@ -110,7 +111,13 @@ class ControlUseCases:
                 target.updated_at = now
                 session.add(target)
             deployment.state, deployment.state_reason = CANCELLED, reason
-            deployment.finished_at = now
+            # Finished once no node is working on it any more: until then the rollout still expires the
+            # leases of nodes that never confirm, and finishes it when the last one is final.
+            counts = await counts_of(session, deployment.id)
+            if not any(counts.get(state, 0) for state in IN_FLIGHT):
+                deployment.finished_at = now
+            else:
+                changes.wake_rollout()
             await core.audit.record("deployment.cancel", f"deployment:{deployment.id}", reason=reason)
             return await self._saved(session, deployment, changes=changes)
 
@@ -141,11 +148,13 @@ class ControlUseCases:
                 session.add(fresh)
                 changes.target(fresh)
             if failed:
-                counts = await counts_of(session, deployment.id)
-                deployment.failure_baseline = min(
-                    deployment.failure_baseline, counts.get(FAILED, 0) - len(failed)
+                # The retried attempts are no longer current, so the counts hold only the failures left.
+                # A running deployment keeps its budget; one that stopped (paused or finished) accepts
+                # the failures not retried, as resume does.
+                remaining = (await counts_of(session, deployment.id)).get(FAILED, 0)
+                deployment.failure_baseline = (
+                    min(deployment.failure_baseline, remaining) if deployment.state == RUNNING else remaining
                 )
-                deployment.failure_baseline = max(deployment.failure_baseline, 0)
                 deployment.state, deployment.state_reason, deployment.finished_at = RUNNING, "", None
             await core.audit.record(
                 "deployment.retry",
@@ -167,15 +176,23 @@ class ControlUseCases:
                 )
             now = core.now()
             changes = Changes(now)
+            # Every node in flight, also those still downloading: they go on as soon as they are ready.
             waiting = [
                 t
-                for t in await self._current(session, deployment.id, (AWAITING_APPROVAL,))
+                for t in await self._current(session, deployment.id, IN_FLIGHT)
                 if not t.approved and (not wanted or t.server_id in wanted)
             ]
+            timing = dispatch.timing()
             for target in waiting:
                 target.approved, target.updated_at = True, now
+                # The wait for the operator does not count against the node's time for the work.
+                target.deadline = now + timing.task_deadline
+                target.lease_until = max(
+                    target.lease_until or target.deadline, target.deadline + timing.lease
+                )
                 session.add(target)
-                changes.node(target.server_id)
+                if target.state == AWAITING_APPROVAL:
+                    changes.node(target.server_id)
             await core.audit.record(
                 "deployment.approve",
                 f"deployment:{deployment.id}",

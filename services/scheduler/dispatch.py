@@ -6,16 +6,22 @@ rollout loop (or an operator's cancel) never overwrite each other.
 
 Beyond the shared contract: `record_progress` and `record_result` take an optional keyword `limits`
 (log head/tail); without it they use the limits the process configured with `configure(settings)`.
+
+Leases: the rollout gives up on an attempt whose `lease_until` has passed. A node that is alive keeps
+the leases of its work going (`touch`, on every heartbeat and progress report), up to
+`install_grace_seconds` beyond the attempt's deadline; the deadline itself starts when the attempt first
+reaches a connected node (`work_for_node(..., pushing=True)`), and again when an operator approves it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.json_format import ParseDict
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
@@ -27,19 +33,26 @@ from services.scheduler.events import Changes
 from services.scheduler.logs import LogLimits, append_log, clean_text
 from services.scheduler.models import (
     AWAITING_APPROVAL,
+    FAILED,
     FINAL_TARGET_STATES,
     IN_FLIGHT,
     SUCCEEDED,
     TARGET_STATES,
     UNCHANGED,
+    Deployment,
     Target,
 )
+from services.scheduler.store import counts_of
 
 __all__ = [
     "AssignmentRow",
     "NodeWork",
     "ResultOutcome",
+    "Timing",
     "configure",
+    "timing",
+    "touch",
+    "fail_node_work",
     "work_for_node",
     "record_progress",
     "record_result",
@@ -51,13 +64,47 @@ _TASK_STATES = {number: name for number, name in enumerate(TARGET_STATES, start=
 _ACTIONS = {"install": 1, "update": 2, "uninstall": 3, "rollback": 4}
 _FORMATS = {"deb": 1, "rpm": 2, "tar": 3, "container": 4}
 _MESSAGE_CHARS = 2048
+# A progress report writes an event when the state changes, the percent crosses a step of this size, or
+# this long after the attempt's last progress event; otherwise only the row changes.
+_PERCENT_STEP = 10
+_EVENT_INTERVAL = timedelta(seconds=5)
+_IN_FLIGHT_SQL = "('assigned', 'downloading', 'installing', 'awaiting_approval')"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long a node has for an attempt, and how long the scheduler waits without hearing from it."""
+
+    task_deadline: timedelta = timedelta(seconds=3600)
+    lease: timedelta = timedelta(seconds=30)
+    # How far beyond the deadline a node still alive keeps its lease.
+    install_grace: timedelta = timedelta(hours=6)
+
+
 _limits = LogLimits()
+_timing = Timing()
 
 
-def configure(head_lines: int, tail_lines: int) -> None:
-    """The log bounds of this process (server.py sets them from the settings)."""
-    global _limits
+def configure(
+    head_lines: int,
+    tail_lines: int,
+    *,
+    task_deadline_seconds: float = 3600,
+    lease_seconds: float = 30,
+    install_grace_seconds: float = 6 * 3600,
+) -> None:
+    """The log bounds and the timing of this process (server.py sets them from the settings)."""
+    global _limits, _timing
     _limits = LogLimits(head_lines, tail_lines)
+    _timing = Timing(
+        task_deadline=timedelta(seconds=task_deadline_seconds),
+        lease=timedelta(seconds=lease_seconds),
+        install_grace=timedelta(seconds=install_grace_seconds),
+    )
+
+
+def timing() -> Timing:
+    return _timing
 
 
 @dataclass(frozen=True)
@@ -162,9 +209,75 @@ def assignment_message(row: AssignmentRow) -> agent_pb.Assignment:
     return message
 
 
-async def work_for_node(db: Database, node_id: str) -> NodeWork:
+# Rows of one node are locked in one order by every statement that changes several of them at once.
+_TOUCH = text(
+    "WITH alive AS (SELECT deployment_id, attempt FROM scheduler.targets"
+    f" WHERE server_id = :node AND current AND state IN {_IN_FLIGHT_SQL}"
+    " ORDER BY deployment_id FOR UPDATE SKIP LOCKED)"
+    " UPDATE scheduler.targets t SET lease_until = GREATEST(t.lease_until,"
+    " LEAST(CAST(:until AS timestamptz), t.deadline + CAST(:cap AS interval)))"
+    " FROM alive WHERE t.deployment_id = alive.deployment_id AND t.server_id = :node"
+    " AND t.attempt = alive.attempt"
+)
+_FIRST_PUSH = text(
+    "WITH fresh AS (SELECT deployment_id, attempt FROM scheduler.targets"
+    f" WHERE server_id = :node AND current AND state IN {_IN_FLIGHT_SQL} AND pushed_at IS NULL"
+    " ORDER BY deployment_id FOR UPDATE)"
+    " UPDATE scheduler.targets t SET pushed_at = :now, deadline = :deadline,"
+    " lease_until = GREATEST(t.lease_until, :lease_until)"
+    " FROM fresh WHERE t.deployment_id = fresh.deployment_id AND t.server_id = :node"
+    " AND t.attempt = fresh.attempt"
+)
+
+
+async def touch(db: Database, node_id: str, *, now: datetime | None = None) -> None:
+    """The node is alive: the leases of its work in flight run on (`lease` from now), up to
+    `install_grace` beyond each attempt's deadline. Rows the rollout holds right now are left for the
+    next heartbeat rather than waited for."""
+    node = _node_uuid(node_id)
+    now = now or _now()
+    async with db.transaction() as session:
+        await (await session.connection()).execute(
+            _TOUCH, {"node": node, "until": now + _timing.lease, "cap": _timing.install_grace}
+        )
+
+
+async def fail_node_work(session: AsyncSession, node_id: str, reason: str, changes: Changes) -> int:
+    """In the caller's transaction (a revocation): the node's current attempts in flight fail with
+    `reason`, and the rollout is woken to go on without it. How many failed."""
+    node = _node_uuid(node_id)
+    statement = (
+        select(Target)
+        .where(col(Target.server_id) == node, col(Target.current), col(Target.state).in_(IN_FLIGHT))
+        .order_by(col(Target.deployment_id))
+        .with_for_update()
+    )
+    rows = list(await session.exec(statement))
+    for target in rows:
+        target.state, target.message = FAILED, reason
+        target.finished_at = target.updated_at = changes.now
+        session.add(target)
+        changes.target(target)
+    if rows:
+        await session.flush()
+        changes.wake_rollout()
+    return len(rows)
+
+
+async def work_for_node(
+    db: Database, node_id: str, *, pushing: bool = False, now: datetime | None = None
+) -> NodeWork:
+    """With `pushing` (the edge is about to send the work to the connected node), attempts that reach the
+    node for the first time get their deadline from now: the time the node was away does not count."""
     node = _node_uuid(node_id)
     async with db.transaction() as session:
+        if pushing:
+            now = now or _now()
+            deadline = now + _timing.task_deadline
+            await (await session.connection()).execute(
+                _FIRST_PUSH,
+                {"node": node, "now": now, "deadline": deadline, "lease_until": deadline + _timing.lease},
+            )
         statement = (
             select(Target)
             .where(col(Target.server_id) == node, col(Target.current), col(Target.state).in_(IN_FLIGHT))
@@ -180,12 +293,16 @@ async def work_for_node(db: Database, node_id: str) -> NodeWork:
     )
 
 
-async def _owned(session: AsyncSession, node: uuid.UUID, assignment_id: str, attempt: int) -> Target:
-    """The attempt, locked; PermissionDenied unless it was assigned to this node."""
+def _assignment_key(assignment_id: str) -> uuid.UUID:
     try:
-        key = uuid.UUID(assignment_id)
+        return uuid.UUID(assignment_id)
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidArgument(f"assignment_id must be a UUID, got {assignment_id[:64]!r}") from exc
+
+
+async def _owned(session: AsyncSession, node: uuid.UUID, assignment_id: str, attempt: int) -> Target:
+    """The attempt, locked; PermissionDenied unless it was assigned to this node."""
+    key = _assignment_key(assignment_id)
     statement = select(Target).where(col(Target.assignment_id) == key).with_for_update()
     target = (await session.exec(statement)).first()
     if target is None or target.server_id != node:
@@ -217,6 +334,8 @@ async def record_progress(
         raise InvalidArgument(
             "a progress state must be assigned, downloading, installing or awaiting approval"
         )
+    # A report shows the node alive: its work keeps its leases.
+    await touch(db, node_id, now=now)
     async with db.transaction() as session:
         target = await _owned(session, node, progress.assignment_id, progress.attempt)
         changes = Changes(now)
@@ -224,13 +343,28 @@ async def record_progress(
         percent = min(max(progress.percent, 0), 100)
         if state and target.current and target.state in IN_FLIGHT:
             if (state, percent) != (target.state, target.progress_percent):
+                due = _progress_event_due(target, state, percent, now)
                 target.state, target.progress_percent = state, percent
                 target.started_at = target.started_at or now
                 target.updated_at = now
-                changes.target(target)
+                if due:
+                    target.event_at = now
+                    changes.target(target)
+                if state == AWAITING_APPROVAL and target.approved:
+                    changes.node(target.server_id)  # approved before it got here: tell it to go on
         session.add(target)
         await session.flush()
         await changes.flush(session)
+
+
+def _progress_event_due(target: Target, state: str, percent: int, now: datetime) -> bool:
+    """Watchers see every state change, each step of the percent, and otherwise one event per interval:
+    a node reporting every second does not fill the event log."""
+    if state != target.state or target.event_at is None:
+        return True
+    if percent // _PERCENT_STEP != target.progress_percent // _PERCENT_STEP:
+        return True
+    return now - target.event_at >= _EVENT_INTERVAL
 
 
 async def record_result(
@@ -249,7 +383,19 @@ async def record_result(
     if state not in FINAL_TARGET_STATES:
         raise InvalidArgument("a result state must be succeeded, unchanged, failed, skipped or cancelled")
     started, finished = from_timestamp(result, "started_at"), from_timestamp(result, "finished_at")
+    key = _assignment_key(result.assignment_id)
     async with db.transaction() as session:
+        # The deployment first, then the target: the order of the rollout and the operator's controls.
+        owner = (
+            await session.exec(
+                select(Target.deployment_id, Target.server_id).where(col(Target.assignment_id) == key)
+            )
+        ).first()
+        if owner is None or owner[1] != node:
+            raise PermissionDenied(f"assignment {key} is not assigned to this node")
+        deployment = (
+            await session.exec(select(Deployment).where(col(Deployment.id) == owner[0]).with_for_update())
+        ).one()
         target = await _owned(session, node, result.assignment_id, result.attempt)
         installed = clean_text(result.installed_version, 256)
         if target.reported:
@@ -270,5 +416,22 @@ async def record_result(
         changes.target(target)
         if target.current:
             changes.wake_rollout()
+            if deployment.state in (SUCCEEDED, FAILED):
+                await _refinish(session, deployment, changes)
         await changes.flush(session)
         return ResultOutcome(True, target.current, target.name, installed, target.format)
+
+
+async def _refinish(session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
+    """A result after the deployment finished (the rollout had given up on the node): its final state
+    follows the node's word."""
+    counts = await counts_of(session, deployment.id)
+    if any(state not in FINAL_TARGET_STATES for state in counts):
+        return
+    failed = counts.get(FAILED, 0)
+    deployment.state = FAILED if failed else SUCCEEDED
+    deployment.state_reason = f"{failed} target(s) failed" if failed else ""
+    deployment.updated_at = changes.now
+    session.add(deployment)
+    await session.flush()
+    await changes.deployment(session, deployment, counts)

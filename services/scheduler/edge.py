@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
+from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
@@ -27,10 +28,10 @@ from services.kit.errors import (
 )
 from services.kit.grants import issue_grant
 from services.kit.grpc_server import GrpcServer
-from services.kit.pki import CertifiedKey, load_certified_key
+from services.kit.pki import CertifiedKey, check_distinct_cas, load_certified_key
 from services.kit.runtime import ServiceRuntime
 from services.kit.timestamps import to_timestamp
-from services.kit.tls import server_credentials
+from services.kit.tls import peer_certificate, server_credentials
 from services.scheduler import dispatch
 from services.scheduler.config import SchedulerSettings
 from services.scheduler.enrollment import (
@@ -81,12 +82,20 @@ class Streams:
             settings.transfer_advertise or f":{settings.transfer_target.rpartition(':')[2]}"
         )
 
-    async def serve(self, requests: AsyncIterator[agent_pb.AgentMessage], peer: str) -> AsyncIterator[Any]:
+    async def serve(
+        self,
+        requests: AsyncIterator[agent_pb.AgentMessage],
+        peer: str,
+        certificate: x509.Certificate | None = None,
+    ) -> AsyncIterator[Any]:
+        """`certificate`: the agent's, refused when an enrollment of its node id came after it."""
         node_id = require_agent()
-        await self.enrollment.refuse_revoked(node_id, "agent.connect")
+        # Registered before the revocation is checked: a revocation committed after the check finds the
+        # session and closes it (its NOTIFY), one committed before is seen by the check.
         session = self.sessions.open(node_id, self.now())
         tasks: list[asyncio.Task[None]] = []
         try:
+            await self.enrollment.refuse_revoked(node_id, "agent.connect", certificate)
             await self.book.connected(node_id, "", session.connected_at)
             tasks = [
                 asyncio.create_task(self._read(session, requests, peer)),
@@ -127,7 +136,10 @@ class Streams:
         elif not session.hello:
             raise InvalidArgument("the first message of a stream must be hello")
         elif kind == "heartbeat":
-            await self.book.seen(session.node_id, self.now())
+            now = self.now()
+            await self.book.seen(session.node_id, now)
+            # The node is alive: its work keeps its leases (a long install is not given up on).
+            await dispatch.touch(self.db, session.node_id, now=now)
         elif kind == "progress":
             await self._reported(session, message.progress, dispatch.record_progress)
         elif kind == "result":
@@ -162,7 +174,8 @@ class Streams:
         """Acknowledged once recorded and, for a change, once inventory has it: until then the agent
         keeps the result and sends it again after a reconnect."""
         outcome = await self._reported(session, result, dispatch.record_result)
-        if outcome.current and result.state in _CHANGED_STATES and outcome.software_name:
+        # Also for an attempt a retry replaced: the node's software did change.
+        if result.state in _CHANGED_STATES and outcome.software_name:
             family = _FAMILY_BY_FORMAT_NAME.get(outcome.format)
             item = _installed(outcome.software_name, outcome.installed_version, family, deployment=True)
             try:
@@ -176,20 +189,32 @@ class Streams:
         session.push(agent_pb.ServerMessage(ack=ack))
 
     async def _push(self, session: Session) -> None:
-        """Sends what the node has not been told on this stream, whenever woken (hello, NOTIFY)."""
+        """Sends what the node has not been told on this stream, whenever woken (hello, NOTIFY).
+
+        Anything unexpected ends the stream as UNAVAILABLE (the node reconnects and is sent its work
+        again) rather than leaving a stream open that pushes nothing any more."""
+        try:
+            await self._push_forever(session)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pushing work to node %s failed; closing its stream", session.node_id)
+            session.end(Unavailable("the scheduler could not send this node its work; reconnect"))
+
+    async def _push_forever(self, session: Session) -> None:
         while True:
             await session.wake.wait()
             session.wake.clear()
             if not session.hello:
                 continue
             try:
-                work = await dispatch.work_for_node(self.db, session.node_id)
+                work = await dispatch.work_for_node(self.db, session.node_id, pushing=True, now=self.now())
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("could not read the work of node %s, retrying: %s", session.node_id, exc)
                 await asyncio.sleep(self.settings.poll_seconds)
                 session.wake.set()
                 continue
-            for message in self._messages(session, work):
+            for message in list(self._messages(session, work)):
                 session.push(message)
 
     def _messages(self, session: Session, work: dispatch.NodeWork) -> Iterator[agent_pb.ServerMessage]:
@@ -260,14 +285,17 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
             agent_address=self._edge.agent_address,
         )
 
-    async def Renew(self, request: agent_pb.RenewRequest, context: object) -> Any:
-        certificate_pem, not_after = await self._edge.enrollment.renew(request.csr_pem)
+    async def Renew(self, request: agent_pb.RenewRequest, context: grpc.aio.ServicerContext) -> Any:
+        certificate_pem, not_after = await self._edge.enrollment.renew(
+            request.csr_pem, peer_certificate(context)
+        )
         return agent_pb.RenewResponse(certificate_pem=certificate_pem, not_after=to_timestamp(not_after))
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb.AgentMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        async for message in self._edge.streams.serve(request_iterator, context.peer()):
+        messages = self._edge.streams.serve(request_iterator, context.peer(), peer_certificate(context))
+        async for message in messages:
             yield message
 
 
@@ -329,7 +357,13 @@ class AgentEdge:
         if files is not None:
             if node_ca is None:
                 raise ValueError("the agent port needs the node CA certificate (node_ca or pki_dir)")
-            agent_credentials = server_credentials(files, client_roots=node_ca.read_bytes())
+            node_ca_pem = node_ca.read_bytes()
+            # The service CA as the node CA would let every service certificate in as a node.
+            check_distinct_cas(
+                x509.load_pem_x509_certificate(files.ca.read_bytes()),
+                x509.load_pem_x509_certificate(node_ca_pem),
+            )
+            agent_credentials = server_credentials(files, client_roots=node_ca_pem)
             enroll_credentials = server_credentials(files, require_client_auth=False)
         self.agent_port = server.add_port(self.settings.agent_listen, agent_credentials)
         self.enroll_port = server.add_port(self.settings.enroll_listen, enroll_credentials)

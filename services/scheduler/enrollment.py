@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
+from cryptography import x509
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.auth.v1 import auth_pb2 as auth_pb
@@ -26,10 +27,16 @@ from services.kit.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
 from services.kit.pagination import parse_uuid
+from services.kit.pki import CLOCK_SKEW, REPLACED_CERTIFICATE, replaced_by_enrollment
+from services.kit.text import has_control
+from services.scheduler import dispatch
+from services.scheduler.events import Changes
+from services.scheduler.service import require_service_channel
 from services.scheduler.sessions import NodeBook, SessionRegistry
 
 __all__ = [
@@ -37,6 +44,8 @@ __all__ = [
     "EnrollmentUseCases",
     "FAMILY_BY_FORMAT",
     "REVOKED",
+    "REASON_LIMIT",
+    "check_reason",
     "peer_ip",
     "revoked_message",
     "utcnow",
@@ -63,6 +72,8 @@ FAMILY_BY_FORMAT = {
     agent_pb.FORMAT_RPM: inv_pb.PACKAGE_FAMILY_RPM,
 }
 REVOKED = "this node is revoked; enroll it again with a new join token"
+# A revocation's reason: auth's limit (services/auth/enrollment.py), checked here before anything changes.
+REASON_LIMIT = 500
 
 
 def utcnow() -> datetime:
@@ -193,10 +204,16 @@ class EnrollmentUseCases:
                 request, metadata=outgoing_metadata(), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                # Too many failed enrollments from this address: the agent waits as auth says.
+                raise ResourceExhausted(
+                    exc.details() or "too many failed enrollments; try again later",
+                    retry_after=_retry_after(exc),
+                ) from exc
             raise _mapped(exc, "auth", passed) from exc
         node_id, now = reply.node_id, self.now()
         async with self.db.transaction() as session:
-            await self.book.enrolled(session, node_id, facts.hostname, now)
+            await self.book.enrolled(session, node_id, facts.hostname, now, _enrolled_at(reply, now))
         await self.inventory.record_facts(node_id, facts, peer_ip(peer))
         # A new certificate: a server revoked before comes back.
         await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_ONLINE, now, enrolled=True)
@@ -204,12 +221,20 @@ class EnrollmentUseCases:
         not_after = reply.not_after.ToDatetime(tzinfo=UTC) if reply.HasField("not_after") else None
         return Enrolled(node_id, reply.certificate_pem, reply.ca_certificate_pem, not_after)
 
-    async def refuse_revoked(self, node_id: str, action: str) -> None:
-        """PermissionDenied, audited, when the node is revoked."""
-        reason = await self.book.revocation(node_id)
-        if reason is None:
+    async def refuse_revoked(
+        self, node_id: str, action: str, certificate: x509.Certificate | None = None
+    ) -> None:
+        """PermissionDenied, audited, when the node is revoked, or when `certificate` (the caller's) was
+        signed before the node's latest enrollment: re-enrolling a node id gives it to a new holder, and
+        the previous holder's certificates, valid for days more, must not work any longer."""
+        standing = await self.book.standing(node_id)
+        reason = standing.revoked_reason
+        if reason is not None:
+            refusal = f"{REVOKED} ({reason})" if reason else REVOKED
+        elif certificate is not None and replaced_by_enrollment(certificate, standing.enrolled_at):
+            refusal = REPLACED_CERTIFICATE
+        else:
             return
-        refusal = f"{REVOKED} ({reason})" if reason else REVOKED
         await self.record_denial(action, f"node:{node_id}", refusal)
         raise PermissionDenied(refusal)
 
@@ -219,10 +244,13 @@ class EnrollmentUseCases:
         except Unavailable:
             pass  # the node is refused either way; record() has logged the loss
 
-    async def renew(self, csr_pem: str) -> tuple[str, datetime | None]:
-        """A certificate for a new key of the calling node (its id from its certificate only)."""
+    async def renew(
+        self, csr_pem: str, certificate: x509.Certificate | None = None
+    ) -> tuple[str, datetime | None]:
+        """A certificate for a new key of the calling node (its id from its certificate only); never for
+        the certificate of an earlier enrollment of the node id."""
         node_id = require_agent()
-        await self.refuse_revoked(node_id, "node.renew")
+        await self.refuse_revoked(node_id, "node.renew", certificate)
         if not csr_pem:
             raise InvalidArgument("csr_pem is required")
         request = auth_pb.RenewNodeCertificateRequest(node_id=node_id, csr_pem=csr_pem)
@@ -241,8 +269,8 @@ class EnrollmentUseCases:
         names the person), this schema remembers it, every process closes the node's stream."""
         node_id = str(parse_uuid(server_id, "server id"))
         await self._authorize_revoke(node_id)
+        reason = check_reason(reason)
         await self.inventory.require_server(node_id)
-        reason = reason.strip()[:1000]
         request = auth_pb.RevokeNodeRequest(node_id=node_id, reason=reason)
         passed = frozenset(
             {
@@ -256,13 +284,20 @@ class EnrollmentUseCases:
             await self._auth.RevokeNode(request, metadata=_with_user_token(), timeout=self._timeout)
         except grpc.aio.AioRpcError as exc:
             raise _mapped(exc, "auth", passed) from exc
+        now = self.now()
         async with self.db.transaction() as session:
-            await self.book.revoked(session, node_id, reason, self.now())
+            await self.book.revoked(session, node_id, reason, now)
+            # Its work in flight will never be reported: it fails now, and the rollout goes on.
+            changes = Changes(now)
+            await dispatch.fail_node_work(session, node_id, "node revoked", changes)
             await self.audit.record("server.revoke", f"server:{node_id}", reason=reason or "no reason given")
+            await changes.flush(session)
         self.sessions.close(node_id, PermissionDenied(REVOKED), reason=revoked_message(reason))
         await self._mark_revoked_in_inventory(node_id)
 
     async def _authorize_revoke(self, node_id: str) -> None:
+        # The service certificate first (the gateway's): RevokeServer is reachable on the enrollment port.
+        require_service_channel()
         try:
             require_role(*WRITE_ROLES)
         except PermissionDenied as exc:
@@ -276,6 +311,34 @@ class EnrollmentUseCases:
             await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_REVOKED, self.now())
         except DomainError as exc:
             log.error("node %s is revoked, but inventory did not take the revoked status: %s", node_id, exc)
+
+
+def check_reason(reason: str) -> str:
+    """A revocation's reason as auth takes it: at most REASON_LIMIT characters, no control characters."""
+    reason = reason.strip()
+    if len(reason) > REASON_LIMIT or has_control(reason):
+        raise InvalidArgument(f"reason must be at most {REASON_LIMIT} characters without control characters")
+    return reason
+
+
+def _retry_after(exc: grpc.aio.AioRpcError) -> int:
+    for key, value in exc.trailing_metadata() or ():
+        if key == "retry-after":
+            try:
+                return max(1, int(value))
+            except (TypeError, ValueError):
+                break
+    return 60
+
+
+def _enrolled_at(reply: auth_pb.RedeemJoinTokenResponse, fallback: datetime) -> datetime:
+    """When auth signed the enrollment's certificate (by auth's clock, which the certificate carries), so
+    that the comparison with later certificates does not depend on this host's clock."""
+    try:
+        certificate = x509.load_pem_x509_certificate(reply.certificate_pem.encode())
+    except ValueError:
+        return fallback
+    return certificate.not_valid_before_utc + CLOCK_SKEW
 
 
 def revoked_message(reason: str) -> str:

@@ -3,7 +3,9 @@
 Every transaction that changes a deployment or a target collects its events in a `Changes` and calls
 `flush` as its last step. The flush takes one advisory lock for the rest of the transaction before it
 inserts, so events become visible in the order of their sequence numbers: a watcher that has seen
-sequence N never later finds a smaller one committed (which a plain bigserial would allow).
+sequence N never later finds a smaller one committed (which a plain bigserial would allow). The
+notification `convoy_events` carries `<last sequence>:<deployment ids>` so watchers of one deployment
+wake only for it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from services.scheduler.messages import deployment_to_proto, target_to_proto
 from services.scheduler.models import Deployment, Event, Target
 from services.scheduler.store import counts_of
 
-__all__ = ["EVENTS_CHANNEL", "ROLLOUT_CHANNEL", "NODE_CHANNEL", "Changes", "event_from_row"]
+__all__ = [
+    "EVENTS_CHANNEL",
+    "ROLLOUT_CHANNEL",
+    "NODE_CHANNEL",
+    "Changes",
+    "event_from_row",
+    "events_payload",
+    "concerns",
+]
 
 EVENTS_CHANNEL = "convoy_events"
 # Wakes the rollout loops of every scheduler process (a hint: they poll as well).
@@ -31,6 +41,9 @@ ROLLOUT_CHANNEL = "convoy_rollout"
 # Payload: a node id whose work changed; the process holding that node's stream pushes it.
 NODE_CHANNEL = "convoy_node"
 _EVENTS_LOCK = zlib.crc32(b"scheduler.events") - 2**31
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+_MAX_PAYLOAD = 7900
+_INSERT_SLICE = 1000
 
 
 @dataclass
@@ -62,21 +75,51 @@ class Changes:
         self.rollout = True
 
     async def flush(self, session: AsyncSession) -> None:
-        """Appends the events and queues the notifications (PostgreSQL delivers them on commit)."""
+        """Appends the events and queues the notifications (PostgreSQL delivers them on commit).
+
+        The node and rollout notifications go first, in one statement, so that the events lock (which
+        every writer of events waits for until it commits) is held for as short a time as possible."""
         connection = await session.connection()
+        if self.nodes:
+            await connection.execute(
+                text("SELECT pg_notify(:channel, n) FROM unnest(CAST(:ids AS text[])) AS n"),
+                {"channel": NODE_CHANNEL, "ids": [str(server_id) for server_id in sorted(self.nodes)]},
+            )
+        if self.rollout:
+            await _notify(connection, ROLLOUT_CHANNEL, "")
         if self.events:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
             rows = [{"time": self.now, "deployment_id": d, "payload": p} for d, p in self.events]
-            result = await connection.execute(insert(Event).values(rows).returning(Event.sequence))  # type: ignore[arg-type]
-            last = max(result.scalars())
-            await _notify(connection, EVENTS_CHANNEL, str(last))
-        for server_id in sorted(self.nodes):
-            await _notify(connection, NODE_CHANNEL, str(server_id))
-        if self.rollout:
-            await _notify(connection, ROLLOUT_CHANNEL, "")
+            last = 0
+            # In slices: one statement takes at most 32,767 parameters, and a deployment to 10,000 nodes
+            # writes an event per node. The lock keeps the slices' sequences together and in order.
+            for start in range(0, len(rows), _INSERT_SLICE):
+                statement = (
+                    insert(Event).values(rows[start : start + _INSERT_SLICE]).returning(Event.sequence)
+                )  # type: ignore[arg-type]
+                result = await connection.execute(statement)
+                last = max(last, *result.scalars())
+            deployments = sorted({str(deployment_id) for deployment_id, _ in self.events})
+            await _notify(connection, EVENTS_CHANNEL, events_payload(last, deployments))
         self.events.clear()
         self.nodes.clear()
         self.rollout = False
+
+
+def events_payload(sequence: int, deployment_ids: list[str]) -> str:
+    """`<sequence>:<id>,<id>…`, so that watchers of other deployments need not look; `<sequence>:*` when
+    the ids would not fit in a NOTIFY payload."""
+    payload = f"{sequence}:{','.join(deployment_ids)}"
+    return payload if len(payload) <= _MAX_PAYLOAD else f"{sequence}:*"
+
+
+def concerns(payload: str, deployment_id: str) -> bool:
+    """Whether a convoy_events notification may carry events of the deployment ("" and old-style
+    payloads without ids: maybe)."""
+    _, colon, ids = payload.partition(":")
+    if not colon:
+        return True
+    return ids == "*" or deployment_id in ids.split(",")
 
 
 async def _notify(connection: object, channel: str, payload: str) -> None:

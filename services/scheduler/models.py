@@ -90,6 +90,15 @@ class Deployment(SQLModel, table=True):
         Index("deployments_created", "created_at", "id"),
         # What the rollout loop claims.
         Index("deployments_active", "state", postgresql_where=text("state IN ('pending', 'running')")),
+        Index(
+            "deployments_unfinished",
+            "state",
+            postgresql_where=text(
+                "state IN ('pending', 'running', 'paused') OR (state = 'cancelled' AND finished_at IS NULL)"
+            ),
+        ),
+        # Event retention.
+        Index("deployments_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
         {"schema": SCHEMA},
     )
 
@@ -190,8 +199,13 @@ class Target(SQLModel, table=True):
     # The process that assigned the attempt, and when the scheduler stops waiting for the node's result.
     leased_by: str = Field(default="", max_length=128)
     lease_until: datetime | None = _utc(default=None, nullable=True)
-    # The node gives up on the attempt after this (Assignment.deadline).
+    # The node gives up on the attempt after this (Assignment.deadline). Set at assignment, and started
+    # again when the attempt first reaches a connected node and when an operator approves it.
     deadline: datetime | None = _utc(default=None, nullable=True)
+    # When the attempt was first pushed to a connected node.
+    pushed_at: datetime | None = _utc(default=None, nullable=True)
+    # When the last progress event of the attempt was written (progress events are throttled).
+    event_at: datetime | None = _utc(default=None, nullable=True)
     assigned_at: datetime | None = _utc(default=None, nullable=True)
     started_at: datetime | None = _utc(default=None, nullable=True)
     finished_at: datetime | None = _utc(default=None, nullable=True)
@@ -239,3 +253,8 @@ class Node(SQLModel, table=True):
     connected_at: datetime | None = _utc(default=None, nullable=True)
     last_seen: datetime | None = _utc(default=None, nullable=True)
     disconnected_at: datetime | None = _utc(default=None, nullable=True)
+    revoked_reason: str = Field(default="", max_length=1000)
+    # When the node was last reported offline, so that it is reported once.
+    offline_at: datetime | None = _utc(default=None, nullable=True)
+    # The latest enrollment: certificates issued before it belong to an earlier holder of the id.
+    enrolled_at: datetime | None = _utc(default=None, nullable=True)

@@ -3,9 +3,13 @@
 Each pass claims deployments one at a time with `SELECT … FOR UPDATE SKIP LOCKED`, so two processes
 never advance the same deployment together, and every target changes from PENDING to ASSIGNED (with a
 new assignment id) only under that lock and only if it is still PENDING: an attempt is assigned once.
-An assignment holds a lease until its deadline plus `lease_seconds`; a target whose node has not
-reported by then is failed, so a node that vanished cannot hold a batch forever. The loop wakes on
-`NOTIFY convoy_rollout` and polls every `poll_seconds` besides.
+A node runs one package operation at a time: a target is not assigned while its node works on another
+deployment, checked again under an advisory lock on the node so two processes cannot both assign to it.
+An assignment holds a lease that the node keeps alive while it is connected (dispatch.touch); a target
+whose lease ran out is failed, so a node that vanished cannot hold a batch forever. Paused deployments
+and cancelled ones whose nodes are still working are claimed too, only to expire leases and finish them.
+A deployment that cannot be advanced is logged and skipped in that pass; the others go on. The loop
+wakes on `NOTIFY convoy_rollout`, polls every `poll_seconds`, and deletes old events once a minute.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, delete, exists, func, or_, text
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from services.kit.db import AsyncSession, Database
@@ -32,6 +38,7 @@ from services.scheduler.models import (
     RUNNING,
     SUCCEEDED,
     Deployment,
+    Event,
     Target,
 )
 from services.scheduler.notify import Listener
@@ -42,6 +49,16 @@ __all__ = ["RolloutLoop", "failure_budget_spent"]
 log = logging.getLogger("convoy.scheduler.rollout")
 
 CANARY_REASON = "canary batch done; resume to go on"
+BUDGET_REASON = "failure budget spent"
+# Advisory locks on nodes: two int4 keys, a key space apart from the one-bigint locks (events.py).
+_NODE_LOCK_SPACE = zlib.crc32(b"scheduler.node") - 2**31
+_PRUNE_EVERY = timedelta(minutes=1)
+_PRUNE_BATCH = 1000
+_PRUNE_BATCHES_PER_PASS = 50
+
+
+def _node_key(server_id: uuid.UUID) -> int:
+    return int.from_bytes(server_id.bytes[:4], "big", signed=True)
 
 
 def _utcnow() -> datetime:
@@ -68,6 +85,7 @@ class RolloutLoop:
         self._wake = asyncio.Event()
         # Passes run one at a time per process (run() and a test calling tick() must not overlap).
         self._lock = asyncio.Lock()
+        self._pruned_at: datetime | None = None
 
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
@@ -93,23 +111,40 @@ class RolloutLoop:
                 pass
 
     async def tick(self) -> int:
-        """One pass over every active deployment this process can claim; how many it advanced."""
+        """One pass over every deployment this process can claim; how many it advanced. A deployment
+        that fails to advance is logged and left for the next pass: it must not stall the others."""
         async with self._lock:
             done: list[uuid.UUID] = []
+            advanced = 0
             while True:
-                async with self.db.transaction() as session:
-                    deployment = await self._claim(session, done)
-                    if deployment is None:
-                        return len(done)
-                    done.append(deployment.id)
-                    changes = Changes(self.now())
-                    await self._advance(session, deployment, changes)
-                    await changes.flush(session)
+                claimed: uuid.UUID | None = None
+                try:
+                    async with self.db.transaction() as session:
+                        deployment = await self._claim(session, done)
+                        if deployment is None:
+                            break
+                        claimed = deployment.id
+                        done.append(claimed)
+                        changes = Changes(self.now())
+                        await self._advance(session, deployment, changes)
+                        await changes.flush(session)
+                    advanced += 1
+                except Exception:
+                    if claimed is None:
+                        raise  # the claim itself failed (database away): the whole pass did
+                    log.exception("deployment %s could not be advanced; skipped in this pass", claimed)
+            await self._prune_now_and_then()
+            return advanced
 
     async def _claim(self, session: AsyncSession, done: list[uuid.UUID]) -> Deployment | None:
         statement = (
             select(Deployment)
-            .where(col(Deployment.state).in_((PENDING, RUNNING)))
+            .where(
+                or_(
+                    col(Deployment.state).in_((PENDING, RUNNING, PAUSED)),
+                    and_(col(Deployment.state) == CANCELLED, col(Deployment.finished_at).is_(None)),
+                )
+            )
             .order_by(col(Deployment.created_at), col(Deployment.id))
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -120,6 +155,18 @@ class RolloutLoop:
 
     async def _advance(self, session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
         now = changes.now
+        if deployment.state == CANCELLED:
+            await self._wind_down(session, deployment, changes)
+            return
+        if deployment.state == PAUSED:
+            await self._expire_leases(session, deployment, changes)
+            counts = await counts_of(session, deployment.id)
+            # Paused by its failures with nothing left to run: it has failed (an operator's pause waits).
+            if deployment.state_reason.startswith(BUDGET_REASON) and all(
+                state in FINAL_TARGET_STATES for state in counts
+            ):
+                await self._finish(session, deployment, counts, changes)
+            return
         if deployment.state == PENDING:
             deployment.state, deployment.started_at = RUNNING, deployment.started_at or now
             await self._save(session, deployment, changes)
@@ -131,7 +178,7 @@ class RolloutLoop:
         if failure_budget_spent(deployment, counts.get(FAILED, 0)):
             failed = counts.get(FAILED, 0)
             reason = (
-                f"failure budget spent: {failed} target(s) failed, at most "
+                f"{BUDGET_REASON}: {failed} target(s) failed, at most "
                 f"{deployment.failure_budget + deployment.failure_baseline} allowed"
             )
             await self._pause(session, deployment, reason, counts, changes)
@@ -139,6 +186,16 @@ class RolloutLoop:
         if not await self._next_batch(session, deployment, changes):
             return
         await self._assign(session, deployment, changes)
+
+    async def _wind_down(self, session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
+        """A cancelled deployment whose nodes were still working: finished once none is."""
+        await self._expire_leases(session, deployment, changes)
+        counts = await counts_of(session, deployment.id)
+        if any(counts.get(state, 0) for state in IN_FLIGHT):
+            return
+        deployment.finished_at = changes.now
+        deployment.next_batch_at = None
+        await self._save(session, deployment, changes, counts)
 
     async def _save(
         self,
@@ -241,7 +298,8 @@ class RolloutLoop:
         return True
 
     async def _assign(self, session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
-        """Assigns pending targets of started batches while fewer than batch_size are in flight."""
+        """Assigns pending targets of started batches while fewer than batch_size are in flight, never to
+        a node that is working on another deployment."""
         in_flight = (
             await session.exec(
                 select(func.count()).where(
@@ -261,14 +319,17 @@ class RolloutLoop:
                 col(Target.current),
                 col(Target.state) == PENDING,
                 col(Target.batch) <= deployment.current_batch,
+                ~_busy_elsewhere(),
             )
             .order_by(col(Target.batch), col(Target.hostname), col(Target.server_id))
             .limit(room)
-            .with_for_update()
+            .with_for_update(of=Target)  # type: ignore[arg-type]
         )
         deadline = timedelta(seconds=self.settings.task_deadline_seconds)
         grace = timedelta(seconds=self.settings.lease_seconds)
         for target in list(await session.exec(statement)):
+            if not await self._node_free(session, target):
+                continue
             target.state, target.assignment_id = "assigned", uuid.uuid4()
             target.approved = not deployment.strategy.get("require_approval", False)
             target.assigned_at = target.updated_at = changes.now
@@ -279,3 +340,72 @@ class RolloutLoop:
             changes.target(target)
             changes.node(target.server_id)
         await session.flush()
+
+    @staticmethod
+    async def _node_free(session: AsyncSession, target: Target) -> bool:
+        """Whether the node may get this target now: this transaction holds the node's advisory lock (held
+        to commit; a node another process is assigning to right now is left for the next pass) and, seen
+        after taking it, the node works on no other deployment."""
+        connection = await session.connection()
+        locked = (
+            await connection.execute(
+                text("SELECT pg_try_advisory_xact_lock(:space, :key)"),
+                {"space": _NODE_LOCK_SPACE, "key": _node_key(target.server_id)},
+            )
+        ).scalar_one()
+        if not locked:
+            return False
+        other = aliased(Target)
+        busy = select(
+            exists().where(
+                other.server_id == target.server_id,
+                other.current,
+                other.state.in_(IN_FLIGHT),
+                other.deployment_id != target.deployment_id,
+            )
+        )
+        return not (await connection.execute(busy)).scalar_one()
+
+    async def _prune_now_and_then(self) -> None:
+        """Events of deployments finished more than event_retention_days ago go, at most once a minute."""
+        now = self.now()
+        if self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            await self.prune_events(now)
+        except Exception:  # noqa: BLE001 - retention waits for the next minute; the rollout goes on
+            log.exception("deleting old events failed")
+
+    async def prune_events(self, now: datetime) -> int:
+        """Deletes old events in batches (one short transaction each); how many it deleted."""
+        cutoff = now - timedelta(days=self.settings.event_retention_days)
+        deleted = 0
+        for _ in range(_PRUNE_BATCHES_PER_PASS):
+            old = (
+                select(Event.sequence)
+                .join(Deployment, col(Deployment.id) == col(Event.deployment_id))
+                .where(col(Deployment.finished_at) < cutoff)
+                .limit(_PRUNE_BATCH)
+            )
+            async with self.db.transaction() as session:
+                result = await session.exec(
+                    delete(Event).where(col(Event.sequence).in_(old.scalar_subquery()))
+                )  # type: ignore[call-overload]
+            deleted += result.rowcount
+            if result.rowcount < _PRUNE_BATCH:
+                break
+        if deleted:
+            log.info("deleted %d event(s) of deployments finished before %s", deleted, cutoff.isoformat())
+        return deleted
+
+
+def _busy_elsewhere() -> object:
+    """The target's node has a current attempt in flight in another deployment (targets_node_in_flight)."""
+    other = aliased(Target)
+    return exists().where(
+        other.server_id == Target.server_id,
+        other.current,
+        other.state.in_(IN_FLIGHT),
+        other.deployment_id != Target.deployment_id,
+    )

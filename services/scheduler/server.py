@@ -52,7 +52,13 @@ class SchedulerProcess(ServiceRuntime):
     def __init__(self, settings: SchedulerSettings, *, with_edge: bool = True) -> None:
         super().__init__(settings)
         self.settings: SchedulerSettings = settings
-        dispatch.configure(settings.log_head_lines, settings.log_tail_lines)
+        dispatch.configure(
+            settings.log_head_lines,
+            settings.log_tail_lines,
+            task_deadline_seconds=settings.task_deadline_seconds,
+            lease_seconds=settings.lease_seconds,
+            install_grace_seconds=settings.install_grace_seconds,
+        )
         timeout = settings.upstream_timeout_seconds
         self.catalog = CatalogClient(self.channel(settings.catalog_target), timeout=timeout)
         self.inventory_channel = self.channel(settings.inventory_target)

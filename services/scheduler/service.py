@@ -17,13 +17,14 @@ from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, current_call, require_caller
 from services.kit.db import Database
-from services.kit.errors import FailedPrecondition, InvalidArgument
+from services.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
 from services.kit.pagination import parse_uuid
 from services.scheduler.events import Changes
 from services.scheduler.models import (
     ACTIONS,
     CANCELLED,
     FAILED,
+    IN_FLIGHT,
     PAUSED,
     PENDING,
     ROLLBACK,
@@ -37,7 +38,15 @@ from services.scheduler.planning import Resolved, StrategySpec, assign_batches, 
 from services.scheduler.store import load_deployment
 from services.scheduler.upstream import CatalogClient, InventoryClient, deployment_holder
 
-__all__ = ["utcnow", "Core", "DeploymentRequest", "Plan", "PlannedTarget", "CreateUseCase"]
+__all__ = [
+    "utcnow",
+    "require_service_channel",
+    "Core",
+    "DeploymentRequest",
+    "Plan",
+    "PlannedTarget",
+    "CreateUseCase",
+]
 
 _FORMATS = {1: "deb", 2: "rpm", 3: "tar", 4: "container"}
 _FAMILIES = {1: "deb", 2: "rpm"}
@@ -65,11 +74,27 @@ class Core:
 
     @staticmethod
     def require_reader() -> Principal:
+        require_service_channel()
         return require_caller(*USER_ROLES)
 
     async def authorize(self, action: str, target: str) -> Principal:
         """An operator or admin (or a service acting for itself); a refusal is audited."""
+        require_service_channel()
         return await self.audit.authorize(action, target, *WRITE_ROLES)
+
+
+def require_service_channel() -> Principal:
+    """The caller presented a service certificate: the gateway (forwarding its user's token) or a service.
+
+    One gRPC server serves SchedulerService on every port of the process, the enrollment port included,
+    which asks for no client certificate; a token alone, without the certificate, must not get in there.
+    A node certificate (the agent port) is refused as well."""
+    peer = current_call().peer
+    if peer is not None and peer.kind == "agent":
+        raise PermissionDenied("a node certificate does not allow this call")
+    if peer is None or peer.kind != "service":
+        raise Unauthenticated("a service certificate is required for this call")
+    return peer
 
 
 def actor_name(principal: Principal) -> str:
@@ -251,6 +276,12 @@ class CreateUseCase:
             raise FailedPrecondition(
                 f"deployment {undone.id} is {undone.state}; pause or cancel it before rolling it back"
             )
+        working = sum(1 for target in targets if target.state in IN_FLIGHT)
+        if working:
+            raise FailedPrecondition(
+                f"deployment {undone.id} has {working} node(s) still working; wait for them before "
+                "rolling it back"
+            )
         versions: dict[str, list[catalog_pb.Package]] = {}
         plan = Plan(
             None, ROLLBACK, undone.software_name, undone.format, undone.target_kind, undone.target_value
@@ -344,6 +375,10 @@ class CreateUseCase:
             await core.audit.record("deployment.create", f"deployment:{deployment_id}", reason=reason)
             changes = Changes(now)
             await changes.deployment(session, deployment)
+            # Every target's first state is an event too: a watcher sees each node from `pending` (or
+            # `skipped`, which never changes again) on.
+            for row in rows:
+                changes.target(Target(**row))
             changes.wake_rollout()
             await changes.flush(session)
         return deployment

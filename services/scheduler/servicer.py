@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import grpc
+
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from convoy.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
 from services.kit.errors import FailedPrecondition
@@ -21,7 +23,7 @@ from services.scheduler.messages import (
 )
 from services.scheduler.planning import StrategySpec
 from services.scheduler.queries import DeploymentFilter, QueryUseCases, TargetFilter
-from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan
+from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan, require_service_channel
 from services.scheduler.watch import WatchUseCase
 
 __all__ = ["SchedulerServicer", "Revoker"]
@@ -173,9 +175,13 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
         return pb.ApproveDeploymentResponse(deployment=_view(view), approved=approved)
 
     async def WatchDeployment(
-        self, request: pb.WatchDeploymentRequest, context: object
+        self, request: pb.WatchDeploymentRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.DeploymentEvent]:
-        async for event in self._watch.watch(request.deployment_id, request.since_sequence):
+        events = await self._watch.open(request.deployment_id, request.since_sequence)
+        # Headers at once: the caller (the gateway's event stream) learns that the watch was accepted
+        # before any event exists, instead of waiting for the first one.
+        await context.send_initial_metadata(())
+        async for event in events:
             yield event
 
     async def GetTargetLog(self, request: pb.GetTargetLogRequest, context: object) -> pb.GetTargetLogResponse:
@@ -187,6 +193,7 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
 
     async def RevokeServer(self, request: pb.RevokeServerRequest, context: object) -> pb.RevokeServerResponse:
         if self.revoker is None:
+            require_service_channel()
             parse_uuid(request.server_id, "server_id")
             raise FailedPrecondition("this scheduler runs without its agent edge, so it cannot revoke nodes")
         await self.revoker.revoke(request.server_id, request.reason)

@@ -25,6 +25,7 @@ __all__ = [
     "SessionRegistry",
     "NodeBook",
     "Quiet",
+    "Standing",
     "process_id",
 ]
 
@@ -142,6 +143,16 @@ class SessionRegistry:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """What the edge checks before it serves a node: its revocation and its latest enrollment."""
+
+    # The reason of the revocation ("" if none was given), or None when the node is not revoked.
+    revoked_reason: str | None
+    # Certificates signed before this belong to an earlier holder of the node id; None: not recorded.
+    enrolled_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Quiet:
     """A node whose stream is gone (or whose process stopped hearing it) for longer than the grace."""
 
@@ -160,32 +171,41 @@ class NodeBook:
 
     async def revocation(self, node_id: str) -> str | None:
         """The reason the node was revoked ("" if none was given), or None when it is not revoked."""
+        return (await self.standing(node_id)).revoked_reason
+
+    async def standing(self, node_id: str) -> Standing:
         async with self.db.transaction() as session:
             row = (
                 await _run(
                     session,
-                    text("SELECT revoked_at, revoked_reason FROM scheduler.nodes WHERE node_id = :id"),
+                    text(
+                        "SELECT revoked_at, revoked_reason, enrolled_at FROM scheduler.nodes"
+                        " WHERE node_id = :id"
+                    ),
                     {"id": node_id},
                 )
             ).first()
-        if row is None or row.revoked_at is None:
-            return None
-        return row.revoked_reason or ""
+        if row is None:
+            return Standing(None, None)
+        return Standing(None if row.revoked_at is None else row.revoked_reason or "", row.enrolled_at)
 
     @staticmethod
-    async def enrolled(session: AsyncSession, node_id: str, hostname: str, now: datetime) -> None:
-        """A node enrolled (again): revocation cleared (an operator made a token for it), and counted as
-        just disconnected, so that it goes offline after the grace unless it connects."""
+    async def enrolled(
+        session: AsyncSession, node_id: str, hostname: str, now: datetime, enrolled_at: datetime
+    ) -> None:
+        """A node enrolled (again): revocation cleared (an operator made a token for it), the enrollment's
+        time kept (the certificates of an earlier holder of the id stop working), and counted as just
+        disconnected, so that it goes offline after the grace unless it connects."""
         await _run(
             session,
             text(
-                "INSERT INTO scheduler.nodes (node_id, hostname, disconnected_at, last_seen)"
-                " VALUES (:id, :hostname, :now, :now)"
+                "INSERT INTO scheduler.nodes (node_id, hostname, disconnected_at, last_seen, enrolled_at)"
+                " VALUES (:id, :hostname, :now, :now, :enrolled_at)"
                 " ON CONFLICT (node_id) DO UPDATE SET hostname = :hostname, revoked_at = NULL,"
                 " revoked_reason = '', connected_by = '', disconnected_at = :now, last_seen = :now,"
-                " offline_at = NULL"
+                " offline_at = NULL, enrolled_at = GREATEST(scheduler.nodes.enrolled_at, :enrolled_at)"
             ),
-            {"id": node_id, "hostname": hostname[:253], "now": now},
+            {"id": node_id, "hostname": hostname[:253], "now": now, "enrolled_at": enrolled_at},
         )
 
     async def connected(self, node_id: str, hostname: str, now: datetime) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from services.scheduler import dispatch
-from tests.support.scheduler import SchedulerStack, eventually
+from services.scheduler.rollout import RolloutLoop
+from tests.support.scheduler import Fleet, SchedulerStack, eventually
 from tests.support.users import grpc_auth
 
 
@@ -80,3 +85,16 @@ async def deployment_state(client, token: str, deployment_id: str, state: int) -
         return current if current.state == state else None
 
     return await eventually(probe, what=f"deployment {deployment_id} in state {state}")
+
+
+async def nodes_in_a_group(fleet: Fleet, count: int) -> tuple[list[str], str]:
+    """`count` deb x86_64 servers and a group holding them."""
+    nodes = [
+        await fleet.server("deb", "x86_64", hostname=f"n{i}-{uuid.uuid4().hex[:6]}") for i in range(count)
+    ]
+    return nodes, await fleet.group(*nodes)
+
+
+def loop_at(scheduler: SchedulerStack, clock: Callable[[], datetime]) -> RolloutLoop:
+    """A rollout pass as a process whose clock says what `clock` returns."""
+    return RolloutLoop(scheduler.process.db, scheduler.settings, owner="test", clock=clock)

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from cryptography import x509
@@ -26,13 +27,14 @@ from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from devstack.postgres import LocalPostgres
-from services.kit.context import CallContext, use_call
+from services.kit.context import CallContext, Principal, use_call
 from services.kit.db import Database
 from services.kit.errors import PermissionDenied
 from services.kit.grants import verify_grant
 from services.scheduler.config import SchedulerSettings
 from services.scheduler.edge import AgentEdge
 from services.scheduler.models import SCHEMA, Deployment, Target
+from services.scheduler.notify import plain_dsn
 from services.scheduler.server import SchedulerProcess
 from tests.support.inventory import InventoryStack
 from tests.support.stack import AuthStack, fresh_database, service_settings
@@ -472,9 +474,13 @@ async def test_a_revoked_node_loses_its_open_stream_and_is_refused_afterwards(
 async def _revoke(scheduler: Scheduler, token: str, node_id: str, reason: str) -> None:
     """RevokeServer as the core's servicer runs it: within a call that carries the user's token."""
     user = scheduler.process.keys.verifier.verify(token)  # type: ignore[union-attr]
+    gateway = Principal(kind="service", subject="gateway", role="service", name="gateway")
     use_call(
         CallContext(
-            request_id=f"revoke-{uuid.uuid4().hex}", user=user, metadata={"authorization": f"Bearer {token}"}
+            request_id=f"revoke-{uuid.uuid4().hex}",
+            user=user,
+            peer=gateway,
+            metadata={"authorization": f"Bearer {token}"},
         )
     )
     try:
@@ -549,3 +555,140 @@ async def test_a_service_certificate_or_none_cannot_connect(scheduler: Scheduler
     async with grpc.aio.secure_channel(scheduler.agent_target, credentials, options=options) as channel:
         call = agent_grpc.AgentServiceStub(channel).Connect()
         assert await asyncio.wait_for(call.code(), WAIT) == grpc.StatusCode.UNAVAILABLE
+
+
+# --- leases, deadlines, revocation and failures of the push -----------------------------------------
+
+
+async def _row(scheduler: Scheduler, target: Target) -> Target:
+    async with scheduler.db.transaction() as session:
+        row = await session.get(Target, (target.deployment_id, target.server_id, target.attempt))
+    assert row is not None
+    return row
+
+
+async def _set(scheduler: Scheduler, target: Target, **values: Any) -> None:
+    async with scheduler.db.transaction() as session:
+        row = await session.get(Target, (target.deployment_id, target.server_id, target.attempt))
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+
+
+async def test_heartbeats_keep_the_lease_of_the_nodes_work(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    now = datetime.now(UTC)
+    target = await assign(scheduler, node)
+    soon = now + timedelta(seconds=2)
+    await _set(scheduler, target, pushed_at=now, deadline=now + timedelta(hours=1), lease_until=soon)
+    async with connect(scheduler, node) as stream:
+        await stream.hello(node)
+        await stream.receive()  # the assignment
+        await stream.send(heartbeat=agent_pb.Heartbeat())
+
+        async def extended() -> bool:
+            row = await _row(scheduler, target)
+            return row.lease_until is not None and row.lease_until > soon + timedelta(seconds=10)
+
+        await eventually(extended, "the heartbeat to extend the lease")
+
+
+async def test_the_deadline_starts_when_the_node_first_gets_the_assignment(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    now = datetime.now(UTC)
+    target = await assign(scheduler, node)
+    # Assigned long ago, while the node was away.
+    await _set(
+        scheduler, target, deadline=now - timedelta(minutes=5), lease_until=now + timedelta(seconds=20)
+    )
+    async with connect(scheduler, node) as stream:
+        await stream.hello(node)
+        assignment = (await stream.receive()).assignment
+    deadline = assignment.deadline.ToDatetime(tzinfo=UTC)
+    assert deadline >= now + timedelta(seconds=scheduler.settings.task_deadline_seconds)
+    row = await _row(scheduler, target)
+    assert row.pushed_at is not None and row.deadline == deadline
+    assert row.lease_until is not None and row.lease_until > deadline
+
+
+async def test_a_revoked_nodes_work_in_flight_fails(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    target = await assign(scheduler, node)
+    await _revoke(scheduler, users.operator, node.node_id, "stolen")
+    row = await _row(scheduler, target)
+    assert (row.state, row.message) == ("failed", "node revoked")
+    assert row.finished_at is not None
+
+
+async def test_a_revocation_during_connect_closes_the_new_stream(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    connection = await asyncpg.connect(plain_dsn(scheduler.database_url))
+    transaction = connection.transaction()
+    await transaction.start()
+    committed = False
+    try:
+        # Holds the stream's revocation check until the revocation below is committed.
+        await connection.execute("LOCK TABLE scheduler.nodes IN ACCESS EXCLUSIVE MODE")
+        async with connect(scheduler, node) as stream:
+            await stream.hello(node)
+
+            async def registered() -> bool:
+                return scheduler.edge.sessions.get(node.node_id) is not None
+
+            await eventually(registered, "the stream to be registered before its check", timeout=5)
+            await connection.execute(
+                "UPDATE scheduler.nodes SET revoked_at = now(), revoked_reason = 'race' WHERE node_id = $1",
+                uuid.UUID(node.node_id),
+            )
+            await connection.execute("SELECT pg_notify('convoy_revoked', $1)", node.node_id)
+            await transaction.commit()
+            committed = True
+            code, _ = await stream.closed_with()
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert scheduler.edge.sessions.get(node.node_id) is None
+    finally:
+        if not committed:
+            await transaction.rollback()
+        await connection.close()
+
+
+async def test_a_failure_while_pushing_ends_the_stream_as_unavailable(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    target = await assign(scheduler, node)
+    await _set(scheduler, target, deploy_profile={"restart_service": {"not": "a name"}})
+    async with connect(scheduler, node) as stream:
+        await stream.hello(node)
+        code, _ = await stream.closed_with()
+    assert code == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_success_of_a_replaced_attempt_still_reaches_inventory(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    name = f"replaced-{uuid.uuid4().hex[:8]}"
+    target = await assign(scheduler, node, name=name, version="3.0")
+    async with connect(scheduler, node) as stream:
+        await stream.hello(node)
+        assignment = (await stream.receive()).assignment
+        await _set(scheduler, target, current=False)  # a retry replaced it meanwhile
+        result = agent_pb.TaskResult(
+            assignment_id=assignment.assignment_id,
+            attempt=1,
+            state=agent_pb.TASK_STATE_SUCCEEDED,
+            installed_version="3.0",
+        )
+        await stream.send(result=result)
+        assert (await stream.receive()).ack.assignment_id == assignment.assignment_id
+    assert (await installed_of(inventory, node.node_id)).get(name) == "3.0"

@@ -5,10 +5,11 @@ import uuid
 import grpc
 import pytest
 
+from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
-from tests.scheduler.rollout_helpers import assignment, create, deployment_state, finish
-from tests.support.scheduler import Fleet, SchedulerStack
+from tests.scheduler.rollout_helpers import assignment, create, deployment, deployment_state, finish
+from tests.support.scheduler import Fleet, SchedulerStack, eventually
 from tests.support.users import Users, grpc_auth
 
 
@@ -29,8 +30,21 @@ async def test_rollback_returns_each_node_to_its_previous_version(
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # still running
     for node in (had_it, fresh):
         await finish(scheduler, node, await assignment(scheduler, node, update.id))
+    stopping = await assignment(scheduler, untouched, update.id)
     await client.CancelDeployment(pb.CancelDeploymentRequest(id=update.id), metadata=auth, timeout=10)
-    await deployment_state(client, users.operator, update.id, pb.DEPLOYMENT_STATE_CANCELLED)
+    cancelled = await deployment_state(client, users.operator, update.id, pb.DEPLOYMENT_STATE_CANCELLED)
+    assert not cancelled.HasField("finished_at")  # a node is still working on it
+    # Rolling back now would skip that node, whatever it ends up doing: refused until it is done.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.CreateDeployment(rollback_request, metadata=auth, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "1 node(s) still working" in (caught.value.details() or "")
+    await finish(scheduler, untouched, stopping, agent_pb.TASK_STATE_CANCELLED)
+
+    async def finished() -> bool:
+        return (await deployment(client, users.operator, update.id)).HasField("finished_at")
+
+    await eventually(finished, what="the cancelled deployment to finish")
 
     reply = await client.CreateDeployment(rollback_request, metadata=auth, timeout=10)
     rollback = reply.deployment

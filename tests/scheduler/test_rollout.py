@@ -11,7 +11,6 @@ from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from services.kit.errors import InvalidArgument, PermissionDenied
 from services.scheduler import dispatch
-from services.scheduler.rollout import RolloutLoop
 from tests.scheduler.rollout_helpers import (
     assigned_nodes,
     assignment,
@@ -19,22 +18,17 @@ from tests.scheduler.rollout_helpers import (
     deployment,
     deployment_state,
     finish,
+    loop_at,
+    nodes_in_a_group,
 )
 from tests.support.scheduler import Fleet, SchedulerStack
 from tests.support.users import Users, grpc_auth
 
 
-async def _nodes(fleet: Fleet, count: int) -> tuple[list[str], str]:
-    nodes = [
-        await fleet.server("deb", "x86_64", hostname=f"n{i}-{uuid.uuid4().hex[:6]}") for i in range(count)
-    ]
-    return nodes, await fleet.group(*nodes)
-
-
 async def test_batches_failure_budget_resume_and_retry(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 3)
+    nodes, group = await nodes_in_a_group(fleet, 3)
     package = await fleet.package(f"app-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(client, users.operator, package.id, inv_pb.Target(group_id=group), batch_size=1)
     auth = grpc_auth(users.operator)
@@ -95,18 +89,13 @@ async def test_batches_failure_budget_resume_and_retry(
 async def test_a_late_result_of_a_replaced_attempt_never_touches_the_current_one(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 1)
+    nodes, group = await nodes_in_a_group(fleet, 1)
     package = await fleet.package(f"late-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(client, users.operator, package.id, inv_pb.Target(group_id=group), max_failures=5)
     auth = grpc_auth(users.operator)
     first = await assignment(scheduler, nodes[0], created.id)
     # The scheduler gives up on the node (its deadline passed) and an operator retries.
-    later = RolloutLoop(
-        scheduler.process.db,
-        scheduler.settings,
-        owner="test",
-        clock=lambda: datetime.now(UTC) + timedelta(days=1),
-    )
+    later = loop_at(scheduler, lambda: datetime.now(UTC) + timedelta(days=1))
     await later.tick()
     await deployment_state(client, users.operator, created.id, pb.DEPLOYMENT_STATE_FAILED)
     await client.RetryFailed(pb.RetryFailedRequest(id=created.id), metadata=auth, timeout=10)
@@ -130,7 +119,7 @@ async def test_a_late_result_of_a_replaced_attempt_never_touches_the_current_one
 async def test_cancel_stops_pending_at_once_and_tells_working_nodes(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 3)
+    nodes, group = await nodes_in_a_group(fleet, 3)
     package = await fleet.package(f"cx-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(client, users.operator, package.id, inv_pb.Target(group_id=group), batch_size=2)
     rows = [await assignment(scheduler, node, created.id) for node in nodes[:2]]
@@ -159,7 +148,7 @@ async def test_cancel_stops_pending_at_once_and_tells_working_nodes(
 async def test_canary_pauses_after_the_first_batch(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 2)
+    nodes, group = await nodes_in_a_group(fleet, 2)
     package = await fleet.package(f"can-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(
         client, users.operator, package.id, inv_pb.Target(group_id=group), batch_size=1, canary=True
@@ -175,7 +164,7 @@ async def test_canary_pauses_after_the_first_batch(
 
 
 async def test_approval_is_required_then_given(client, scheduler: SchedulerStack, fleet: Fleet, users: Users):
-    nodes, group = await _nodes(fleet, 2)
+    nodes, group = await nodes_in_a_group(fleet, 2)
     package = await fleet.package(f"ap-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(
         client, users.operator, package.id, inv_pb.Target(group_id=group), require_approval=True
@@ -205,7 +194,7 @@ async def test_approval_is_required_then_given(client, scheduler: SchedulerStack
 async def test_a_node_cannot_report_on_another_nodes_assignment(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 2)
+    nodes, group = await nodes_in_a_group(fleet, 2)
     package = await fleet.package(f"own-{uuid.uuid4().hex[:8]}", "1.0")
     created = await create(client, users.operator, package.id, inv_pb.Target(group_id=group))
     row = await assignment(scheduler, nodes[0], created.id)
@@ -229,7 +218,7 @@ async def test_a_node_cannot_report_on_another_nodes_assignment(
 async def test_the_assignment_carries_the_package_facts(
     client, scheduler: SchedulerStack, fleet: Fleet, users: Users
 ):
-    nodes, group = await _nodes(fleet, 1)
+    nodes, group = await nodes_in_a_group(fleet, 1)
     package = await fleet.package(f"facts-{uuid.uuid4().hex[:8]}", "3.1")
     created = await create(client, users.operator, package.id, inv_pb.Target(group_id=group))
     row = await assignment(scheduler, nodes[0], created.id)

@@ -63,7 +63,12 @@ async def test_watch_replays_every_change_in_order_then_follows(
             for e in events
             if e.WhichOneof("change") == "target" and e.target.server_id == node
         ]
-        assert states == [pb.TARGET_STATE_ASSIGNED, pb.TARGET_STATE_DOWNLOADING, pb.TARGET_STATE_SUCCEEDED]
+        assert states == [
+            pb.TARGET_STATE_PENDING,
+            pb.TARGET_STATE_ASSIGNED,
+            pb.TARGET_STATE_DOWNLOADING,
+            pb.TARGET_STATE_SUCCEEDED,
+        ]
     deployment_states = [e.deployment.state for e in events if e.WhichOneof("change") == "deployment"]
     assert deployment_states[0] == pb.DEPLOYMENT_STATE_PENDING
     assert deployment_states[-1] == pb.DEPLOYMENT_STATE_SUCCEEDED
