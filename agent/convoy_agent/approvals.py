@@ -15,7 +15,7 @@ from convoy_agent import config as configuration
 
 WAITING = ".waiting"
 APPROVED = ".approved"
-_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
 
 class ApprovalError(Exception):

@@ -2,9 +2,11 @@
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from typing import List, Optional
 
 from convoy_agent import __version__, approvals, enroll
@@ -13,6 +15,11 @@ from convoy_agent import config as configuration
 LOG = logging.getLogger("convoy_agent")
 # Acknowledged journal entries older than this are dropped at start-up.
 JOURNAL_KEEP_SECONDS = 14 * 24 * 3600.0
+# The join token from the environment, when neither --token-file nor --token is given.
+TOKEN_ENV = "CONVOY_JOIN_TOKEN"
+# One Download call lasts at most this long (and never past the assignment's deadline); a longer
+# download goes on in a new call from where the last one stopped.
+DOWNLOAD_CALL_SECONDS = 3600.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
 
     join = commands.add_parser("enroll", help="enroll this node with a join token")
     join.add_argument("--server", required=True, help="HOST:PORT of the scheduler's enrollment port")
-    join.add_argument("--token", required=True, help="the join token (cvj_…)")
+    join.add_argument("--token-file", help="a file holding the join token (cvj_…); or set %s" % TOKEN_ENV)
+    join.add_argument(
+        "--token", help="the join token itself (visible to other users in ps; prefer --token-file)"
+    )
     join.add_argument(
         "--ca-fingerprint", required=True, help="sha256:… of the Convoy CA, from the join command"
     )
@@ -71,10 +81,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def _join_token(args: argparse.Namespace) -> str:
+    """From --token-file, --token or CONVOY_JOIN_TOKEN: exactly one of them."""
+    given = [name for name in ("token_file", "token") if getattr(args, name)]
+    if len(given) > 1:
+        raise enroll.EnrollError("give the join token once: --token-file or --token, not both")
+    if args.token_file:
+        try:
+            with open(args.token_file) as handle:
+                token = handle.read().strip()
+        except OSError as error:
+            raise enroll.EnrollError(
+                "cannot read the token file %s: %s" % (args.token_file, error.strerror or error)
+            ) from None
+        if not token:
+            raise enroll.EnrollError("the token file %s is empty" % args.token_file)
+        return token
+    if args.token:
+        return str(args.token)
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise enroll.EnrollError("no join token: give --token-file FILE, set %s, or --token" % TOKEN_ENV)
+    return token
+
+
 def _enroll(args: argparse.Namespace) -> int:
     result = enroll.enroll(
         args.server,
-        args.token,
+        _join_token(args),
         args.ca_fingerprint,
         args.state_dir,
         config_file=args.config,
@@ -121,17 +155,17 @@ def _run(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     config.require_enrolled()
     agent = build_agent(config)
+    runner = agent.runner
     stopped = threading.Event()
 
     def stop(signum, frame):  # noqa: ARG001
         LOG.info("stopping on signal %d", signum)
+        runner.stop_taking_work()
         stopped.set()
-        agent.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     LOG.info("convoy-agent %s, node %s, state %s", __version__, config.node_id, config.state_dir)
-    runner = agent.runner
     recovered = runner.recover()
     if recovered:
         LOG.info("recovered %d interrupted task(s); their results go out after the hello", len(recovered))
@@ -141,6 +175,14 @@ def _run(args: argparse.Namespace) -> int:
     thread.start()
     while thread.is_alive() and not stopped.is_set():
         thread.join(1.0)
+    # Tasks that have not begun their package operation stop (they run again when redelivered); a
+    # package operation under way is waited for, so that it is not cut off in the middle, and its
+    # result goes out on the stream while it is still up.
+    left = runner.shutdown(config.command_timeout)
+    if left:
+        LOG.warning(
+            "%d package operation(s) still running after %.0f s; exiting", len(left), config.command_timeout
+        )
     agent.stop()
     thread.join(10.0)
     return 0
@@ -155,18 +197,41 @@ def build_agent(config: configuration.Config):
     state.prune(JOURNAL_KEEP_SECONDS)
     holder = []  # type: List[connection.Agent]
 
-    def fetch(config_, assignment, progress, cancelled):
+    def fetch(config_, task, progress):
+        """A download over mutual TLS: every call carries the task's newest grant, lasts no longer than
+        the deadline allows, and is registered with the task so that a cancel aborts it."""
         agent = holder[0]
-        target = config_.transfer_target(assignment.transfer_address)
+        first = task.assignment
+        package = first.package
+        target = config_.transfer_target(first.transfer_address)
         channel = connection.open_channel(target, agent.identity, configuration.TRANSFER_NAME)
-        try:
-            stub = transfer_pb2_grpc.TransferServiceStub(channel)
-            package = assignment.package
-            stream = download.grpc_stream(
-                stub, transfer_pb2.DownloadRequest, package.sha256, assignment.download_grant
+        stub = transfer_pb2_grpc.TransferServiceStub(channel)
+
+        def open_stream(offset):
+            timeout = task.seconds_left(DOWNLOAD_CALL_SECONDS)
+            if timeout <= 0:
+                raise download.DownloadError("the deadline passed")
+            request = transfer_pb2.DownloadRequest(
+                sha256=package.sha256, offset=offset, grant=task.assignment.download_grant
             )
+            call = stub.Download(request, timeout=max(1.0, min(DOWNLOAD_CALL_SECONDS, timeout)))
+            task.attach(call)
+            return call
+
+        def give_up_at():
+            return task.deadline_at or started + tasks.DEFAULT_RETRY_SECONDS
+
+        started = time.time()
+        try:
             return download.download(
-                stream, package.sha256, package.size, config_.state_dir, progress, cancelled
+                open_stream,
+                package.sha256,
+                package.size,
+                config_.state_dir,
+                progress,
+                task.cancelled,
+                sleep=task.sleep,
+                give_up_at=give_up_at,
             )
         finally:
             channel.close()

@@ -45,6 +45,8 @@ class Config:
         self.backoff_initial_seconds = _positive(values, "backoff_initial_seconds", 1.0)
         self.backoff_max_seconds = _positive(values, "backoff_max_seconds", 60.0)
         self.connect_timeout_seconds = _positive(values, "connect_timeout_seconds", 20.0)
+        # How long one package command may run (never past the assignment's deadline either).
+        self.command_timeout = _positive(values, "command_timeout_seconds", 1800.0)
 
     def to_dict(self):
         # type: () -> Dict[str, Any]
@@ -61,6 +63,7 @@ class Config:
                 "backoff_initial_seconds": self.backoff_initial_seconds,
                 "backoff_max_seconds": self.backoff_max_seconds,
                 "connect_timeout_seconds": self.connect_timeout_seconds,
+                "command_timeout_seconds": self.command_timeout,
             }
         )
         return values

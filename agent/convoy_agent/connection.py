@@ -35,6 +35,16 @@ MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 ]
+# HTTP/2 pings every 20 s, even without a call, and a connection whose ping is not answered within 10 s
+# is dead: a link that silently went away (a NAT dropping state, a cable pulled) breaks the Connect stream
+# and a running download instead of leaving them waiting forever. The servers accept pings every 10 s.
+KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20000),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+CHANNEL_OPTIONS = MESSAGE_OPTIONS + KEEPALIVE_OPTIONS
 
 
 class Identity:
@@ -110,7 +120,7 @@ def renew(config: configuration.Config, identity: Identity, channel: grpc.Channe
 
 def open_channel(target: str, identity: Identity, server_name: str) -> grpc.Channel:
     """A mutual-TLS channel that checks the server's certificate name, not the address it was reached at."""
-    options = [("grpc.ssl_target_name_override", server_name)] + MESSAGE_OPTIONS
+    options = [("grpc.ssl_target_name_override", server_name)] + CHANNEL_OPTIONS
     return grpc.secure_channel(target, identity.credentials(), options=options)
 
 
@@ -217,7 +227,14 @@ class Agent:
             except grpc.RpcError as error:
                 code = error.code() if hasattr(error, "code") else None  # type: ignore
                 details = error.details() if hasattr(error, "details") else str(error)  # type: ignore
-                if code != grpc.StatusCode.CANCELLED or not session.closed.is_set():
+                if code == grpc.StatusCode.PERMISSION_DENIED:
+                    LOG.error(
+                        "the scheduler refused this node (%s): it was revoked or its enrollment is no "
+                        "longer valid; the node must be enrolled again (convoy-agent enroll with a new "
+                        "join token)",
+                        details,
+                    )
+                elif code != grpc.StatusCode.CANCELLED or not session.closed.is_set():
                     LOG.warning("control stream lost: %s %s", code.name if code else "", details)
             except Exception:
                 LOG.exception("control stream failed")
@@ -240,6 +257,14 @@ class Agent:
 
     def _serve(self, session: Session) -> None:
         target = self.config.scheduler_target()
+        expiry = enroll.not_after(self.identity.certificate)
+        if expiry < time.time():
+            # The TLS handshake will fail, and gRPC only says it cannot connect: say why.
+            LOG.error(
+                "the node certificate expired at %s; the node must be enrolled again "
+                "(convoy-agent enroll with a new join token)",
+                time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expiry)),
+            )
         channel = open_channel(target, self.identity, configuration.SCHEDULER_NAME)
         try:
             grpc.channel_ready_future(channel).result(timeout=self.config.connect_timeout_seconds)
@@ -298,7 +323,8 @@ class Agent:
     def _renew(self, session: Session, channel: grpc.Channel) -> None:
         try:
             self.identity = renew(self.config, self.identity, channel)
-        except (grpc.RpcError, enroll.EnrollError, OSError) as error:
+        except (grpc.RpcError, enroll.EnrollError, OSError, ValueError) as error:
+            # ValueError: the channel was closed under us (the stream ended meanwhile).
             LOG.warning("certificate renewal failed, trying again at the next heartbeat: %s", error)
             return
         expiry = time.strftime(

@@ -17,9 +17,12 @@ from typing import Any, Callable, Iterator, Optional
 
 DOWNLOADS_DIR = "downloads"
 HASH_BLOCK = 1024 * 1024
-# Reconnect this many times after a broken stream before giving up (progress resets the count).
+# Without a time limit (`give_up_at`), reconnect this many times after a broken stream before giving up
+# (progress resets the count). With one, the download keeps trying until then: an outage of any length
+# within the assignment's deadline is survived.
 RETRIES = 5
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_RETRY_DELAY = 30.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # gRPC status names after which trying again is pointless.
 _PERMANENT = ("PERMISSION_DENIED", "NOT_FOUND", "UNAUTHENTICATED", "INVALID_ARGUMENT", "FAILED_PRECONDITION")
 
@@ -43,14 +46,19 @@ def download(
     progress: Optional[ProgressFn] = None,
     cancelled: Optional[Callable[[], bool]] = None,
     retries: int = RETRIES,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], Any] = time.sleep,
+    give_up_at: Optional[Callable[[], Optional[float]]] = None,
 ) -> str:
     """Fetches the blob `sha256` of `size` bytes (0: take the size from the header) and returns the path
     of the verified file. `progress(received, total)` is called as bytes arrive; `cancelled()` is checked
-    between chunks. Broken streams are retried from the current offset with backoff."""
-    sha256 = sha256.lower()
-    if not _SHA256.match(sha256):
-        raise DownloadError(f"{sha256!r} is not a sha256")
+    between chunks and whenever the stream breaks (a cancel that aborts the running call included).
+    Broken streams are retried from the current offset with backoff: until the time (time.time())
+    `give_up_at()` returns, when it returns one (it is asked again each time: a deadline may move),
+    else `retries` times in a row without progress."""
+    try:
+        sha256 = check_sha256(sha256)
+    except ValueError as error:
+        raise DownloadError(str(error)) from None
     directory = os.path.join(state_dir, DOWNLOADS_DIR)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     final = os.path.join(directory, sha256 + ".done")
@@ -79,15 +87,26 @@ def download(
         except DownloadError:
             raise
         except Exception as error:  # a broken stream: grpc.RpcError, OSError, …
+            if cancelled is not None and cancelled():
+                raise DownloadCancelled("cancelled") from None
             code = _status_name(error)
             if code in _PERMANENT:
                 raise DownloadError(f"transfer refused the download ({code}): {_details(error)}") from None
             if code == "OUT_OF_RANGE":
                 _unlink(part)  # our part is longer than the blob: it cannot be right
             failures = 0 if _part_size(part) > before else failures + 1
-            if failures > retries:
+            delay = min(MAX_RETRY_DELAY, 0.5 * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
+            limit = give_up_at() if give_up_at is not None else None
+            if limit is not None:
+                remaining = limit - time.time()
+                if remaining <= 0:
+                    raise DownloadError(
+                        f"the download kept failing until the deadline: {_details(error) or error}"
+                    ) from None
+                delay = min(delay, remaining)
+            elif failures > retries:
                 raise DownloadError(f"the download kept failing: {_details(error) or error}") from None
-            sleep(min(30.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0))
+            sleep(delay)
             continue
         os.rename(part, final)
         _fsync_dir(directory)
@@ -113,10 +132,27 @@ def grpc_stream(
     return open_stream
 
 
+def check_sha256(sha256: str) -> str:
+    """The lowercase sha256, or ValueError: it names files, so nothing else may come through."""
+    value = (sha256 or "").lower()
+    if not _SHA256.fullmatch(value):
+        raise ValueError(f"{sha256!r} is not a sha256")
+    return value
+
+
 def discard(state_dir: str, sha256: str) -> None:
     """Removes the part and the finished file of a blob (after it was installed, or given up on)."""
+    sha256 = check_sha256(sha256)
     for suffix in (".part", ".done"):
-        _unlink(os.path.join(state_dir, DOWNLOADS_DIR, sha256.lower() + suffix))
+        _unlink(os.path.join(state_dir, DOWNLOADS_DIR, sha256 + suffix))
+
+
+def finished(state_dir: str, sha256: str) -> Optional[str]:
+    """The verified finished file of a blob, if it is there (crash recovery rolls forward from it)."""
+    path = os.path.join(state_dir, DOWNLOADS_DIR, check_sha256(sha256) + ".done")
+    if os.path.isfile(path) and _file_sha256(path) == check_sha256(sha256):
+        return path
+    return None
 
 
 class _Corrupt(DownloadError):

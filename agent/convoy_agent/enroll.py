@@ -10,6 +10,7 @@ may give the CA file instead (`--ca-file`); it must match the fingerprint all th
 
 import hashlib
 import os
+import re
 import socket
 import ssl
 import struct
@@ -32,6 +33,9 @@ _HANDSHAKE = 22
 _CHANGE_CIPHER_SPEC = 20
 _ALERT = 21
 _CERTIFICATE = 11
+# ssl.OP_NO_TLSv1_3's value: early Python 3.6 releases lack the constant, not the OpenSSL option.
+OP_NO_TLSV1_3 = 0x20000000
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
 
 
 class EnrollError(Exception):
@@ -58,17 +62,45 @@ def certificate_fingerprint(pem):
 
 def pinned_ca_from_file(path, fingerprint):
     # type: (str, str) -> bytes
+    """The PEM of the one certificate in the file whose sha256 is `fingerprint` (the file may hold a
+    bundle); it must be a CA certificate."""
     try:
         with open(path, "rb") as handle:
-            pem = handle.read()
-        actual = certificate_fingerprint(pem)
+            data = handle.read()
     except OSError as error:
         raise EnrollError("cannot read %s: %s" % (path, error)) from None
-    except ValueError:
-        raise EnrollError("%s is not a PEM certificate" % path) from None
-    if actual != fingerprint:
-        raise EnrollError("%s has fingerprint sha256:%s, not the pinned one" % (path, actual))
-    return pem
+    seen = []
+    for block in _PEM_BLOCK.findall(data):
+        try:
+            certificate = x509.load_pem_x509_certificate(block, default_backend())
+        except ValueError:
+            continue
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        actual = hashlib.sha256(der).hexdigest()
+        if actual == fingerprint:
+            _require_ca(certificate, path)
+            return ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+        seen.append(actual)
+    if not seen:
+        raise EnrollError("%s holds no PEM certificate" % path)
+    raise EnrollError(
+        "%s has no certificate with the pinned fingerprint (it has sha256:%s)"
+        % (path, ", sha256:".join(seen))
+    )
+
+
+def _require_ca(certificate, where):
+    # type: (x509.Certificate, str) -> None
+    """The pinned certificate becomes the trust root: a leaf with that hash must not."""
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise EnrollError(
+            "the certificate with the pinned fingerprint (from %s) is not a CA certificate "
+            "(BasicConstraints ca=True): pin the Convoy CA, not a server certificate" % where
+        )
 
 
 def fetch_pinned_ca(address, fingerprint, timeout=PROBE_TIMEOUT):
@@ -79,7 +111,12 @@ def fetch_pinned_ca(address, fingerprint, timeout=PROBE_TIMEOUT):
     TLS 1.3 encrypts certificates, so the probe offers TLS 1.2 only.
     """
     host, port = configuration.split_address(address)
-    chain = _handshake_chain(host, port, timeout)
+    try:
+        chain = _handshake_chain(host, port, timeout)
+    except (OSError, ValueError, IndexError, struct.error) as error:
+        raise EnrollError(
+            "could not read the certificate chain of %s: %s" % (address, _reason(error))
+        ) from None
     if chain is None:
         raise EnrollError(
             "could not read the certificate chain of %s (TLS 1.2 refused?): pass the CA with --ca-file"
@@ -87,11 +124,33 @@ def fetch_pinned_ca(address, fingerprint, timeout=PROBE_TIMEOUT):
         )
     for der in chain:
         if hashlib.sha256(der).hexdigest() == fingerprint:
+            try:
+                certificate = x509.load_der_x509_certificate(der, default_backend())
+            except ValueError:
+                raise EnrollError(
+                    "%s sent a malformed certificate with the pinned fingerprint" % address
+                ) from None
+            _require_ca(certificate, address)
             return ssl.DER_cert_to_PEM_cert(der).encode("ascii")
     raise EnrollError(
         "%s did not present the pinned CA sha256:%s: wrong server, wrong fingerprint, or a server that "
         "does not send its CA (pass it with --ca-file)" % (address, fingerprint)
     )
+
+
+def _reason(error):
+    # type: (BaseException) -> str
+    if isinstance(error, socket.timeout):
+        return "no answer within the time allowed"
+    if isinstance(error, OSError):
+        return error.strerror or str(error) or type(error).__name__
+    return "its answer is not a TLS handshake (%s)" % (str(error) or type(error).__name__)
+
+
+def no_tls13_option(module=ssl):
+    # type: (object) -> int
+    """The option bit that turns TLS 1.3 off, also where the ssl module does not name it."""
+    return int(getattr(module, "OP_NO_TLSv1_3", OP_NO_TLSV1_3))
 
 
 def _probe_context():
@@ -104,7 +163,7 @@ def _probe_context():
         # setattr: the attribute exists from 3.7 on, where the OP_NO_* options are deprecated.
         setattr(context, "maximum_version", versions.TLSv1_2)  # noqa: B010
     else:
-        context.options |= getattr(ssl, "OP_NO_TLSv1_3", 0)
+        context.options |= no_tls13_option()
     context.set_alpn_protocols(["h2"])
     return context
 
@@ -115,8 +174,9 @@ def _handshake_chain(host, port, timeout):
     tls = _probe_context().wrap_bio(incoming, outgoing, server_hostname=None)
     received = bytearray()
     deadline = time.time() + timeout
-    connection = socket.create_connection((host, port), timeout=timeout)
+    connection = None
     try:
+        connection = socket.create_connection((host, port), timeout=timeout)
         while time.time() < deadline:
             try:
                 tls.do_handshake()
@@ -137,9 +197,12 @@ def _handshake_chain(host, port, timeout):
             incoming.write(data)
         return _certificates(bytes(received))
     except (OSError, socket.timeout):
+        if connection is None:
+            raise
         return _certificates(bytes(received))
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
 
 
 def _certificates(stream):
@@ -171,10 +234,15 @@ def _certificates(stream):
 
 def _certificate_list(body):
     # type: (bytes) -> List[bytes]
+    """The DER certificates of a Certificate message body; [] for anything too short to be one."""
+    if len(body) < 3:
+        return []
     total = _uint24(body, 0)
     position, end, chain = 3, min(3 + total, len(body)), []
     while position + 3 <= end:
         length = _uint24(body, position)
+        if position + 3 + length > end:
+            break  # a truncated entry
         chain.append(bytes(body[position + 3 : position + 3 + length]))
         position += 3 + length
     return chain
@@ -285,6 +353,8 @@ def enroll(
         raise EnrollError("the server's EnrollResponse lacks the node id or the agent address")
     configuration.ensure_state_dir(state_dir)
     existing = _existing_config(config_file)
+    if existing is not None and existing.node_id and existing.node_id != response.node_id:
+        _set_aside(state_dir, existing.node_id)
     values = existing.to_dict() if existing is not None else {}
     values.update(
         {
@@ -305,6 +375,21 @@ def enroll(
     configuration.write_atomic(result.ca_file, ca_pem, 0o644)
     configuration.save(result)
     return result
+
+
+def _set_aside(state_dir, old_node_id):
+    # type: (str, str) -> None
+    """A new node id in the same state directory: the old node's journal (whose unacknowledged results
+    the scheduler would refuse from the new node, again and again) and its list of managed software
+    move aside as `journal.<old id>` and `managed.json.<old id>`, kept for a human."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", old_node_id)[:100] or "old"
+    for name in ("journal", "managed.json"):
+        path = os.path.join(state_dir, name)
+        if os.path.lexists(path):
+            target = "%s.%s" % (path, safe)
+            if os.path.lexists(target):
+                target = "%s.%d" % (target, int(time.time()))
+            os.rename(path, target)
 
 
 def _existing_config(config_file):

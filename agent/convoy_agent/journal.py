@@ -21,7 +21,7 @@ INSTALLING = "installing"
 FINAL_STATES = ("succeeded", "unchanged", "failed", "skipped", "cancelled")
 
 JOURNAL_DIR = "journal"
-_ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
 
 
 class JournalError(Exception):

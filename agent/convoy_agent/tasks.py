@@ -4,7 +4,13 @@ journal → installed check → download (resumable, sha256 verified) → approv
 executor → verify → result. The journal makes every step safe to repeat: a re-delivered assignment whose
 result is recorded is answered with that result, one that is running is left to its thread, and after a
 crash the unfinished ones are recovered with the package tool and reported in their verified state.
-A cancel is honoured until the package operation starts, never in the middle of it.
+A cancel is honoured until the package operation starts, never in the middle of it; it aborts a running
+download at once.
+
+Two tasks on one node never run package operations at the same time: every package operation holds the
+install lock (locks.InstallLock, shared with the package command so that it outlives a killed agent) and
+checks the installed version again under it; each artifact is downloaded by one task at a time (a lock per
+sha256), and a finished download is kept while another live task still needs it.
 """
 
 import collections
@@ -12,13 +18,14 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from google.protobuf import timestamp_pb2
 
-from convoy_agent import approvals
+from convoy_agent import approvals, locks
 from convoy_agent import config as configuration
 from convoy_agent.journal import write_atomically
 from convoy_agent.proto import agent_pb2
@@ -60,12 +67,26 @@ LOG_TAIL_LINES = 200
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 50
 APPROVAL_POLL_SECONDS = 0.5
+LOCK_POLL_SECONDS = 0.2
+# Without an assignment deadline: how long a download keeps retrying, and how long a task waits for
+# another one's package operation.
+DEFAULT_RETRY_SECONDS = 3600.0
+# Package names as assignments may carry them: what dpkg, rpm and the tar records accept, never an option.
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_~-]*")
 
 Key = Tuple[str, int]
 
 
+def valid_package_name(name: str) -> bool:
+    return bool(_PACKAGE_NAME.fullmatch(name or ""))
+
+
 class Cancelled(Exception):
     """The task was cancelled before its package operation started."""
+
+
+class Interrupted(Exception):
+    """The agent is stopping: the task ends without a result and runs again when it is redelivered."""
 
 
 class TaskFailed(Exception):
@@ -90,10 +111,19 @@ def requires_approval(assignment: agent_pb2.Assignment) -> bool:
 
 
 def target_version(package: agent_pb2.PackageFacts) -> str:
-    """What the package database reports once the artifact is installed (rpm: version-release)."""
-    if package.format == agent_pb2.FORMAT_RPM and package.release:
+    """What the package database reports once the artifact is installed: version-release whenever the
+    package has a release (rpm reports it so, the tar and container executors record it so, the catalog
+    names it so), the version alone otherwise (a deb's revision is part of its version)."""
+    if package.release:
         return package.version + "-" + package.release
     return package.version
+
+
+def deadline_of(assignment: agent_pb2.Assignment) -> Optional[float]:
+    deadline = assignment.deadline
+    if not deadline.seconds and not deadline.nanos:
+        return None
+    return deadline.seconds + deadline.nanos / 1e9
 
 
 class Task:
@@ -103,10 +133,14 @@ class Task:
         self.assignment = assignment
         self.key = (assignment.assignment_id, assignment.attempt)  # type: Key
         self.cancel_reason = None  # type: Optional[str]
+        self.interrupted = False
+        # Set by a cancel or a stop: wakes every wait of the task (retry sleeps, lock waits).
+        self.stopped = threading.Event()
         self.approved = threading.Event()
         self.wake = threading.Event()
         self.installing = False
-        self.journaled = ASSIGNED
+        # None: nothing written yet, so the first state rewrites whatever an earlier run left.
+        self.journaled = None  # type: Optional[int]
         self.state = ASSIGNED
         self.percent = 0
         self.tail = collections.deque(maxlen=LOG_TAIL_LINES)  # type: Deque[str]
@@ -114,14 +148,73 @@ class Task:
         self.last_flush = 0.0
         self.lock = threading.Lock()
         self.started = time.time()
+        self.deadline_at = deadline_of(assignment)  # type: Optional[float]
+        # The running Download call, so that a cancel can abort it.
+        self.call = None  # type: Any
+        self.thread = None  # type: Optional[threading.Thread]
+
+    def adopt(self, assignment: agent_pb2.Assignment) -> None:
+        """A redelivery of this task: its grant (the first may have expired) and its deadline (the
+        scheduler resets it, for instance on approval) replace the old ones; a later one wins."""
+        with self.lock:
+            updated = agent_pb2.Assignment()
+            updated.CopyFrom(self.assignment)
+            if assignment.download_grant:
+                updated.download_grant = assignment.download_grant
+            if assignment.transfer_address:
+                updated.transfer_address = assignment.transfer_address
+            fresh = deadline_of(assignment)
+            if fresh is not None and (self.deadline_at is None or fresh > self.deadline_at):
+                self.deadline_at = fresh
+                updated.deadline.CopyFrom(assignment.deadline)
+            self.assignment = updated
+
+    def cancelled(self) -> bool:
+        return self.cancel_reason is not None or self.interrupted
+
+    def stop(self, reason: Optional[str], interrupt: bool = False) -> bool:
+        """Cancels (or, for a stopping agent, interrupts) the task unless its package operation began;
+        aborts a running download call. False when it is too late."""
+        with self.lock:
+            if self.installing:
+                return False
+            if interrupt:
+                self.interrupted = True
+            elif self.cancel_reason is None:
+                self.cancel_reason = reason or "cancelled by the operator"
+            call = self.call
+        self.stopped.set()
+        self.wake.set()
+        if call is not None:
+            call.cancel()
+        return True
+
+    def attach(self, call: Any) -> None:
+        """The Download call now running (None when it is over); cancelled at once if the task is."""
+        with self.lock:
+            self.call = call
+        if call is not None and self.cancelled():
+            call.cancel()
+
+    def sleep(self, seconds: float) -> None:
+        """A wait that a cancel or a stop cuts short."""
+        self.stopped.wait(seconds)
+
+    def seconds_left(self, default: float) -> float:
+        """Until the deadline (at most `default` without one); never below zero."""
+        if self.deadline_at is None:
+            return default
+        return max(0.0, self.deadline_at - time.time())
 
 
 class TaskRunner:
     """Runs assignments and tells the scheduler about them through `send` (connection.Agent.send).
 
     `journal` records each task and its result (journal.Journal); `executor_for(format)` gives the
-    executor for a format name ("deb", …); `download(config, assignment, progress, cancelled)` returns
-    the verified artifact's path (download.download over a transfer channel, see cli.build_agent).
+    executor for a format name ("deb", …); `download(config, task, progress)` returns the verified
+    artifact's path: it reads the grant from `task.assignment` for every call it opens (a redelivery may
+    bring a fresh one), registers the call with `task.attach(call)` so that a cancel aborts it, and stops
+    retrying at the task's deadline (cli.build_agent has the real one).
     """
 
     def __init__(
@@ -139,6 +232,13 @@ class TaskRunner:
         self.send = send or (lambda message: False)
         self.tasks = {}  # type: Dict[Key, Task]
         self.lock = threading.Lock()
+        self.install_lock = locks.InstallLock(config.state_dir)
+        self.stopping = False
+        self._downloads = {}  # type: Dict[str, threading.Lock]
+
+    @property
+    def command_timeout(self) -> float:
+        return float(getattr(self.config, "command_timeout", 0) or 1800.0)
 
     # Called by the connection, on its thread.
     def submit(self, assignment: agent_pb2.Assignment) -> None:
@@ -146,34 +246,40 @@ class TaskRunner:
         with self.lock:
             task = self.tasks.get(key)
             if task is not None:
-                # Re-delivered while it runs (a reconnect): say where it is, the thread goes on.
+                # Re-delivered while it runs (a reconnect, a fresh grant): take the new grant and
+                # deadline, say where it is; the thread goes on.
+                task.adopt(assignment)
                 self._progress(task, [])
                 return
             entry = self.journal.get(*key)
             if entry is not None and entry.finished:
                 self.send(agent_pb2.AgentMessage(result=agent_pb2.TaskResult.FromString(entry.result)))
                 return
+            if self.stopping:
+                return  # the agent is going down; the scheduler delivers it again to the next run
             package = assignment.package
-            self._remember(package.name, package.format)
+            if valid_package_name(package.name):
+                self._remember(package.name, package.format)
             self.journal.begin(
                 assignment.assignment_id,
                 assignment.attempt,
                 assignment.SerializeToString(),
-                name=package.name,
+                name=package.name if valid_package_name(package.name) else "",
                 format=package.format,
             )
             task = Task(assignment)
             self.tasks[key] = task
-        thread = threading.Thread(target=self._run, args=(task,), name="task-" + assignment.assignment_id)
-        thread.daemon = True
+            thread = threading.Thread(target=self._run, args=(task,), name="task-" + assignment.assignment_id)
+            thread.daemon = True
+            task.thread = thread
         thread.start()
 
     def cancel(self, assignment_id: str, reason: str) -> None:
         with self.lock:
             tasks = [task for key, task in self.tasks.items() if key[0] == assignment_id]
         for task in tasks:
-            task.cancel_reason = reason or "cancelled by the operator"
-            task.wake.set()
+            if not task.stop(reason or "cancelled by the operator"):
+                self._log(task, "cancel refused: the package operation has begun and will finish")
 
     def approve(self, assignment_id: str, attempt: int) -> None:
         with self.lock:
@@ -181,6 +287,25 @@ class TaskRunner:
         if task is not None:
             task.approved.set()
             task.wake.set()
+
+    def stop_taking_work(self) -> None:
+        with self.lock:
+            self.stopping = True
+
+    def shutdown(self, timeout: float) -> List[Key]:
+        """For a stopping agent: takes no new work, interrupts the tasks that have not begun their package
+        operation (they end without a result, journaled as they are, and run again when redelivered),
+        and waits up to `timeout` seconds for the ones that have. Returns the tasks still running then."""
+        with self.lock:
+            self.stopping = True
+            running = list(self.tasks.values())
+        for task in running:
+            task.stop(None, interrupt=True)
+        limit = time.monotonic() + timeout
+        for task in running:
+            if task.thread is not None:
+                task.thread.join(max(0.0, limit - time.monotonic()))
+        return [task.key for task in running if task.thread is not None and task.thread.is_alive()]
 
     def acknowledged(self, assignment_id: str, attempt: int) -> None:
         self.journal.acknowledge(assignment_id, attempt)
@@ -216,7 +341,7 @@ class TaskRunner:
             name, fmt = entry.details.get("name"), entry.details.get("format")
             if name and fmt:
                 seen[(str(name), int(fmt))] = None
-        return list(seen)
+        return [key for key in seen if valid_package_name(key[0])]
 
     def installed_software(self) -> List[agent_pb2.InstalledSoftware]:
         """What the package databases report now for every software Convoy has managed on this node."""
@@ -241,18 +366,24 @@ class TaskRunner:
         Runs before the first connection, so the scheduler hears the verified state before new work. A
         task stopped before its package operation began is left as it is: the scheduler delivers it again
         on the next stream, and it runs then, its download resuming from the part file.
+
+        A package command the killed agent started may still run (it has a session of its own): recovery
+        waits for the install lock, which that command holds, before it touches the package database
+        (bounded by the command timeout; then it goes on, with a warning). The database's own repair
+        (`dpkg --configure -a`, …) may fail because of another, unrelated broken package: the task's
+        own package is verified all the same. When it is not in the wanted state and the verified
+        download is still there (a deb left half-installed in the middle of its unpack), the package
+        operation runs again from it.
         """
         results = []
         for entry in self.journal.unfinished():
             if entry.state != JOURNAL_STATES[INSTALLING] or entry.assignment is None:
                 continue
             task = Task(agent_pb2.Assignment.FromString(entry.assignment))
+            log = functools.partial(self._log, task)
             self._log(task, "the agent stopped while this task was installing; recovering")
             try:
-                executor = self._executor(task.assignment.package.format)
-                executor.recover(functools.partial(self._log, task))  # type: ignore
-                state, version, message = self._verify(task, executor)
-                message = "recovered after an interruption: " + message
+                state, version, message = self._recover_task(task, log)
             except TaskFailed as failure:
                 version = self._installed_quietly(task.assignment)
                 state, message = failure.state, "interrupted, then recovered: " + str(failure)
@@ -262,11 +393,76 @@ class TaskRunner:
             results.append(self._finish(task, state, version, message, send=False))
         return results
 
+    def _recover_task(self, task: Task, log: Callable[[str], None]) -> Tuple[int, str, str]:
+        package = task.assignment.package
+        self._validate(task.assignment)
+        executor = self._executor(package.format)
+        try:
+            held = self.install_lock.hold(
+                self.command_timeout,
+                waiting=lambda: self._waiting_for_lock(task, log),
+            )
+            descriptor = held.__enter__()
+        except locks.LockTimeout:
+            log("the install lock is still held after %.0f s; recovering anyway" % self.command_timeout)
+            held, descriptor = None, None
+        try:
+            if descriptor is not None:
+                executor.pass_fds = (descriptor,)  # type: ignore
+            problem = None
+            try:
+                executor.recover(log, names=(package.name,))  # type: ignore
+            except Exception as error:
+                problem = error
+                log("the package database's repair reported a problem: %s" % error)
+            try:
+                state, version, message = self._verify(task, executor)
+            except TaskFailed as failure:
+                if not self._roll_forward(task, executor, log):
+                    if problem is not None:
+                        raise TaskFailed("%s (repair: %s)" % (failure, problem)) from None
+                    raise
+                state, version, message = self._verify(task, executor)
+                return state, version, "rolled forward after an interruption: " + message
+            return state, version, "recovered after an interruption: " + message
+        finally:
+            if held is not None:
+                held.__exit__(None, None, None)
+
+    def _waiting_for_lock(self, task: Task, log: Callable[[str], None]) -> None:
+        message = "a package command of the stopped agent is still running; waiting for it"
+        LOG.info("task %s: %s", task.key[0], message)
+        log(message)
+
+    def _roll_forward(self, task: Task, executor: object, log: Callable[[str], None]) -> bool:
+        """Runs the interrupted package operation again; False when it cannot (no verified download)."""
+        from convoy_agent import download
+
+        assignment = task.assignment
+        path = ""
+        if assignment.action != agent_pb2.ACTION_UNINSTALL:
+            try:
+                path = download.finished(self.config.state_dir, assignment.package.sha256) or ""
+            except (OSError, ValueError):
+                path = ""
+            if not path:
+                return False
+        log("running the interrupted package operation again")
+        try:
+            self._operate(task, executor, path, log)
+        except Exception as error:
+            raise TaskFailed("running the package operation again failed: %s" % error) from None
+        return True
+
     # The worker thread.
     def _run(self, task: Task) -> None:
         assignment = task.assignment
+        state = None  # type: Optional[int]
         try:
             state, version, message = self._execute(task)
+        except Interrupted:
+            LOG.info("task %s attempt %d interrupted: the agent is stopping", task.key[0], task.key[1])
+            state, version, message = None, "", ""
         except Cancelled:
             state, version, message = CANCELLED, self._installed_quietly(assignment), task.cancel_reason or ""
         except TaskFailed as failure:
@@ -275,26 +471,58 @@ class TaskRunner:
             LOG.exception("task %s failed", assignment.assignment_id)
             state, version, message = FAILED, self._installed_quietly(assignment), "agent error: %s" % error
         try:
+            if state is None:
+                return  # interrupted: no result; the journal keeps the task for its redelivery
             self._finish(task, state, version, message, send=True)
-            if assignment.package.sha256 and assignment.action != agent_pb2.ACTION_UNINSTALL:
-                self._discard(assignment.package.sha256)
+            # A failed or cancelled download is kept: the next attempt resumes it. A corrupt one the
+            # download removed itself.
+            if state in (SUCCEEDED, UNCHANGED) and assignment.action != agent_pb2.ACTION_UNINSTALL:
+                self._discard(task)
         finally:
             with self.lock:
                 self.tasks.pop(task.key, None)
-            approvals.clear(self.config.approvals_dir, assignment.assignment_id)
+            try:
+                approvals.clear(self.config.approvals_dir, assignment.assignment_id)
+            except approvals.ApprovalError:
+                pass
+
+    def _validate(self, assignment: agent_pb2.Assignment) -> None:
+        """What the scheduler sent is checked before any of it reaches a command line or a path."""
+        package = assignment.package
+        if not valid_package_name(package.name):
+            raise TaskFailed("invalid package name %r" % package.name, SKIPPED)
+        if assignment.action != agent_pb2.ACTION_UNINSTALL:
+            from convoy_agent import download
+
+            try:
+                download.check_sha256(package.sha256)
+            except ValueError:
+                raise TaskFailed("invalid sha256 %r" % package.sha256) from None
+
+    def _unchanged(
+        self, executor: object, assignment: agent_pb2.Assignment
+    ) -> Optional[Tuple[int, str, str]]:
+        """The result when the node is in the wanted state already, else None."""
+        package = assignment.package
+        name, wanted = package.name, target_version(package)
+        current = executor.installed_version(name)  # type: ignore
+        if assignment.action == agent_pb2.ACTION_UNINSTALL:
+            if not current:
+                return UNCHANGED, "", "%s is not installed" % name
+        elif current == wanted:
+            return UNCHANGED, current or "", "%s %s is already installed" % (name, wanted)
+        return None
 
     def _execute(self, task: Task) -> Tuple[int, str, str]:
         assignment = task.assignment
         package = assignment.package
         self._set_state(task, ASSIGNED, 0)
+        self._validate(assignment)
         executor = self._executor(package.format)
-        name, wanted = package.name, target_version(package)
-        current = executor.installed_version(name)  # type: ignore
         removing = assignment.action == agent_pb2.ACTION_UNINSTALL
-        if removing and not current:
-            return UNCHANGED, "", "%s is not installed" % name
-        if not removing and current == wanted:
-            return UNCHANGED, current or "", "%s %s is already installed" % (name, wanted)
+        done = self._unchanged(executor, assignment)
+        if done is not None:
+            return done
         self._checkpoint(task)
         path = ""
         if not removing:
@@ -303,20 +531,74 @@ class TaskRunner:
         if requires_approval(assignment):
             self._wait_for_approval(task)
         self._checkpoint(task)
-        task.installing = True
-        self._set_state(task, INSTALLING, 0)
         log = lambda line: self._log(task, line)  # noqa: E731
-        if removing:
-            executor.remove(name, log)  # type: ignore
+        try:
+            held = self.install_lock.hold(
+                task.seconds_left(self.command_timeout),
+                check=lambda: self._checkpoint(task),
+                waiting=lambda: log("waiting for another package operation on this node to finish"),
+            )
+            descriptor = held.__enter__()
+        except locks.LockTimeout:
+            raise TaskFailed("another package operation on this node did not finish in time") from None
+        try:
+            # Another task may have done the work meanwhile.
+            done = self._unchanged(executor, task.assignment)
+            if done is not None:
+                return done
+            with task.lock:
+                self._checkpoint(task)
+                task.installing = True
+            self._set_state(task, INSTALLING, 0)
+            executor.pass_fds = (descriptor,)  # type: ignore
+            self._operate(task, executor, path, log)
+            result = self._verify(task, executor)
+            if not removing:
+                self._after_change(task, executor, log)
+            return result
+        finally:
+            held.__exit__(None, None, None)
+
+    def _command_timeout(self, task: Task, default: float) -> float:
+        """A package command never outlives the assignment's deadline."""
+        if task.deadline_at is None:
+            return default
+        return max(1.0, min(default, task.deadline_at - time.time()))
+
+    def _operate(self, task: Task, executor: object, path: str, log: Callable[[str], None]) -> None:
+        """The package operation itself, under the install lock."""
+        assignment = task.assignment
+        executor.timeout = self._command_timeout(task, getattr(executor, "timeout", self.command_timeout))  # type: ignore
+        if assignment.action == agent_pb2.ACTION_UNINSTALL:
+            executor.remove(assignment.package.name, log)  # type: ignore
+            return
+        facts = self._package(assignment)
+        if assignment.action == agent_pb2.ACTION_ROLLBACK:
+            executor.downgrade(path, facts, log)  # type: ignore
+        elif assignment.action == agent_pb2.ACTION_UPDATE:
+            executor.update(path, facts, log)  # type: ignore
         else:
-            facts = self._package(assignment)
-            if assignment.action == agent_pb2.ACTION_ROLLBACK:
-                executor.downgrade(path, facts, log)  # type: ignore
-            elif assignment.action == agent_pb2.ACTION_UPDATE:
-                executor.update(path, facts, log)  # type: ignore
-            else:
-                executor.install(path, facts, log)  # type: ignore
-        return self._verify(task, executor)
+            executor.install(path, facts, log)  # type: ignore
+
+    def _after_change(self, task: Task, executor: object, log: Callable[[str], None]) -> None:
+        """The deploy profile's restart_service, then its health check (see profile.py)."""
+        from convoy_agent import profile
+
+        deploy = task.assignment.deploy_profile
+        package = task.assignment.package
+        timeout = self._command_timeout(task, getattr(executor, "timeout", self.command_timeout))
+        try:
+            if deploy.restart_service:
+                profile.restart_service(deploy.restart_service, executor, log, timeout)
+            if deploy.HasField("health_check"):
+                env = {
+                    "CONVOY_ROOT": executor.sandbox.script_root,  # type: ignore
+                    "CONVOY_PACKAGE_NAME": package.name,
+                    "CONVOY_PACKAGE_VERSION": target_version(package),
+                }
+                profile.health_check(deploy.health_check, executor, log, env, timeout_cap=timeout)
+        except profile.ProfileError as error:
+            raise TaskFailed(str(error)) from None
 
     def _verify(self, task: Task, executor: object) -> Tuple[int, str, str]:
         """The package database's word after the change, never the package tool's exit status alone."""
@@ -335,6 +617,8 @@ class TaskRunner:
         return SUCCEEDED, version, "%s %s installed" % (package.name, version)
 
     def _wait_for_approval(self, task: Task) -> None:
+        """Waits for the operator or the node. The deadline does not run meanwhile: afterwards the task
+        has at least the time it had left when the wait began (or a later deadline a redelivery brought)."""
         assignment = task.assignment
         about = {
             "name": assignment.package.name,
@@ -342,11 +626,12 @@ class TaskRunner:
             "deployment": assignment.deployment_id,
             "attempt": assignment.attempt,
         }  # type: Dict[str, object]
+        left = None if task.deadline_at is None else max(0.0, task.deadline_at - time.time())
         approvals.mark_waiting(self.config.approvals_dir, assignment.assignment_id, about)
         self._set_state(task, AWAITING_APPROVAL, 100)
         self._log(task, "waiting for approval (convoy-agent approve %s)" % assignment.assignment_id)
         while not task.approved.is_set():
-            self._checkpoint(task)
+            self._checkpoint(task, deadline=False)
             if approvals.is_approved(self.config.approvals_dir, assignment.assignment_id):
                 self._log(task, "approved on the node")
                 break
@@ -355,15 +640,25 @@ class TaskRunner:
         else:
             self._log(task, "approved by the operator")
         approvals.clear(self.config.approvals_dir, assignment.assignment_id)
+        if left is not None:
+            with task.lock:
+                task.deadline_at = max(task.deadline_at or 0.0, time.time() + left)
 
-    def _checkpoint(self, task: Task) -> None:
+    def _checkpoint(self, task: Task, deadline: bool = True) -> None:
+        if task.interrupted:
+            raise Interrupted()
         if task.cancel_reason is not None:
             raise Cancelled()
-        deadline = task.assignment.deadline
-        if deadline.seconds and time.time() > deadline.seconds + deadline.nanos / 1e9:
+        if deadline and task.deadline_at is not None and time.time() > task.deadline_at:
             raise TaskFailed("the deadline passed before the task could finish")
 
+    def _download_lock(self, sha256: str) -> threading.Lock:
+        with self.lock:
+            return self._downloads.setdefault(sha256, threading.Lock())
+
     def _download(self, task: Task) -> str:
+        """One download per artifact at a time: a second task for the same sha256 waits, then finds the
+        finished file."""
         from convoy_agent import download
 
         def progress(received: int, total: int) -> None:
@@ -371,24 +666,47 @@ class TaskRunner:
             if percent != task.percent:
                 self._set_state(task, DOWNLOADING, percent)
 
+        lock = self._download_lock(download.check_sha256(task.assignment.package.sha256))
+        while not lock.acquire(timeout=LOCK_POLL_SECONDS):
+            self._checkpoint(task)
         try:
-            path = self.download(
-                self.config, task.assignment, progress, lambda: task.cancel_reason is not None
-            )
+            path = self.download(self.config, task, progress)
         except download.DownloadCancelled:
+            if task.interrupted:
+                raise Interrupted() from None
             raise Cancelled() from None
         except download.DownloadError as error:
             raise TaskFailed("download failed: %s" % error) from None
+        finally:
+            task.attach(None)
+            lock.release()
         self._checkpoint(task)
         return path
 
-    def _discard(self, sha256: str) -> None:
+    def _discard(self, task: Task) -> None:
+        """Removes the task's download unless another live task needs the same artifact."""
         from convoy_agent import download
 
         try:
+            sha256 = download.check_sha256(task.assignment.package.sha256)
+        except ValueError:
+            return
+        lock = self._download_lock(sha256)
+        if not lock.acquire(False):
+            return  # another task is downloading it right now
+        try:
+            with self.lock:
+                needed = any(
+                    other is not task and other.assignment.package.sha256.lower() == sha256
+                    for other in self.tasks.values()
+                )
+            if needed:
+                return
             download.discard(self.config.state_dir, sha256)
         except (OSError, ValueError) as error:
             LOG.warning("cannot remove the downloaded %s: %s", sha256, error)
+        finally:
+            lock.release()
 
     def _executor(self, fmt: int) -> object:
         name = FORMATS.get(fmt)

@@ -8,18 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.agent.test_run_fakes import AGENT_DIR, TOKEN, Servers, approvals, cli, configuration, serving
-
-
-@pytest.fixture
-def servers() -> Iterator[Servers]:
-    with serving() as started:
-        yield started
+from tests.agent.test_run_fakes import AGENT_DIR, TOKEN, Servers, approvals, cli, configuration
 
 
 def agent_command(*arguments: str) -> list[str]:

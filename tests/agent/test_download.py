@@ -229,3 +229,27 @@ async def test_real_transfer_server_with_resume(
         assert 3 * CHUNK <= part.stat().st_size < size
         path = await asyncio.to_thread(fetch, None)
         assert Path(path).read_bytes() == deb.read_bytes()
+
+
+def test_an_outage_is_retried_until_the_deadline_not_a_number_of_times(tmp_path: Path) -> None:
+    server = Server()
+    server.refuse = Refusal(grpc.StatusCode.UNAVAILABLE)
+    delays: list[float] = []
+
+    def give_up_at() -> float:
+        # The deadline is far while fewer than 20 attempts failed, then it has passed.
+        return float("inf") if len(delays) < 20 else 0.0
+
+    with pytest.raises(DownloadError, match="kept failing until the deadline"):
+        download(server, SHA, len(DATA), str(tmp_path), retries=3, sleep=delays.append, give_up_at=give_up_at)
+    assert len(server.offsets) == 21 and len(delays) == 20
+
+
+def test_discard_refuses_what_is_not_a_sha256(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.part"
+    victim.write_text("keep me")
+    (tmp_path / "state" / "downloads").mkdir(parents=True)
+    for name in ("../../victim", "../victim", SHA + "\n", SHA[:-1]):
+        with pytest.raises(ValueError, match="is not a sha256"):
+            discard(str(tmp_path / "state"), name)
+    assert victim.read_text() == "keep me"

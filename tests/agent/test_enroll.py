@@ -7,21 +7,21 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.agent.test_run_fakes import AGENT_DIR, TOKEN, Servers, agent_pb2, configuration, enroll, serving
-
-
-@pytest.fixture
-def servers() -> Iterator[Servers]:
-    with serving() as started:
-        yield started
-
+from tests.agent.test_run_fakes import (
+    AGENT_DIR,
+    TOKEN,
+    Servers,
+    agent_pb2,
+    configuration,
+    enroll,
+    enroll_node,
+)
 
 FACTS = agent_pb2.Facts(hostname="node-1", os_id="debian", package_family=agent_pb2.PACKAGE_FAMILY_DEB)
 
@@ -90,19 +90,11 @@ def test_a_ca_file_must_match_the_fingerprint(servers: Servers, tmp_path: Path) 
     bad.write_bytes(servers.pki.node_ca.cert_pem())
     state = tmp_path / "state"
 
-    with pytest.raises(enroll.EnrollError, match="not the pinned one"):
+    with pytest.raises(enroll.EnrollError, match="no certificate with the pinned fingerprint"):
         enroll.enroll(
             servers.enroll_address, TOKEN, servers.pki.fingerprint, str(state), ca_file=str(bad), facts=FACTS
         )
-    enroll.enroll(
-        servers.enroll_address,
-        TOKEN,
-        servers.pki.fingerprint,
-        str(state),
-        config_file=str(tmp_path / "agent.json"),
-        ca_file=str(good),
-        facts=FACTS,
-    )
+    enroll_node(servers, tmp_path, FACTS, ca_file=good)
 
     assert (state / "ca.pem").read_bytes() == servers.pki.service_ca.cert_pem()
 
@@ -120,8 +112,10 @@ def test_fingerprints_are_accepted_with_colons_and_capitals(servers: Servers) ->
     assert enroll.parse_fingerprint(colons) == hex_digits
 
 
-def test_the_enroll_command_line(servers: Servers, tmp_path: Path) -> None:
-    config_file = tmp_path / "agent.json"
+def run_enroll(
+    servers: Servers, tmp_path: Path, *token_args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`convoy-agent enroll` against `servers` as its own process, state and configuration under tmp_path."""
     command = [
         sys.executable,
         "-m",
@@ -129,26 +123,19 @@ def test_the_enroll_command_line(servers: Servers, tmp_path: Path) -> None:
         "enroll",
         "--server",
         servers.enroll_address,
-        "--token",
-        TOKEN,
-        "--ca-fingerprint",
-        servers.pki.fingerprint,
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--config",
-        str(config_file),
+        *token_args,
     ]
+    command += ["--ca-fingerprint", servers.pki.fingerprint, "--state-dir", str(tmp_path / "state")]
+    command += ["--config", str(tmp_path / "agent.json")]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_enroll_command_line(servers: Servers, tmp_path: Path) -> None:
+    config_file = tmp_path / "agent.json"
     env = dict(os.environ, PYTHONPATH=str(AGENT_DIR))
 
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-    refused = subprocess.run(
-        [*command[:7], "cvj_other", *command[8:]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_enroll(servers, tmp_path, "--token", TOKEN, env=env)
+    refused = run_enroll(servers, tmp_path, "--token", "cvj_other", env=env)
 
     assert done.returncode == 0, done.stderr
     node_id = json.loads(config_file.read_text())["node_id"]

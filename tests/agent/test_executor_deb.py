@@ -59,12 +59,18 @@ def test_install_update_rollback_remove(tmp_path: Path, root: Path, executor: De
     assert lines[-1] == "demo-app is not installed"
 
     assert script_log(root, "demo-app") == [
+        "preinst install 1.0-1",
         "postinst configure 1.0-1",
         "prerm upgrade 1.0-1",
+        "preinst upgrade 1.1-1",
+        "postrm upgrade 1.0-1",
         "postinst configure 1.1-1",
         "prerm upgrade 1.1-1",
+        "preinst upgrade 1.0-1",
+        "postrm upgrade 1.1-1",
         "postinst configure 1.0-1",
         "prerm remove 1.0-1",
+        "postrm remove 1.0-1",
     ]
     # Nothing went to the host's dpkg log.
     assert "demo-app" in (root / "var/log/dpkg.log").read_text()
@@ -91,7 +97,8 @@ def test_failing_postinst_leaves_a_state_recover_finishes(
     set_failing(root, "flaky", False)
     executor.recover(lines.append)
     assert executor.installed_version("flaky") == "2.0"
-    assert script_log(root, "flaky") == ["postinst configure 2.0"] * 3
+    # Failed at install, failed again at the first recover, then succeeded.
+    assert script_log(root, "flaky") == ["preinst install 2.0"] + ["postinst configure 2.0"] * 3
     executor.recover(lines.append)  # nothing left to do
 
 

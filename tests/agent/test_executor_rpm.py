@@ -56,9 +56,15 @@ def test_install_update_rollback_remove(tmp_path: Path, root: Path, executor: Rp
     executor.remove("demo-app", lines.append)
     assert lines[-1] == "demo-app is not installed"
 
-    log = script_log(root, "demo-app")
-    assert log[0] == "post 1 1.0" and log[1] == "post 2 1.1"
-    assert log[-1] == "preun 0 1.0"
+    assert script_log(root, "demo-app") == [
+        "pre 1 1.0-1",
+        "post 1 1.0-1",
+        *("pre 2 1.1-1", "post 2 1.1-1", "preun 1 1.0-1", "postun 1 1.0-1"),  # update
+        *("pre 2 1.0-1", "post 2 1.0-1", "preun 1 1.1-1", "postun 1 1.1-1"),  # downgrade
+        *("pre 2 1.0-1", "post 2 1.0-1", "preun 1 1.0-1", "postun 1 1.0-1"),  # the same again
+        "preun 0 1.0-1",
+        "postun 0 1.0-1",
+    ]
 
 
 def test_failing_post_scriptlet_is_a_failure(tmp_path: Path, root: Path, executor: RpmExecutor) -> None:
@@ -68,6 +74,7 @@ def test_failing_post_scriptlet_is_a_failure(tmp_path: Path, root: Path, executo
     with pytest.raises(ExecutorError, match="a scriptlet of flaky failed") as failure:
         executor.install(str(package), Package("flaky", "2.0", "1"), lambda line: None)
     assert "%post(flaky-2.0-1.noarch) scriptlet failed" in str(failure.value)
+    assert script_log(root, "flaky") == ["pre 1 2.0-1", "post 1 2.0-1"]
     set_failing(root, "flaky", False)
     executor.recover(lambda line: None)
 
@@ -76,7 +83,8 @@ def test_recover_drops_the_stale_entry_of_an_interrupted_upgrade(
     tmp_path: Path, root: Path, executor: RpmExecutor
 ) -> None:
     """An upgrade killed between adding the new header and erasing the old one leaves both registered
-    (reproduced with --justdb -i of the new version next to the old one)."""
+    (reproduced with --justdb -i of the new version next to the old one). Only the interrupted task's
+    package is cleaned up: several versions of another package side by side (kernels) stay."""
     old = build_scripted_rpm(tmp_path, "twice", "1.0")
     new = build_scripted_rpm(tmp_path, "twice", "2.0")
     executor.install(str(old), Package("twice", "1.0", "1"), lambda line: None)
@@ -84,14 +92,23 @@ def test_recover_drops_the_stale_entry_of_an_interrupted_upgrade(
         executor._rpm() + ["-i", "--justdb", "--nodeps", "--noscripts", "--replacefiles", str(new)],
         lambda line: None,
     )
+    kernels = [build_scripted_rpm(tmp_path, "kernel-like", version) for version in ("5.1", "5.2")]
+    for kernel in kernels:
+        executor.run(
+            executor._rpm() + ["-i", "--nodeps", "--noscripts", "--replacefiles", str(kernel)], print
+        )
     assert sorted(rpm_versions(root, "twice")) == ["1.0-1", "2.0-1"]
+    assert sorted(rpm_versions(root, "kernel-like")) == ["5.1-1", "5.2-1"]
     assert executor.installed_version("twice") == "2.0-1"
 
     lines: list[str] = []
-    executor.recover(lines.append)
+    executor.recover(lines.append)  # no interrupted task named: nothing is dropped
+    assert sorted(rpm_versions(root, "twice")) == ["1.0-1", "2.0-1"]
+    executor.recover(lines.append, names=("twice",))
     assert rpm_versions(root, "twice") == ["2.0-1"]
     assert any("dropping the stale database entry twice-1.0-1.noarch" in line for line in lines)
-    assert executor.list_installed() == {"twice": "2.0-1"}
+    assert sorted(rpm_versions(root, "kernel-like")) == ["5.1-1", "5.2-1"]
+    assert executor.list_installed() == {"twice": "2.0-1", "kernel-like": "5.2-1"}
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,12 @@ def test_install_update_rollback_uninstall(tmp_path: Path, root: Path, executor:
     assert executor.installed_version("webapp") is None
     assert not (root / "opt/webapp").exists()
     assert not record.exists()
-    assert script_log(root, "webapp")[-1] == "uninstall webapp 1.0"
+    assert script_log(root, "webapp") == [
+        f"install webapp 1.0 {record / '1.0'}",
+        f"install webapp 2.0 {record / '2.0'}",
+        f"install webapp 1.0 {record / '1.0'}",
+        f"uninstall webapp 1.0 {record / '1.0'}",
+    ]
     executor.remove("webapp", lines.append)
     assert lines[-1] == "webapp is not installed"
 
@@ -163,4 +168,28 @@ def test_a_truncated_archive_is_an_executor_error(tmp_path: Path, executor: TarE
     truncated.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(ExecutorError, match="unpack|readable"):
         executor.install(str(truncated), Package("webapp", "1.0"), lambda line: None)
+    assert executor.installed_version("webapp") is None
+
+
+@pytest.mark.parametrize("version", ["version", "pending"])
+def test_versions_that_name_the_record_files_are_refused(
+    tmp_path: Path, root: Path, executor: TarExecutor, version: str
+) -> None:
+    executor.install(str(build_scripted_tarball(tmp_path, "webapp", "1.0")), Package("webapp", "1.0"), print)
+    package = build_scripted_tarball(tmp_path, "webapp", version)
+    with pytest.raises(ExecutorError, match="reserved for the install record"):
+        executor.install(str(package), Package("webapp", version), lambda line: None)
+    assert executor.installed_version("webapp") == "1.0"
+    assert (root / "var/lib/convoy/tar/webapp/version").is_file()
+
+
+@pytest.mark.parametrize("hook", ["../outside.sh", "/bin/true", "hooks/missing.sh"])
+def test_hooks_must_be_scripts_inside_the_artifact(
+    tmp_path: Path, root: Path, executor: TarExecutor, hook: str
+) -> None:
+    package = build_scripted_tarball(tmp_path, "webapp", "1.0")
+    with pytest.raises(ExecutorError, match="'..'|absolute|has no hooks/missing.sh"):
+        executor.install(
+            str(package), Package("webapp", "1.0", profile={"pre_hook": hook}), lambda line: None
+        )
     assert executor.installed_version("webapp") is None

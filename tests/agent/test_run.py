@@ -14,54 +14,19 @@ import pytest
 from cryptography import x509
 
 from tests.agent.test_run_fakes import (
-    TOKEN,
     Servers,
     agent_pb2,
     cli,
     configuration,
     connection,
     enroll,
+    enroll_node,
     journal,
-    serving,
     wait_for,
 )
 from tests.support.packages import build_deb
 
 S = agent_pb2
-
-
-@pytest.fixture
-def servers() -> Iterator[Servers]:
-    with serving() as started:
-        yield started
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    from convoy_agent.sandbox import prepare_deb_root
-
-    directory = tmp_path / "root"
-    prepare_deb_root(str(directory))
-    return directory
-
-
-@pytest.fixture
-def config(servers: Servers, root: Path, tmp_path: Path) -> configuration.Config:
-    facts = S.Facts(hostname="node-1", package_family=S.PACKAGE_FAMILY_DEB)
-    enrolled = enroll.enroll(
-        servers.enroll_address,
-        TOKEN,
-        servers.pki.fingerprint,
-        str(tmp_path / "state"),
-        config_file=str(tmp_path / "agent.json"),
-        sandbox_root=str(root),
-        facts=facts,
-    )
-    enrolled.heartbeat_seconds = 0.3
-    enrolled.backoff_initial_seconds = 0.05
-    enrolled.backoff_max_seconds = 0.4
-    enrolled.connect_timeout_seconds = 5.0
-    return enrolled
 
 
 @contextlib.contextmanager
@@ -113,6 +78,31 @@ def result_of(stream, assignment: S.Assignment) -> S.TaskResult:
         return result.assignment_id == assignment.assignment_id and result.attempt == assignment.attempt
 
     return stream.next("result", where=matches).result
+
+
+def dpkg_install(root: Path, package: Path, *, check: bool = True) -> None:
+    """Installs `package` in the root with dpkg itself, behind the agent's back."""
+    subprocess.run(
+        ["dpkg", f"--root={root}", "--force-script-chrootless", "-i", str(package)],
+        capture_output=True,
+        timeout=60,
+        check=check,
+    )
+
+
+def journal_installing(config: configuration.Config, task: S.Assignment) -> None:
+    """What a crash in the middle of the package operation leaves behind: a journaled task, installing."""
+    book = journal.Journal(config.state_dir)
+    book.begin(task.assignment_id, 1, task.SerializeToString(), name=task.package.name, format=S.FORMAT_DEB)
+    book.record_state(task.assignment_id, 1, journal.INSTALLING)
+
+
+def deliver(servers: Servers, config: configuration.Config, assignment: S.Assignment) -> S.TaskResult:
+    """Runs the agent, pushes `assignment` on its stream and returns the task's result."""
+    with running(config):
+        stream = servers.edge.next_stream()
+        stream.push(assignment=assignment)
+        return result_of(stream, assignment)
 
 
 def test_hello_assignment_resumed_download_install_result(
@@ -235,10 +225,7 @@ def test_a_package_reporting_another_version_fails(
     deb = build_deb(tmp_path, "liar-app", "3.1")
     task = assignment_for(servers, deb, "liar-app", "3.0")
 
-    with running(config):
-        stream = servers.edge.next_stream()
-        stream.push(assignment=task)
-        result = result_of(stream, task)
+    result = deliver(servers, config, task)
 
     assert result.state == S.TASK_STATE_FAILED
     assert "expected version 3.0 after the change, found 3.1" in result.message
@@ -252,10 +239,7 @@ def test_a_refused_grant_fails_the_task(
     task = assignment_for(servers, deb, "denied-app", "1.0")
     task.download_grant = "forged"
 
-    with running(config):
-        stream = servers.edge.next_stream()
-        stream.push(assignment=task)
-        result = result_of(stream, task)
+    result = deliver(servers, config, task)
 
     assert result.state == S.TASK_STATE_FAILED
     assert "PERMISSION_DENIED" in result.message
@@ -288,16 +272,8 @@ def test_hello_reports_managed_software_and_recovery_reports_an_interrupted_inst
 ) -> None:
     deb = build_deb(tmp_path, "crash-app", "1.0")
     task = assignment_for(servers, deb, "crash-app", "1.0")
-    subprocess.run(
-        ["dpkg", f"--root={root}", "--force-script-chrootless", "-i", str(deb)],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    # What a crash in the middle of the package operation leaves behind: a journaled task, installing.
-    book = journal.Journal(config.state_dir)
-    book.begin(task.assignment_id, 1, task.SerializeToString(), name="crash-app", format=S.FORMAT_DEB)
-    book.record_state(task.assignment_id, 1, journal.INSTALLING)
+    dpkg_install(root, deb)
+    journal_installing(config, task)
 
     with running(config):
         stream = servers.edge.next_stream()
@@ -315,15 +291,7 @@ def test_the_certificate_is_renewed_with_a_new_key_when_a_third_of_its_life_is_l
     from datetime import timedelta
 
     servers.edge.lifetime = timedelta(minutes=1)  # plus five minutes of clock skew allowance: due at once
-    config = enroll.enroll(
-        servers.enroll_address,
-        TOKEN,
-        servers.pki.fingerprint,
-        str(tmp_path / "state"),
-        config_file=str(tmp_path / "agent.json"),
-        sandbox_root=str(root),
-        facts=S.Facts(hostname="node-2"),
-    )
+    config = enroll_node(servers, tmp_path, S.Facts(hostname="node-2"), root=root)
     config.heartbeat_seconds = 0.2
     old_key = Path(config.key_file).read_bytes()
 

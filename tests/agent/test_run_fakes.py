@@ -133,6 +133,7 @@ class FakeEdge(agent_pb2_grpc.AgentServiceServicer):
         self.renewals: list[str] = []
         self.connects = 0
         self.refuse_next = 0
+        self.deny_next = 0
         self.streams: queue.Queue[Stream] = queue.Queue()
 
     def Enroll(self, request, context):
@@ -163,6 +164,9 @@ class FakeEdge(agent_pb2_grpc.AgentServiceServicer):
         if self.refuse_next > 0:
             self.refuse_next -= 1
             context.abort(grpc.StatusCode.UNAVAILABLE, "not now")
+        if self.deny_next > 0:
+            self.deny_next -= 1
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "node is revoked")
         stream = Stream(peer_node(context))
         reader = threading.Thread(target=stream.read, args=(request_iterator,), daemon=True)
         reader.start()
@@ -187,7 +191,13 @@ class FakeTransfer(transfer_pb2_grpc.TransferServiceServicer):
         self.chunk_size = 256 * 1024
         self.break_at: int | None = None
         self.chunk_delay = 0.0
+        # After this many bytes, send nothing more and never end the call (a silently dead link).
+        self.hang_at: int | None = None
+        self.hanging = threading.Event()
+        # Set while hanging: the call breaks (UNAVAILABLE), as when a dead link is finally noticed.
+        self.unhang = threading.Event()
         self.requests: list[tuple[str, int, str]] = []
+        self.request_grants: list[str] = []
 
     def add(self, data: bytes) -> tuple[str, str]:
         sha = hashlib.sha256(data).hexdigest()
@@ -198,6 +208,7 @@ class FakeTransfer(transfer_pb2_grpc.TransferServiceServicer):
 
     def Download(self, request, context):
         self.requests.append((request.sha256, request.offset, peer_node(context)))
+        self.request_grants.append(request.grant)
         if request.grant not in self.grants.get(request.sha256, set()):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "no grant for this artifact")
         data = self.blobs[request.sha256]
@@ -212,6 +223,14 @@ class FakeTransfer(transfer_pb2_grpc.TransferServiceServicer):
             position += len(chunk)
             yield transfer_pb2.DownloadResponse(chunk=chunk)
             time.sleep(self.chunk_delay)
+            if self.hang_at is not None and position >= self.hang_at:
+                self.hanging.set()
+                while context.is_active() and not self.unhang.is_set():
+                    time.sleep(0.05)
+                if self.unhang.is_set():
+                    self.hang_at = None
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "link down")
+                return
             if self.break_at is not None and position >= self.break_at:
                 self.break_at = None
                 context.abort(grpc.StatusCode.UNAVAILABLE, "link down")
@@ -235,7 +254,13 @@ class Servers:
 def start_servers() -> Servers:
     pki = make_pki()
     edge, transfer = FakeEdge(pki), FakeTransfer()
-    options = [("grpc.max_send_message_length", 8 << 20), ("grpc.max_receive_message_length", 8 << 20)]
+    options = [
+        ("grpc.max_send_message_length", 8 << 20),
+        ("grpc.max_receive_message_length", 8 << 20),
+        # The agent pings every 20 s, with or without calls: accept it, as the real services do.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
     scheduler = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(edge, scheduler)
     # The enrollment port sends the service CA along with its certificate: the agent pins it by hash.
@@ -273,3 +298,25 @@ def serving() -> Iterator[Servers]:
     finally:
         for server in started.grpc_servers:
             server.stop(grace=None)
+
+
+def enroll_node(
+    servers: Servers,
+    tmp_path: Path,
+    facts: agent_pb2.Facts,
+    *,
+    root: Path | None = None,
+    ca_file: Path | None = None,
+) -> configuration.Config:
+    """Enrolls with the pinned fingerprint: state in tmp_path/state, configuration in tmp_path/agent.json,
+    confined to the sandbox `root` when one is given, the CA read from `ca_file` instead of the handshake."""
+    return enroll.enroll(
+        servers.enroll_address,
+        TOKEN,
+        servers.pki.fingerprint,
+        str(tmp_path / "state"),
+        config_file=str(tmp_path / "agent.json"),
+        sandbox_root=str(root) if root else "",
+        ca_file=str(ca_file) if ca_file else None,
+        facts=facts,
+    )

@@ -99,6 +99,9 @@ class Executor:
         self.sandbox = sandbox or Sandbox(None)
         self.which = which or default_which
         self.timeout = timeout
+        # Descriptors every package command inherits: the task runner passes its install lock, so the
+        # lock stays held as long as a command runs, even when the agent itself is killed meanwhile.
+        self.pass_fds = ()  # type: Sequence[int]
 
     def installed_version(self, name: str) -> Optional[str]:
         """The version the package database reports as fully installed; None when it is not (or only
@@ -128,8 +131,11 @@ class Executor:
         """Removes the software; nothing to do when it is not installed."""
         raise NotImplementedError
 
-    def recover(self, log: LogFn) -> None:
-        """Finishes or rolls forward package work a crash interrupted; raises when the database stays broken."""
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
+        """Finishes or rolls forward package work a crash interrupted; raises when the database stays broken.
+
+        `names` are the packages of the interrupted tasks: work that touches one package only (rpm's
+        stale duplicate entries) is limited to them; executors without such work ignore them."""
 
     def run(
         self,
@@ -141,7 +147,13 @@ class Executor:
         check: bool = True,
     ) -> CommandResult:
         return run_command(
-            argv, log, env=env, cwd=cwd, timeout=self.timeout if timeout is None else timeout, check=check
+            argv,
+            log,
+            env=env,
+            cwd=cwd,
+            timeout=self.timeout if timeout is None else timeout,
+            check=check,
+            pass_fds=self.pass_fds,
         )
 
 
@@ -190,6 +202,7 @@ def run_command(
     cwd: Optional[str] = None,
     timeout: float = DEFAULT_TIMEOUT,
     check: bool = True,
+    pass_fds: Sequence[int] = (),
 ) -> CommandResult:
     """Runs `argv` without a shell, stdin closed, stdout and stderr merged and forwarded line by line.
 
@@ -207,6 +220,7 @@ def run_command(
             env=command_env(env),
             cwd=cwd,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as error:
         raise ExecutorError(f"cannot run {argv[0]}: {error.strerror or error}") from None

@@ -49,6 +49,7 @@ class ContainerExecutor(Executor):
                 "container",
                 "--format",
                 f'{{{{ index .Config.Labels "{LABEL_VERSION}" }}}}',
+                "--",
                 name,
             ],
             timeout=60,
@@ -90,7 +91,7 @@ class ContainerExecutor(Executor):
         if not image:
             raise ExecutorError(f"{runtime} load did not say which image it loaded")
         name = self.container_name(package)
-        self.run([runtime, "rm", "-f", name], log, check=False)
+        self.run([runtime, "rm", "-f", "--", name], log, check=False)
         argv = [runtime, "run", "-d", "--name", name, "--restart", "unless-stopped"]
         argv += [
             "--label",
@@ -109,9 +110,9 @@ class ContainerExecutor(Executor):
         if self.installed_version(name) is None:
             log(f"no container {name}")
             return
-        self.run([runtime, "rm", "-f", name], log)
+        self.run([runtime, "rm", "-f", "--", name], log)
 
-    def recover(self, log: LogFn) -> None:
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
         """A runtime restarts its containers itself; an interrupted replace is repeated by the next attempt."""
 
 

@@ -34,11 +34,11 @@ class DebExecutor(Executor):
 
     def status(self, name: str) -> Optional[str]:
         """dpkg's status words for `name` ("install ok installed", "install ok half-configured", …)."""
-        rows = self._query("-f=${Status}\t${Version}\n", name)
+        rows = self._query("-f=${Status}\t${Version}\n", "--", name)
         return rows[0][0] if rows else None
 
     def installed_version(self, name: str) -> Optional[str]:
-        for row in self._query("-f=${Status}\t${Version}\n", name):
+        for row in self._query("-f=${Status}\t${Version}\n", "--", name):
             if len(row) == 2 and row[0].endswith(" installed"):
                 return row[1]
         return None
@@ -83,7 +83,7 @@ class DebExecutor(Executor):
         if self.sandbox.enabled or self.which("apt-get") is None:
             if before is None:
                 log(f"removing the unconfigured {package.name} again")
-                self._run_locked(self._dpkg() + ["--remove", package.name], log)
+                self._run_locked(self._dpkg() + ["--remove", "--", package.name], log)
             raise ExecutorError(f"{package.name} has dependencies that are not installed", error.lines)
         log(f"dpkg lacks dependencies of {package.name}; asking apt-get for them")
         argv = ["apt-get", "-y", "-o", "Dpkg::Options::=--force-confold", "-o", "DPkg::Lock::Timeout=120"]
@@ -97,9 +97,9 @@ class DebExecutor(Executor):
         if status is None or status.endswith(" not-installed") or status.endswith(" config-files"):
             log(f"{name} is not installed")
             return
-        self._run_locked(self._dpkg() + ["--remove", name], log)
+        self._run_locked(self._dpkg() + ["--remove", "--", name], log)
 
-    def recover(self, log: LogFn) -> None:
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
         """`dpkg --configure -a` finishes every unpacked or half-configured package (a crash mid-install,
         a postinst that failed and may now succeed); `dpkg --audit` must then find nothing."""
         self._run_locked(self._dpkg() + ["--configure", "-a"], log)

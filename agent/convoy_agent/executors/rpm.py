@@ -32,7 +32,7 @@ class RpmExecutor(Executor):
         return [line.split("\t") for line in result.stdout.splitlines() if line.count("\t") == 3]
 
     def installed_version(self, name: str) -> Optional[str]:
-        rows = self._rows(name)
+        rows = self._rows("--", name)
         if not rows:
             return None
         # Two rows only after an interrupted upgrade (recover() cleans that up): report the newest.
@@ -79,7 +79,7 @@ class RpmExecutor(Executor):
             raise ExecutorError(f"a scriptlet of {package.name} failed", failed_scriptlets)
 
     def remove(self, name: str, log: LogFn) -> None:
-        rows = self._rows(name)
+        rows = self._rows("--", name)
         if not rows:
             log(f"{name} is not installed")
             return
@@ -88,22 +88,28 @@ class RpmExecutor(Executor):
             argv.append("--nodeps")
         # More than one row (an interrupted upgrade): name them all, or rpm refuses the ambiguous name.
         self.run(
-            argv + ([name] if len(rows) == 1 else [name + "-" + row[1] + "." + row[2] for row in rows]), log
+            argv
+            + ["--"]
+            + ([name] if len(rows) == 1 else [name + "-" + row[1] + "." + row[2] for row in rows]),
+            log,
         )
 
-    def recover(self, log: LogFn) -> None:
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
         """rpm has no "configure pending": a crash mid-transaction can leave a damaged database (rebuilt)
         or both the old and the new version of a package registered (the older entry is dropped from the
-        database only; its files belong to the newer one now). yum's own journal is completed when the
-        tool exists."""
+        database only; its files belong to the newer one now). Only the interrupted tasks' packages
+        (`names`) are looked at for such pairs: several versions of one name side by side are normal
+        for others (kernels, installonly packages). yum's own journal is completed when the tool exists."""
         if capture(self._rpm() + ["-qa", "--qf", "%{NAME}\n"]).returncode != 0:
             log("the rpm database cannot be read; rebuilding it")
             self.run(self._rpm() + ["--rebuilddb"], log)
         if not self.sandbox.enabled and self.which("yum-complete-transaction") is not None:
             self.run(["yum-complete-transaction", "-y", "--cleanup-only"], log, check=False)
-        rows = self._rows("-a")
+        wanted = [name for name in names if name]
+        if not wanted:
+            return
         by_key = {}  # type: Dict[str, List[List[str]]]
-        for row in rows:
+        for row in self._rows("--", *wanted):
             by_key.setdefault(row[0] + "." + row[2], []).append(row)
         for entries in by_key.values():
             if len(entries) < 2 or entries[0][0].startswith("gpg-pubkey"):
@@ -112,7 +118,7 @@ class RpmExecutor(Executor):
             for stale in entries[:-1]:
                 label = f"{stale[0]}-{stale[1]}.{stale[2]}"
                 log(f"dropping the stale database entry {label} left by an interrupted upgrade")
-                self.run(self._rpm() + ["-e", "--justdb", "--nodeps", "--noscripts", label], log)
+                self.run(self._rpm() + ["-e", "--justdb", "--nodeps", "--noscripts", "--", label], log)
 
 
 _SEGMENT = re.compile(r"(\d+|[a-zA-Z]+|~|\^)")

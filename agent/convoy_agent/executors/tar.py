@@ -22,7 +22,9 @@ UNINSTALL_SCRIPT = "uninstall.sh"
 # The archive may not expand beyond this, nor hold more members (transfer checks the same on upload).
 MAX_UNPACKED_BYTES = 8 * 1024 * 1024 * 1024
 MAX_MEMBERS = 10000
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}\Z")
+# The record directory's own files: a version with one of these names would overwrite them.
+RESERVED_VERSIONS = ("version", "pending", "version.tmp", "pending.tmp")
 
 
 class TarExecutor(Executor):
@@ -50,6 +52,10 @@ class TarExecutor(Executor):
     def install(self, path: str, package: Package, log: LogFn, allow_downgrade: bool = False) -> None:
         version = package.full_version
         _check_name("version", version)
+        if version in RESERVED_VERSIONS:
+            raise ExecutorError(f"version {version!r} is reserved for the install record")
+        pre_hook = _hook(package, "pre_hook")
+        post_hook = _hook(package, "post_hook")
         record = self.record_dir(package.name)
         os.makedirs(record, exist_ok=True)
         target = os.path.join(record, version)
@@ -58,14 +64,23 @@ class TarExecutor(Executor):
             unpack(path, staging)
             if not os.path.isfile(os.path.join(staging, INSTALL_SCRIPT)):
                 raise ExecutorError(f"the archive has no {INSTALL_SCRIPT} at its root")
+            for hook in (pre_hook, post_hook):
+                if hook and not os.path.isfile(os.path.join(staging, hook)):
+                    raise ExecutorError(f"the archive has no {hook} (named by the deploy profile)")
             if os.path.lexists(target):
                 shutil.rmtree(target)
             os.rename(staging, target)
         finally:
             if os.path.lexists(staging):
                 shutil.rmtree(staging, ignore_errors=True)
+        if pre_hook:
+            log(f"running the pre_hook {pre_hook}")
+            self._script(target, pre_hook, package.name, version, log)
         _write(os.path.join(record, "pending"), version)
         self._script(target, INSTALL_SCRIPT, package.name, version, log)
+        if post_hook:
+            log(f"running the post_hook {post_hook}")
+            self._script(target, post_hook, package.name, version, log)
         self._finish(record, version, log)
 
     def _finish(self, record: str, version: str, log: LogFn) -> None:
@@ -90,7 +105,7 @@ class TarExecutor(Executor):
         self._script(unpacked, UNINSTALL_SCRIPT, name, version, log)
         shutil.rmtree(record)
 
-    def recover(self, log: LogFn) -> None:
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
         base = self.sandbox.path(RECORD_DIR)
         if not os.path.isdir(base):
             return
@@ -101,7 +116,9 @@ class TarExecutor(Executor):
                 if entry.startswith(".unpack-"):
                     shutil.rmtree(os.path.join(record, entry), ignore_errors=True)
             version = _read(os.path.join(record, "pending"))
-            if version is None or not _NAME.match(name):
+            if version is None or not _NAME.match(name) or not _NAME.match(version):
+                continue
+            if version in RESERVED_VERSIONS:
                 continue
             log(f"{name}: install.sh of {version} was interrupted; running it again")
             try:
@@ -255,6 +272,17 @@ def _walk(name: str, target: str) -> List[str]:
         else:
             parts.append(part)
     return steps
+
+
+def _hook(package: Package, key: str) -> str:
+    """The relative path of a deploy-profile hook script inside the artifact ("" for none)."""
+    value = str(package.profile.get(key) or "")
+    if not value:
+        return ""
+    path = _member_path(value) if "\x00" not in value else None
+    if not path:
+        raise ExecutorError(f"{key} {value!r} is not a path inside the artifact")
+    return path
 
 
 def _check_name(what: str, value: str) -> None:
