@@ -31,8 +31,11 @@ from services.gateway.routes import (
     servers,
     users,
 )
+from services.gateway.sse import StreamSlots
 from services.gateway.upstream import Upstreams
 from services.kit.context import CallContext, use_call
+from services.kit.errors import DomainError, ResourceExhausted
+from services.kit.interceptors import status_for
 
 __all__ = ["create_app"]
 
@@ -59,6 +62,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.include_router(router)
     _add_error_handlers(app)
     app.middleware("http")(_observe)
+    app.state.event_streams = StreamSlots(settings.events_max_streams_per_user)
     return app
 
 
@@ -113,6 +117,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        # The gateway's own checks in shared code (a time outside what a Timestamp holds …) speak the
+        # domain errors too; they are rendered as the same error from a service would be.
+        code = status_for(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ResourceExhausted) else {}
+        return error_response(request, http_status(code), code.name.lower(), exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -27,6 +27,11 @@ class GatewaySettings(ServiceSettings):
     agent_enroll_address: str = Field("127.0.0.1:50058", min_length=1, max_length=253)
     # A comment line on an idle event stream this often, so proxies and browsers keep the connection.
     events_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
+    # Event streams one user may hold open at once on this process; more are refused (429).
+    events_max_streams_per_user: int = Field(10, ge=1, le=1000)
+    # How long a new event stream waits for the scheduler to accept the watch, so that a refusal is still
+    # an HTTP error; a scheduler silent for longer is taken to have accepted (a refusal is then an event).
+    events_start_seconds: float = Field(2.0, gt=0, le=60)
     # Bytes per gRPC message when streaming an upload to transfer or a download to the client.
     stream_chunk_bytes: int = Field(1024 * 1024, ge=4096, le=4 * 1024 * 1024)
     # Largest package accepted (transfer has its own limit too); uploads may take this long.

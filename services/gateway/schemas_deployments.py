@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
@@ -58,6 +58,8 @@ __all__ = [
 
 # Largest count a strategy field may hold: far above any fleet, far below what an int32 overflows at.
 _MAX_COUNT = 1_000_000
+# What an int32 field of a request can carry; anything the service accepts is far below.
+_MAX_INT32 = 2**31 - 1
 # Ids are UUIDs; the services say so precisely. The bound only keeps absurd text out of a request.
 _ID = 64
 
@@ -265,7 +267,8 @@ class TargetLog(BaseModel):
 
 
 class ReasonIn(Input):
-    reason: str = Field("", max_length=1024)
+    # The scheduler keeps at most 1000 characters of an operator's reason.
+    reason: str = Field("", max_length=1000)
 
 
 class ServersIn(Input):
@@ -286,26 +289,15 @@ class Approved(BaseModel):
 
 class JoinTokenCreate(Input):
     """A token for one node (`server_id`: an existing server record) or for new nodes, which join
-    `group_ids` when they enroll."""
+    `group_ids` when they enroll. Lifetime and uses are bounded by auth's settings, which auth checks
+    (its refusal, with the bounds, is the 400); 0 or left out means auth's default."""
 
     server_id: str = Field("", max_length=_ID)
     group_ids: list[str] = Field(default_factory=list, max_length=100)
-    ttl_seconds: int = Field(1800, description="900 to 3600 (15 to 60 minutes)")
-    max_uses: int = Field(1, description="1 to 1000 enrollments")
-
-    @field_validator("ttl_seconds")
-    @classmethod
-    def _ttl(cls, value: int) -> int:
-        if not 900 <= value <= 3600:
-            raise ValueError("a join token lives 900 to 3600 seconds (15 to 60 minutes)")
-        return value
-
-    @field_validator("max_uses")
-    @classmethod
-    def _uses(cls, value: int) -> int:
-        if not 1 <= value <= 1000:
-            raise ValueError("a join token allows 1 to 1000 enrollments")
-        return value
+    ttl_seconds: int = Field(
+        0, ge=0, le=_MAX_INT32, description="lifetime in seconds; 0: auth's default (30 minutes unless set)"
+    )
+    max_uses: int = Field(0, ge=0, le=_MAX_INT32, description="enrollments allowed; 0: auth's default (one)")
 
 
 class JoinTokenPublic(BaseModel):
@@ -335,7 +327,8 @@ class JoinTokenPage(BaseModel):
 
 
 class RevokeIn(Input):
-    reason: str = Field("", max_length=1024)
+    # Auth and the scheduler keep at most 500 characters of a revocation's reason.
+    reason: str = Field("", max_length=500)
 
 
 def strategy_in(strategy: StrategyModel | None) -> sched_pb.Strategy | None:

@@ -326,6 +326,30 @@ async def test_unknown_and_malformed_ids_and_parameters(stack: FullStack, users:
     assert unknown_server.status_code == 404, unknown_server.text
 
 
+# Times whose instant in UTC falls outside the years 1 to 9999, and the last ones inside.
+OUT_OF_RANGE = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:59:59+01:00")
+AT_THE_EDGES = ("0001-01-01T00:00:00-01:00", "9999-12-31T23:59:59+01:00", "0001-01-01T01:00:00+01:00")
+
+
+async def test_every_time_parameter_outside_what_can_be_stored_is_a_400_that_names_it(
+    stack: FullStack, users: Users
+) -> None:
+    routes = [(URL, users.viewer), ("/api/v1/audit", users.admin)]
+    failures = []
+    for path, token in routes:
+        for name in ("since", "until"):
+            for value in OUT_OF_RANGE:
+                response = await stack.client.get(path, params={name: value}, headers=http_auth(token))
+                message = response.json().get("error", {}).get("message", "")
+                if response.status_code != 400 or not message.startswith(f"{name} is outside"):
+                    failures.append((path, name, value, response.status_code, message))
+            for value in AT_THE_EDGES:
+                response = await stack.client.get(path, params={name: value}, headers=http_auth(token))
+                if response.status_code != 200:
+                    failures.append((path, name, value, response.status_code, response.text[:200]))
+    assert failures == []
+
+
 async def test_wrong_bodies_and_parameters_are_never_server_errors(
     stack: FullStack, users: Users, tmp_path: Path
 ) -> None:
@@ -361,6 +385,7 @@ async def test_wrong_bodies_and_parameters_are_never_server_errors(
         {"software_name": "a\x00b"},
         {"since": "9999-12-31T23:59:59Z"},
         {"until": "0001-01-01T00:00:00Z"},
+        *({name: value} for name in ("since", "until") for value in (*OUT_OF_RANGE, *AT_THE_EDGES)),
         {"created_by": "é漢字💥"},
     ):
         for path in (URL, f"{url}/targets"):
@@ -469,3 +494,19 @@ async def test_a_revoked_server_shows_as_revoked(stack: FullStack, users: Users)
     assert revoked.status_code == 204, revoked.text
     server = await stack.client.get(f"/api/v1/servers/{reply.node_id}", headers=http_auth(users.viewer))
     assert server.json()["status"] == "revoked", server.text
+
+
+async def test_a_revocation_reason_is_held_to_the_500_characters_auth_and_the_scheduler_keep(
+    stack: FullStack, users: Users
+) -> None:
+    created = await stack.client.post("/api/v1/join-tokens", json={}, headers=http_auth(users.operator))
+    reply, key, ca_pem = await enroll_with_command(stack, created.json()["command"])
+    url = f"/api/v1/servers/{reply.node_id}/revoke"
+    too_long = await stack.client.post(url, json={"reason": "x" * 501}, headers=http_auth(users.operator))
+    assert too_long.status_code == 400, too_long.text
+    assert too_long.json()["error"]["message"].startswith("body.reason:"), too_long.text
+    assert "500" in too_long.json()["error"]["message"]
+    # Refused by the gateway before anything happened: the node still renews.
+    assert (await renew(stack, reply, key, ca_pem)).certificate_pem
+    revoked = await stack.client.post(url, json={"reason": "y" * 500}, headers=http_auth(users.operator))
+    assert revoked.status_code == 204, revoked.text

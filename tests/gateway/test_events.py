@@ -10,10 +10,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import httpx
+import jwt
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -21,7 +23,9 @@ from fastapi import FastAPI
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.agent.v1 import agent_pb2_grpc as agent_grpc
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
 from devstack.postgres import LocalPostgres
+from services.auth.signing import Signer
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from tests.gateway.test_deployments import agent_channel, enroll_with_command
@@ -29,7 +33,7 @@ from tests.support.fullstack import FullStack, full_stack
 from tests.support.metrics import sample_value
 from tests.support.packages import build_deb
 from tests.support.stack import AuthStack
-from tests.support.users import Users, http_auth, request_id
+from tests.support.users import Users, grpc_auth, http_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,11 +74,11 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
             sock.close()
 
 
-@pytest.fixture(scope="module")
-async def gateway(stack: FullStack) -> AsyncIterator[str]:
-    """A second gateway on the same services, on a real socket, with a short heartbeat."""
+def gateway_settings(stack: FullStack, **values: object) -> GatewaySettings:
+    """A gateway on the stack's services, with a short heartbeat, and `values`."""
     auth = stack.auth
-    settings = GatewaySettings(
+    assert stack.scheduler is not None
+    return GatewaySettings(
         env="dev",
         pki_dir=auth.pki_dir,
         auth_target=auth.target,
@@ -83,8 +87,14 @@ async def gateway(stack: FullStack) -> AsyncIterator[str]:
         transfer_target=stack.transfer.target,
         scheduler_target=stack.scheduler.target,
         events_heartbeat_seconds=HEARTBEAT,
+        **values,
     )
-    async with served(create_app(settings)) as url:
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack: FullStack) -> AsyncIterator[str]:
+    """A second gateway on the same services, on a real socket, with a short heartbeat."""
+    async with served(create_app(gateway_settings(stack))) as url:
         yield url
 
 
@@ -424,3 +434,126 @@ async def test_a_node_working_through_its_task_shows_every_state_in_order(
         (s["name"], s["version"]) for s in software.json()["items"]
     ]
     assert task.require_approval, "the assignment did not tell the node to wait for approval"
+
+
+def short_lived(stack: FullStack, token: str, seconds: int) -> str:
+    """The same user's access token (same session), signed by auth's own key, that expires `seconds`
+    from now: what a client holds near the end of its token's life."""
+    settings = stack.auth.settings
+    claims = jwt.decode(token, options={"verify_signature": False})
+    signer = Signer(
+        settings.jwt_key_file.read_bytes(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=timedelta(seconds=seconds),
+    )
+    issued = signer.issue(
+        user_id=claims["sub"],
+        username=claims["name"],
+        role=claims["role"],
+        session_id=claims["sid"],
+        now=datetime.now(UTC),
+    )
+    return issued.token
+
+
+async def open_streams(url: str) -> float:
+    async with httpx.AsyncClient(base_url=url) as client:
+        text = (await client.get("/metrics")).text
+    return sample_value(text, "convoy_http_event_streams", {}) or 0.0
+
+
+async def test_a_stream_ends_with_an_error_event_when_the_token_that_opened_it_expires(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
+) -> None:
+    body = await deployment_ready(stack, users, tmp_path, nodes=1)
+    did = (await create(stack, users.operator, body))["id"]
+    before = await open_streams(gateway)
+    token = short_lived(stack, users.viewer, 3)
+    async with watch(gateway, token, deployment_id=did, since=1) as stream:
+        # Events flow while the token is valid …
+        assert (await stream.next()).json["deployment_id"] == did
+        # … and at its expiry the stream says why it ends, and ends.
+        ending = await stream.until(lambda e: e.event == "error")
+        assert ending[-1].json == {
+            "code": "unauthenticated",
+            "message": "access token expired; reconnect with a fresh token and Last-Event-ID",
+        }
+        with pytest.raises(AssertionError, match="ended"):
+            await stream.next()
+    async with asyncio.timeout(WAIT):
+        while await open_streams(gateway) != before:
+            await asyncio.sleep(0.05)
+    # A fresh token resumes where the expired one stopped.
+    last = max(int(e.id) for e in ending if e.id)
+    async with watch(gateway, users.viewer, {"Last-Event-ID": str(last)}, deployment_id=did):
+        pass
+
+
+async def test_a_user_may_hold_only_so_many_streams(stack: FullStack, users: Users, tmp_path: Path) -> None:
+    body = await deployment_ready(stack, users, tmp_path, nodes=1)
+    did = (await create(stack, users.operator, body))["id"]
+    async with served(create_app(gateway_settings(stack, events_max_streams_per_user=2))) as url:
+        async with watch(url, users.viewer, deployment_id=did), watch(url, users.viewer, deployment_id=did):
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
+                rid = request_id("ev")
+                refused = await client.get(
+                    EVENTS, params={"deployment_id": did}, headers=http_auth(users.viewer, rid)
+                )
+            assert refused.status_code == 429, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+            error = refused.json()["error"]
+            assert (error["code"], error["request_id"]) == ("resource_exhausted", rid)
+            assert "at most 2 event streams" in error["message"]
+            # Another user is not affected.
+            async with watch(url, users.operator, deployment_id=did):
+                pass
+        # Closed streams give their slots back.
+        async with asyncio.timeout(WAIT):
+            while True:
+                async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
+                    async with client.stream(
+                        "GET", EVENTS, params={"deployment_id": did}, headers=http_auth(users.viewer)
+                    ) as response:
+                        if response.status_code == 200:
+                            break
+                        assert response.status_code == 429
+                await asyncio.sleep(0.05)
+
+
+async def test_resuming_beyond_the_last_event_is_refused_before_the_stream_starts(
+    stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
+) -> None:
+    assert stack.scheduler is not None
+    body = await deployment_ready(stack, users, tmp_path, nodes=1)
+    did = (await create(stack, users.operator, body))["id"]
+    # After a database reset, a browser still holds the ids of the events it saw before.
+    beyond = str(10**17)
+    async with httpx.AsyncClient(base_url=gateway, timeout=WAIT) as client:
+        for params, headers in (
+            ({"deployment_id": did, "since": beyond}, {}),
+            ({"deployment_id": did}, {"Last-Event-ID": beyond}),
+            ({}, {"Last-Event-ID": beyond}),
+        ):
+            response = await client.get(EVENTS, params=params, headers={**http_auth(users.viewer), **headers})
+            assert response.status_code == 400, (params, headers, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "out_of_range" and "beyond the last event" in error["message"], error
+    async with stack.scheduler.stub("gateway") as stub:
+        call = stub.WatchDeployment(
+            sched_pb.WatchDeploymentRequest(deployment_id=did, since_sequence=10**17),
+            metadata=grpc_auth(users.viewer),
+            timeout=WAIT,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call.read()
+        assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    # Resuming from an event the log holds is fine: the events after it come as they happen.
+    async with watch(gateway, users.viewer, deployment_id=did, since=1) as stream:
+        seen = await stream.next()
+    async with watch(gateway, users.viewer, {"Last-Event-ID": seen.id}, deployment_id=did) as stream:
+        response = await stack.client.post(
+            f"/api/v1/deployments/{did}/cancel", headers=http_auth(users.operator)
+        )
+        assert response.status_code == 200, response.text
+        await stream.until(is_final_deployment(did, "cancelled"))

@@ -6,6 +6,7 @@ import shlex
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import grpc
 import httpx
@@ -13,9 +14,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from devstack.postgres import LocalPostgres
 from tests.support.inventory import audit_records
 from tests.support.mistakes import wrong_bodies
-from tests.support.stack import AuthStack, gateway_client, redeem_join_token
+from tests.support.stack import (
+    ADMIN_PASSWORD,
+    AuthStack,
+    gateway_client,
+    isolated_gateway,
+    redeem_join_token,
+)
 from tests.support.users import Users, http_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -106,14 +114,16 @@ async def test_a_token_for_a_known_server_and_for_groups_with_a_chosen_lifetime(
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"ttl_seconds": 899}, "900 to 3600"),
-        ({"ttl_seconds": 3601}, "900 to 3600"),
-        ({"ttl_seconds": 0}, "900 to 3600"),
-        ({"ttl_seconds": -1}, "900 to 3600"),
-        ({"ttl_seconds": 2**40}, "900 to 3600"),
+        # Bounds are auth's, with auth's reason.
+        ({"ttl_seconds": 899}, "between 900 and 3600"),
+        ({"ttl_seconds": 3601}, "between 900 and 3600"),
+        ({"max_uses": 1001}, "between 1 and 1000"),
+        # Types and signs are the gateway's.
+        ({"ttl_seconds": -1}, "ttl_seconds"),
+        ({"ttl_seconds": 2**40}, "ttl_seconds"),
         ({"ttl_seconds": "soon"}, "ttl_seconds"),
-        ({"max_uses": 0}, "1 to 1000"),
-        ({"max_uses": 1001}, "1 to 1000"),
+        ({"max_uses": -1}, "max_uses"),
+        ({"max_uses": 1.5}, "max_uses"),
         ({"server_id": "not-a-uuid"}, "server id"),
         ({"group_ids": ["nope"]}, "group id"),
         ({"group_ids": "x"}, "group_ids"),
@@ -126,6 +136,46 @@ async def test_bad_token_requests_are_a_400_that_says_why(
     response = await create(client, users.operator, **body)
     assert response.status_code == 400, response.text
     assert says in response.json()["error"]["message"]
+
+
+async def test_zero_or_nothing_means_the_defaults_of_auth(client: httpx.AsyncClient, users: Users) -> None:
+    for body in ({}, {"ttl_seconds": 0, "max_uses": 0}):
+        response = await create(client, users.operator, **body)
+        assert response.status_code == 201, response.text
+        made = response.json()["join_token"]
+        lifetime = datetime.fromisoformat(made["expires_at"]) - datetime.fromisoformat(made["created_at"])
+        assert (lifetime.total_seconds(), made["max_uses"]) == (1800, 1)
+
+
+async def test_the_bounds_are_the_ones_auth_is_configured_with(
+    postgres: LocalPostgres, pki_dir: Path, tmp_path: Path
+) -> None:
+    tuned = {
+        "join_token_min_seconds": 120,
+        "join_token_default_seconds": 600,
+        "join_token_max_seconds": 7200,
+        "join_token_max_uses": 5000,
+    }
+    async with isolated_gateway(postgres, pki_dir, tmp_path, **tuned) as (tuned_client, _):
+        login = await tuned_client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        admin = login.json()["access_token"]
+        for body, seconds, uses in (({}, 600, 1), ({"ttl_seconds": 7200, "max_uses": 5000}, 7200, 5000)):
+            response = await create(tuned_client, admin, **body)
+            assert response.status_code == 201, response.text
+            made = response.json()["join_token"]
+            lifetime = datetime.fromisoformat(made["expires_at"]) - datetime.fromisoformat(made["created_at"])
+            assert (lifetime.total_seconds(), made["max_uses"]) == (seconds, uses)
+        for body, says in (
+            ({"ttl_seconds": 119}, "between 120 and 7200"),
+            ({"ttl_seconds": 7201}, "between 120 and 7200"),
+            ({"max_uses": 5001}, "between 1 and 5000"),
+        ):
+            refused = await create(tuned_client, admin, **body)
+            assert refused.status_code == 400, refused.text
+            assert says in refused.json()["error"]["message"]
 
 
 async def test_a_revoked_token_is_listed_as_revoked_and_unknown_ids_are_refused(

@@ -41,8 +41,8 @@ async def list_audit(
         target=target,
         result=RESULT_VALUES[result] if result else 0,
         request_id=request_id,
-        since=to_timestamp(since),
-        until=to_timestamp(until),
+        since=to_timestamp(since, "since"),
+        until=to_timestamp(until, "until"),
     )
     reply = await upstreams.audit.ListAudit(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout

@@ -108,8 +108,8 @@ async def list_deployments(
         policy_id=policy_id,
         server_id=server_id,
         created_by=created_by,
-        since=to_timestamp(since),
-        until=to_timestamp(until),
+        since=to_timestamp(since, "since"),
+        until=to_timestamp(until, "until"),
     )
     reply = await upstreams.scheduler.ListDeployments(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout
