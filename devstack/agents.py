@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO_ROOT / "agent"
@@ -30,6 +32,8 @@ DEMO_NODES = (
     ("demo-rpm-1", "rpm", "192.0.2.21"),
 )
 ENROLL_TIMEOUT = 60.0
+# The environment a demo agent runs with, besides PYTHONPATH.
+_AGENT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 __all__ = ["DemoAgentError", "DemoAgents", "demo_agent_count"]
 
@@ -56,11 +60,13 @@ class DemoAgents:
         password: str,
         enroll_address: str,
         agent_port: str,
-        env: dict[str, str],
+        node_ca: Path,
     ) -> None:
         self.root, self.logs, self.url, self.password = root, logs, url, password
-        self.enroll_address, self.agent_port = enroll_address, agent_port
-        self.env = {**env, "PYTHONPATH": str(AGENT_DIR)}
+        self.enroll_address, self.agent_port, self.node_ca = enroll_address, agent_port, node_ca
+        # What a node's agent gets to see: none of the services' settings (database, PKI, passwords).
+        self.env = {key: os.environ[key] for key in _AGENT_ENVIRONMENT if key in os.environ}
+        self.env["PYTHONPATH"] = str(AGENT_DIR)
         self._client: httpx.Client | None = None
 
     def prepare(self, count: int) -> Iterator[tuple[str, list[str]]]:
@@ -72,6 +78,9 @@ class DemoAgents:
             sys.path.insert(0, str(AGENT_DIR))
         try:
             for name, family, address in DEMO_NODES[:count]:
+                if family == "rpm" and shutil.which("rpm") is None:
+                    print(f"warning: no rpm on this machine; demo node {name} is left out", file=sys.stderr)
+                    continue
                 config = self._ready(name, family, address)
                 yield name, [sys.executable, "-m", "convoy_agent", "run", "--config", str(config)]
         finally:
@@ -83,23 +92,26 @@ class DemoAgents:
         sandbox, state = home / "root", home / "state"
         config = state / "agent.json"
         self._prepare_root(sandbox, family)
-        if config.exists() and _certificate_valid(state / "node.pem") and not self._revoked(config):
+        node_id = json.loads(config.read_text()).get("node_id", "") if config.exists() else ""
+        status = self._server_status(node_id) if node_id else None
+        if status not in (None, "revoked") and _certificate_usable(state / "node.pem", self.node_ca):
             self._point_at_this_run(config)
             return config
         print(f"enrolling demo node {name} ({family})…")
         for stale in (config, state / "node.pem", state / "node-key.pem"):
             stale.unlink(missing_ok=True)
-        token, fingerprint = self._join_token()
+        # A node whose certificate only ran out keeps its server record (and address) by enrolling into it.
+        token, fingerprint = self._join_token(node_id if status not in (None, "revoked") else "")
         command = [
             sys.executable, "-m", "convoy_agent", "enroll",
-            "--server", self.enroll_address, "--token", token, "--ca-fingerprint", fingerprint,
+            "--server", self.enroll_address, "--ca-fingerprint", fingerprint,
             "--state-dir", str(state), "--config", str(config), "--sandbox-root", str(sandbox),
             "--hostname", name, "--address", address,
         ]  # fmt: skip
         try:
             done = subprocess.run(
-                command, env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=ENROLL_TIMEOUT,
-                stdin=subprocess.DEVNULL, check=False,
+                command, env={**self.env, "CONVOY_JOIN_TOKEN": token}, cwd=REPO_ROOT, capture_output=True,
+                text=True, timeout=ENROLL_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise DemoAgentError(f"enrolling {name} took longer than {ENROLL_TIMEOUT:.0f} s") from exc
@@ -128,13 +140,22 @@ class DemoAgents:
         temporary.write_text(json.dumps(values, indent=2))
         temporary.replace(config)
 
-    def _revoked(self, config: Path) -> bool:
-        node_id = json.loads(config.read_text()).get("node_id", "")
+    def _server_status(self, node_id: str) -> str | None:
+        """The server's status in inventory, None when it is gone."""
         response = self._api().get(f"/api/v1/servers/{node_id}")
-        return response.status_code == 404 or response.json().get("status") == "revoked"
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise DemoAgentError(
+                f"cannot read server {node_id}: {response.status_code} {response.text[:200]}"
+            )
+        return str(response.json().get("status", ""))
 
-    def _join_token(self) -> tuple[str, str]:
-        reply = self._api().post("/api/v1/join-tokens", json={"group_ids": [self._group_id()]})
+    def _join_token(self, server_id: str = "") -> tuple[str, str]:
+        body: dict[str, object] = {"group_ids": [self._group_id()]}
+        if server_id:
+            body["server_id"] = server_id
+        reply = self._api().post("/api/v1/join-tokens", json=body)
         if reply.status_code != 201:
             raise DemoAgentError(f"could not create a join token: {reply.status_code} {reply.text}")
         body = reply.json()
@@ -168,9 +189,12 @@ class DemoAgents:
         return self._client
 
 
-def _certificate_valid(path: Path) -> bool:
+def _certificate_usable(path: Path, node_ca: Path) -> bool:
+    """Issued by this stack's node CA and good for at least another hour."""
     try:
         certificate = x509.load_pem_x509_certificate(path.read_bytes())
-    except (OSError, ValueError):
+        authority = x509.load_pem_x509_certificate(node_ca.read_bytes())
+        certificate.verify_directly_issued_by(authority)
+    except (OSError, ValueError, TypeError, InvalidSignature):
         return False
-    return certificate.not_valid_after_utc > datetime.now(UTC)
+    return certificate.not_valid_after_utc > datetime.now(UTC) + timedelta(hours=1)

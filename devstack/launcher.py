@@ -210,7 +210,7 @@ class Stack:
             password=_admin_password(self.state) or "",
             enroll_address=self.env["CONVOY_SCHEDULER_ENROLL_LISTEN"],
             agent_port=self.env["CONVOY_SCHEDULER_AGENT_LISTEN"].rpartition(":")[2],
-            env=self.env,
+            node_ca=self.state.pki / "node-ca.pem",
         )
         try:
             for name, command in agents.prepare(demo_agent_count()):

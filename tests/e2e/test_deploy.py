@@ -134,5 +134,6 @@ def test_tar_package_installs_on_deb_and_rpm_nodes(fleet: Fleet) -> None:
     for host in fleet.hosts:
         assert found[host.node_id]["state"] == "succeeded", describe(client, deployment["id"])
         assert (host.root / "opt" / TOOL / "VERSION").read_text().strip() == "2.0"
-        assert host.script_log(TOOL) == [f"install {TOOL} 2.0"]
+        unpacked = host.root / "var/lib/convoy/tar" / TOOL / "2.0"
+        assert host.script_log(TOOL) == [f"install {TOOL} 2.0 {unpacked}"]
         assert software(client, host.node_id, TOOL) == "2.0"

@@ -38,6 +38,7 @@ from convoy.transfer.v1 import transfer_pb2_grpc as transfer_grpc
 from services.kit.pki import NODE_CA_COMMON_NAME, create_ca, node_uri, sign_csr
 from tests.support.agents import AgentHost, build_scripted_tarball
 from tests.support.e2e_stack import E2EStack, create_deployment, ok, target_log, targets, upload, wait_for
+from tests.support.stack import resigned_by_node_ca
 
 E2E_HOSTS = 6
 # Every call of the hand-made client, and every message it waits for, is bounded by this.
@@ -399,24 +400,6 @@ def test_reports_on_another_nodes_assignment_are_refused_and_audited(e2e: E2ESta
 # --- certificates refused by the TLS handshake -------------------------------------------------------------------
 
 
-def expired_copy(certificate: x509.Certificate, ca: x509.Certificate, ca_key: Any) -> x509.Certificate:
-    """The node certificate again, signed by the same CA, with every extension kept, but valid only from three
-    days ago until yesterday."""
-    now = datetime.now(UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(certificate.subject)
-        .issuer_name(ca.subject)
-        .public_key(certificate.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=3))
-        .not_valid_after(now - timedelta(days=1))
-    )
-    for extension in certificate.extensions:
-        builder = builder.add_extension(extension.value, extension.critical)
-    return builder.sign(ca_key, hashes.SHA256())
-
-
 def foreign_certificate(identity: NodeIdentity) -> x509.Certificate:
     """A node certificate for the same node id and key, issued by a CA of another installation that even
     has the same name as the real node CA."""
@@ -446,11 +429,13 @@ def test_certificates_of_another_ca_or_expired_fail_the_handshake(
         token = e2e.create_join_token(client)
         host.enroll_ok(token["token"], e2e.enroll_address, token["ca_fingerprint"])
     identity = NodeIdentity.of(host)
-    node_ca = x509.load_pem_x509_certificate((e2e.pki_dir / "node-ca.pem").read_bytes())
-    node_ca_key = serialization.load_pem_private_key(
-        (e2e.pki_dir / "node-ca-key.pem").read_bytes(), password=None
+    # The node's own certificate signed again by the real node CA, valid from three days ago until yesterday.
+    now = datetime.now(UTC)
+    expired = identity.with_certificate(
+        resigned_by_node_ca(
+            e2e.pki_dir, identity.certificate, now - timedelta(days=3), now - timedelta(days=1)
+        )
     )
-    expired = identity.with_certificate(expired_copy(identity.certificate, node_ca, node_ca_key))
     foreign = identity.with_certificate(foreign_certificate(identity))
     assert expired.certificate.issuer == identity.certificate.issuer
     assert foreign.certificate.issuer == identity.certificate.issuer  # same name, another key

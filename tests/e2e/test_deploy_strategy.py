@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.agents import Fleet, build_scripted_deb, build_scripted_tarball, fail_marker
+from tests.support.agents import Fleet, build_scripted_deb, build_scripted_tarball
 from tests.support.e2e_stack import (
     IN_FLIGHT_STATES,
     EventStream,
@@ -19,6 +19,7 @@ from tests.support.e2e_stack import (
     upload,
     wait_state,
 )
+from tests.support.sandbox import set_failing
 
 E2E_HOSTS = 3
 
@@ -87,7 +88,7 @@ def test_batch_size_one_never_has_two_nodes_in_flight(fleet: Fleet) -> None:
 
 def test_failing_postinst_pauses_then_resume_and_retry(fleet: Fleet) -> None:
     client, name = fleet.client, "flaky-e2e"
-    package = upload(client, build_scripted_deb(fleet.workdir, name, "1.0-1", fail_when_marked=True))
+    package = upload(client, build_scripted_deb(fleet.workdir, name, "1.0-1"))
     body: dict[str, Any] = {
         "package_id": package["id"],
         "action": "install",
@@ -101,8 +102,7 @@ def test_failing_postinst_pauses_then_resume_and_retry(fleet: Fleet) -> None:
     assert sorted(batches.values()) == [1, 2], preview  # the rpm node is no target for a deb
     first = fleet.host(min(batches, key=batches.__getitem__))
     second = fleet.host(max(batches, key=batches.__getitem__))
-    marker = fail_marker(first.root, name)
-    marker.write_text("fail\n")
+    set_failing(first.root, name)
 
     deployment = create_deployment(client, **body)
     paused = wait_state(client, deployment["id"], ("paused",))
@@ -110,7 +110,7 @@ def test_failing_postinst_pauses_then_resume_and_retry(fleet: Fleet) -> None:
     found = targets(client, deployment["id"])
     assert found[first.node_id]["state"] == "failed", describe(client, deployment["id"])
     assert found[second.node_id]["state"] == "pending", found
-    assert "postinst fails: marker" in target_log(client, deployment["id"], first.node_id)
+    assert f"postinst fails: /etc/{name}.fail exists" in target_log(client, deployment["id"], first.node_id)
     half = first.dpkg_query(name)
     assert half is not None and not half[1].startswith("ii"), half
     assert second.dpkg_query(name) is None
@@ -125,7 +125,7 @@ def test_failing_postinst_pauses_then_resume_and_retry(fleet: Fleet) -> None:
     assert found[first.node_id]["attempt"] == 1
 
     # Retry (the node is fixed now): a new attempt for the failed node only, and the deployment succeeds.
-    marker.unlink()
+    set_failing(first.root, name, False)
     retried = ok(client.post(f"/api/v1/deployments/{deployment['id']}/retry", json={}))
     assert retried["retried"] == 1, retried
     done = wait_state(client, deployment["id"])

@@ -30,6 +30,7 @@ def demo_nodes(url: str, password: str, ca_file: Path | None = None) -> dict[str
                 s["hostname"]: (s["status"], (s.get("os") or {}).get("package_family", "")) for s in servers
             }
             if all(status == "online" for status, _ in found.values()) or time.monotonic() > deadline:
+                assert len(found) == len(servers), f"one server record per node, not {servers}"
                 return found
             time.sleep(0.5)
 
@@ -69,6 +70,8 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
 
     # Second start on the same state: no password in the environment any more, so this also shows that the
     # admin user and its password file survived, and that the launcher reads the password from that file.
+    # A demo node whose certificate is gone (as if it had expired) enrolls again into its own server record.
+    (state_dir / "agents" / "demo-deb-2" / "state" / "node.pem").unlink()
     # This time the gateway serves HTTPS with a certificate of the stack's own CA.
     pki = state_dir / "pki"
     https = {
@@ -79,9 +82,10 @@ def test_up_login_stop_and_up_again(tmp_path: Path) -> None:
         assert url == f"https://{gateway_addr}"
         assert PASSWORD in launcher.transcript()
         assert login_and_me(url, PASSWORD, ca_file=pki / "ca.pem")["username"] == "admin"
-        # The same nodes come back on new ports without enrolling again.
+        # The same nodes come back on new ports; only the one without its certificate enrolled again.
         assert demo_nodes(url, PASSWORD, ca_file=pki / "ca.pem") == expected
-        assert "enrolling demo node" not in launcher.transcript()
+        enrolled = [line for line in launcher.transcript().splitlines() if "enrolling demo node" in line]
+        assert enrolled == ["enrolling demo node demo-deb-2 (deb)…"], launcher.transcript()
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=5.0)  # not trusted without our CA
         assert launcher.interrupt() == 0, launcher.transcript()
