@@ -13,7 +13,7 @@ from tests.support.sandbox import build_scripted_rpm, rpm_root, rpm_versions, sc
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     if os.geteuid() != 0:
-        pytest.skip("rpm scriptlets chroot into the sandbox root, which takes root")
+        pytest.fail("rpm scriptlets chroot into the sandbox root, which takes root: run the tests as root")
     return rpm_root(tmp_path)
 
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
 from tests.agent.test_run_fakes import (
@@ -309,10 +308,6 @@ def test_the_certificate_is_renewed_with_a_new_key_when_a_third_of_its_life_is_l
     assert not list(Path(config.state_dir).glob("*.next"))
 
 
-@pytest.mark.skipif(
-    "require_approval" not in S.Assignment.DESCRIPTOR.fields_by_name,
-    reason="Assignment.require_approval is not in the proto yet",
-)
 def test_approval_waits_for_the_operator_or_the_node(
     servers: Servers, config: configuration.Config, root: Path, tmp_path: Path
 ) -> None:

@@ -1,6 +1,7 @@
 """What every executor offers, and the one way they run commands: with a timeout, output captured line by
 line into the task's log (bounded), and a failure carrying the last lines so the operator sees why."""
 
+import abc
 import collections
 import contextlib
 import os
@@ -84,7 +85,7 @@ class CommandResult:
         self.tail = tail
 
 
-class Executor:
+class Executor(abc.ABC):
     """One package family. Every method may raise ExecutorError; `log` receives output lines as they come."""
 
     #: "deb", "rpm", "tar" or "container"
@@ -103,10 +104,10 @@ class Executor:
         # lock stays held as long as a command runs, even when the agent itself is killed meanwhile.
         self.pass_fds = ()  # type: Sequence[int]
 
+    @abc.abstractmethod
     def installed_version(self, name: str) -> Optional[str]:
         """The version the package database reports as fully installed; None when it is not (or only
         half) installed."""
-        raise NotImplementedError
 
     def list_installed(self, names: Optional[Sequence[str]] = None) -> Dict[str, str]:
         """name -> version for `names` (or everything the executor manages) that is installed."""
@@ -117,9 +118,9 @@ class Executor:
                 found[name] = version
         return found
 
+    @abc.abstractmethod
     def install(self, path: str, package: Package, log: LogFn, allow_downgrade: bool = False) -> None:
         """Installs or upgrades to the artifact at `path`; a downgrade only with `allow_downgrade`."""
-        raise NotImplementedError
 
     def update(self, path: str, package: Package, log: LogFn) -> None:
         self.install(path, package, log)
@@ -127,11 +128,11 @@ class Executor:
     def downgrade(self, path: str, package: Package, log: LogFn) -> None:
         self.install(path, package, log, allow_downgrade=True)
 
+    @abc.abstractmethod
     def remove(self, name: str, log: LogFn) -> None:
         """Removes the software; nothing to do when it is not installed."""
-        raise NotImplementedError
 
-    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
+    def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:  # noqa: B027 - optional for executors
         """Finishes or rolls forward package work a crash interrupted; raises when the database stays broken.
 
         `names` are the packages of the interrupted tasks: work that touches one package only (rpm's
