@@ -7,6 +7,13 @@ import pytest
 
 from devstack.postgres import LocalPostgres
 from services.kit.pki import write_pki_dir
+from tests.support.catalog import (
+    CatalogStack,
+    MemoryTransfer,
+    catalog_database,
+    memory_transfer,
+    start_catalog,
+)
 from tests.support.inventory import InventoryStack, start_inventory
 from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth
 from tests.support.users import Users, make_users
@@ -51,4 +58,21 @@ async def users(auth_stack: AuthStack) -> Users:
 async def inventory(postgres: LocalPostgres, auth_stack: AuthStack) -> AsyncIterator[InventoryStack]:
     """A real inventory server on its own database, shared by one test module."""
     async with start_inventory(postgres, auth_stack) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
+    """An in-memory stand-in for transfer that catalog can stat and reference blobs in."""
+    async with memory_transfer(pki_dir) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+async def catalog(
+    postgres: LocalPostgres, auth_stack: AuthStack, transfer: MemoryTransfer
+) -> AsyncIterator[CatalogStack]:
+    """A real catalog on its own database, over the in-memory transfer, shared by one test module."""
+    url = await catalog_database(postgres)
+    async with start_catalog(url, auth_stack, transfer_target=transfer.target) as stack:
         yield stack

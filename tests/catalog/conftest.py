@@ -1,35 +1,11 @@
-"""Fixtures of the catalog tests: an in-memory transfer, a real catalog on its own database, users."""
+"""Fixtures of the catalog tests (the in-memory transfer and the catalog itself come from tests/conftest.py)."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from convoy.catalog.v1 import catalog_pb2_grpc as pb_grpc
-from devstack.postgres import LocalPostgres
-from tests.support.catalog import (
-    CatalogStack,
-    MemoryTransfer,
-    catalog_database,
-    memory_transfer,
-    start_catalog,
-)
-from tests.support.stack import AuthStack
-
-
-@pytest.fixture(scope="module")
-async def transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
-    async with memory_transfer(pki_dir) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
-async def catalog(
-    postgres: LocalPostgres, auth_stack: AuthStack, transfer: MemoryTransfer
-) -> AsyncIterator[CatalogStack]:
-    url = await catalog_database(postgres)
-    async with start_catalog(url, auth_stack, transfer_target=transfer.target) as stack:
-        yield stack
+from tests.support.catalog import CatalogStack
 
 
 @pytest.fixture(scope="module")

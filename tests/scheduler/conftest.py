@@ -2,7 +2,6 @@
 real scheduler on its own database, shared by one test module."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -11,29 +10,11 @@ from devstack.postgres import LocalPostgres
 from tests.support.catalog import (
     CatalogStack,
     MemoryTransfer,
-    catalog_database,
-    memory_transfer,
-    start_catalog,
 )
 from tests.support.inventory import InventoryStack
 from tests.support.scheduler import Fleet, SchedulerStack, start_scheduler
 from tests.support.stack import AuthStack
 from tests.support.users import Users
-
-
-@pytest.fixture(scope="module")
-async def transfer(pki_dir: Path) -> AsyncIterator[MemoryTransfer]:
-    async with memory_transfer(pki_dir) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
-async def catalog(
-    postgres: LocalPostgres, auth_stack: AuthStack, transfer: MemoryTransfer
-) -> AsyncIterator[CatalogStack]:
-    url = await catalog_database(postgres)
-    async with start_catalog(url, auth_stack, transfer_target=transfer.target) as stack:
-        yield stack
 
 
 @pytest.fixture(scope="module")
