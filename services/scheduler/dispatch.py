@@ -230,16 +230,20 @@ _FIRST_PUSH = text(
 )
 
 
-async def touch(db: Database, node_id: str, *, now: datetime | None = None) -> None:
+async def touch(
+    db: Database, node_id: str, *, now: datetime | None = None, session: AsyncSession | None = None
+) -> None:
     """The node is alive: the leases of its work in flight run on (`lease` from now), up to
     `install_grace` beyond each attempt's deadline. Rows the rollout holds right now are left for the
-    next heartbeat rather than waited for."""
+    next heartbeat rather than waited for. In the caller's transaction when given one (a heartbeat)."""
     node = _node_uuid(node_id)
     now = now or _now()
-    async with db.transaction() as session:
-        await (await session.connection()).execute(
-            _TOUCH, {"node": node, "until": now + _timing.lease, "cap": _timing.install_grace}
-        )
+    params = {"node": node, "until": now + _timing.lease, "cap": _timing.install_grace}
+    if session is not None:
+        await (await session.connection()).execute(_TOUCH, params)
+        return
+    async with db.transaction() as own:
+        await (await own.connection()).execute(_TOUCH, params)
 
 
 async def fail_node_work(session: AsyncSession, node_id: str, reason: str, changes: Changes) -> int:

@@ -137,9 +137,11 @@ class Streams:
             raise InvalidArgument("the first message of a stream must be hello")
         elif kind == "heartbeat":
             now = self.now()
-            await self.book.seen(session.node_id, now)
-            # The node is alive: its work keeps its leases (a long install is not given up on).
-            await dispatch.touch(self.db, session.node_id, now=now)
+            # One transaction per heartbeat (a thousand nodes send a hundred a second): the node was seen,
+            # and, being alive, its work keeps its leases (a long install is not given up on).
+            async with self.db.transaction() as tx:
+                await self.book.seen(tx, session.node_id, now)
+                await dispatch.touch(self.db, session.node_id, now=now, session=tx)
         elif kind == "progress":
             await self._reported(session, message.progress, dispatch.record_progress)
         elif kind == "result":

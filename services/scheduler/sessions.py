@@ -222,16 +222,16 @@ class NodeBook:
                 {"id": node_id, "hostname": hostname[:253], "process": self.process, "now": now},
             )
 
-    async def seen(self, node_id: str, now: datetime) -> None:
-        async with self.db.transaction() as session:
-            await _run(
-                session,
-                text(
-                    "UPDATE scheduler.nodes SET last_seen = :now"
-                    " WHERE node_id = :id AND connected_by = :process AND last_seen < :now"
-                ),
-                {"id": node_id, "process": self.process, "now": now},
-            )
+    async def seen(self, session: AsyncSession, node_id: str, now: datetime) -> None:
+        """In the caller's transaction (a heartbeat also keeps the node's leases in the same one)."""
+        await _run(
+            session,
+            text(
+                "UPDATE scheduler.nodes SET last_seen = :now"
+                " WHERE node_id = :id AND connected_by = :process AND last_seen < :now"
+            ),
+            {"id": node_id, "process": self.process, "now": now},
+        )
 
     async def disconnected(self, node_id: str, connected_at: datetime, now: datetime) -> None:
         """Only if the row still names this stream: a newer one (here or elsewhere) must stay connected."""
