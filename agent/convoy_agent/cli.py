@@ -211,6 +211,13 @@ def build_agent(config: configuration.Config):
             timeout = task.seconds_left(DOWNLOAD_CALL_SECONDS)
             if timeout <= 0:
                 raise download.DownloadError("the deadline passed")
+            if offset:
+                LOG.info(
+                    "task %s: resuming the download of %s from byte %d",
+                    task.key[0],
+                    package.sha256[:12],
+                    offset,
+                )
             request = transfer_pb2.DownloadRequest(
                 sha256=package.sha256, offset=offset, grant=task.assignment.download_grant
             )

@@ -27,6 +27,7 @@ from google.protobuf import timestamp_pb2
 
 from convoy_agent import approvals, locks
 from convoy_agent import config as configuration
+from convoy_agent.executors.base import ExecutorError, NoRuntimeError
 from convoy_agent.journal import write_atomically
 from convoy_agent.proto import agent_pb2
 
@@ -467,6 +468,12 @@ class TaskRunner:
             state, version, message = CANCELLED, self._installed_quietly(assignment), task.cancel_reason or ""
         except TaskFailed as failure:
             state, version, message = failure.state, self._installed_quietly(assignment), str(failure)
+        except NoRuntimeError as error:
+            # The node cannot take this kind of package at all (no container runtime): not a failure.
+            state, version, message = SKIPPED, "", str(error)
+        except ExecutorError as error:
+            # The package tool said no; its output is in the task's log already.
+            state, version, message = FAILED, self._installed_quietly(assignment), str(error)
         except Exception as error:
             LOG.exception("task %s failed", assignment.assignment_id)
             state, version, message = FAILED, self._installed_quietly(assignment), "agent error: %s" % error
@@ -519,6 +526,10 @@ class TaskRunner:
         self._set_state(task, ASSIGNED, 0)
         self._validate(assignment)
         executor = self._executor(package.format)
+        # A node without the runtime a format needs says so before downloading anything.
+        runtime = getattr(executor, "runtime", None)
+        if runtime is not None:
+            runtime()
         removing = assignment.action == agent_pb2.ACTION_UNINSTALL
         done = self._unchanged(executor, assignment)
         if done is not None:

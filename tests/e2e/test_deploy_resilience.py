@@ -27,6 +27,7 @@ from tests.support.e2e_stack import (
     create_deployment,
     describe,
     e2e_stack,
+    ok,
     port_open,
     targets,
     upload,
@@ -38,6 +39,9 @@ from tests.support.netns import Network
 E2E_HOSTS = 3
 RATE = 16 * 1024 * 1024  # bytes per second and connection through the relay
 BIG = 64 * 1024 * 1024
+# A cut link is noticed by keepalive (the scheduler pings every 30 s and waits 20 s, the agent every 20 s and
+# waits 10 s); then the scheduler's offline grace (5 s in the stack's TEST_TIMINGS) and its sweep. Generous.
+OFFLINE_TIMEOUT = 180.0
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -77,6 +81,21 @@ def installs(host: AgentHost, name: str, version: str) -> int:
     return host.script_log(name).count(f"postinst configure {version}")
 
 
+def server_status(fleet: Fleet, host: AgentHost) -> str:
+    return str(ok(fleet.client.get(f"/api/v1/servers/{host.node_id}"))["status"])
+
+
+def log_size(host: AgentHost) -> int:
+    return host.log_file.stat().st_size if host.log_file.exists() else 0
+
+
+def log_since(host: AgentHost, offset: int) -> str:
+    """What the agent logged after `offset` bytes of its log file."""
+    with host.log_file.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 def state_of(fleet: Fleet, deployment_id: str, host: AgentHost) -> str:
     return str(targets(fleet.client, deployment_id)[host.node_id]["state"])
 
@@ -105,7 +124,9 @@ def test_agent_killed_mid_download_resumes_and_installs_once(fleet: Fleet, proxy
     assert targets(client, deployment["id"])[host.node_id]["attempt"] == 1
 
 
-def test_node_cut_off_during_rollout_finishes_after_the_link_heals(fleet: Fleet) -> None:
+def test_node_cut_off_during_rollout_finishes_after_the_link_heals(
+    fleet: Fleet, proxy: ThrottledProxy
+) -> None:
     client, name = fleet.client, "big-partition"
     cut, other = fleet.debs[1], fleet.debs[0]
     package = upload(client, build_scripted_deb(fleet.workdir, name, "1.0-1", payload_bytes=BIG))
@@ -114,6 +135,7 @@ def test_node_cut_off_during_rollout_finishes_after_the_link_heals(fleet: Fleet)
         client, package_id=package["id"], action="install", target={"group_id": fleet.group_id}
     )
     wait_for(lambda: part_size(cut, sha) >= size // 4, timeout=120, what="a quarter of the download")
+    before_outage = log_size(cut)
     cut.ns.link_down()
     try:
         # The rest of the fleet is not held up by the missing node.
@@ -123,10 +145,35 @@ def test_node_cut_off_during_rollout_finishes_after_the_link_heals(fleet: Fleet)
             what="the other node done",
         )
         assert cut.installed_version(name) is None
+        # The outage is noticed on both sides: the scheduler's end of the stream breaks (keepalive at the
+        # latest), the grace runs out and the node is shown offline; the agent's end breaks as well.
+        wait_for(
+            lambda: server_status(fleet, cut) == "offline", timeout=OFFLINE_TIMEOUT, what="the node offline"
+        )
+        wait_for(
+            lambda: "control stream lost" in log_since(cut, before_outage),
+            timeout=OFFLINE_TIMEOUT,
+            what="the agent to notice its stream is gone",
+        )
+        kept = part_size(cut, sha)
+        assert 0 < kept < size, (kept, size)
+        assert state_of(fleet, deployment["id"], cut) == "downloading"
     finally:
+        # Taken while the link is still down: the agent reconnects the moment it is up.
+        healed, after_outage = time.monotonic(), log_size(cut)
         cut.ns.link_up()
+    wait_for(
+        lambda: server_status(fleet, cut) == "online", timeout=OFFLINE_TIMEOUT, what="the node online again"
+    )
     done = wait_state(client, deployment["id"], timeout=300)
     assert done["state"] == "succeeded", describe(client, deployment["id"])
+    # "connected to … as node …": the agent came back on its own.
+    assert f"as node {cut.node_id}" in log_since(cut, after_outage), cut.log_tail()
+    # The download went on from the part file: what came through the relay after the link healed is the
+    # rest of the package, not all of it.
+    fetched = proxy.bytes_since(healed)
+    assert 0 < fetched < size - kept // 2, (fetched, size, kept)
+    assert targets(client, deployment["id"])[cut.node_id]["attempt"] == 1
     for host in fleet.debs:
         assert host.installed_version(name) == "1.0-1"
         assert installs(host, name, "1.0-1") == 1, host.script_log(name)

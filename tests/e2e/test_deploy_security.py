@@ -100,14 +100,41 @@ def test_revoked_node_is_cut_off_and_refused(e2e: E2EStack, make_agent_host: Any
     with e2e.client() as client:
         token = e2e.create_join_token(client)
         node_id = host.enroll_ok(token["token"], e2e.enroll_address, token["ca_fingerprint"])
+        # Enrolling marks the node online already: only a later last_seen says the agent's stream said hello.
+        enrolled = ok(client.get(f"/api/v1/servers/{node_id}"))["last_seen"]
         host.start()
-        wait_for(
-            lambda: ok(client.get(f"/api/v1/servers/{node_id}"))["status"] == "online",
-            timeout=60,
-            what="the node online",
-        )
+
+        def connected() -> bool:
+            server = ok(client.get(f"/api/v1/servers/{node_id}"))
+            return bool(server["status"] == "online" and server["last_seen"] not in (None, enrolled))
+
+        wait_for(connected, timeout=60, what="the node's stream up (its hello recorded)")
+        before = host.log_file.stat().st_size
         ok(client.post(f"/api/v1/servers/{node_id}/revoke", json={"reason": "decommissioned"}), 200, 204)
         assert ok(client.get(f"/api/v1/servers/{node_id}"))["status"] == "revoked"
+
+        # The agent is told: its open stream is closed with the reason, and its next attempt is refused with
+        # the word that the node must be enrolled again.
+        def agent_log() -> str:
+            with host.log_file.open("rb") as log:
+                log.seek(before)
+                return log.read().decode(errors="replace")
+
+        wait_for(
+            lambda: "the scheduler closed the stream: this node was revoked: decommissioned" in agent_log(),
+            timeout=60,
+            what="the agent's stream closed with the revocation",
+        )
+        wait_for(
+            lambda: (
+                "the scheduler refused this node" in agent_log() and "must be enrolled again" in agent_log()
+            ),
+            timeout=60,
+            what="the agent refused on its next call",
+        )
+        refusal = next(line for line in agent_log().splitlines() if "the scheduler refused this node" in line)
+        assert " ERROR " in refusal and "revoked" in refusal, refusal
+        assert host.running, host.log_tail()  # it keeps trying with its backoff; only an operator ends it
 
         # The open stream is closed and every reconnect refused: each refusal leaves a denied record.
         def refused_again() -> bool:
