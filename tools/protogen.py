@@ -142,9 +142,8 @@ def grpc_module(file: descriptor_pb2.FileDescriptorProto) -> str:
             argument = "request_iterator" if method.client_streaming else "request"
             lines += [
                 f"    def {method.name}(self, {argument}, context):",
-                "        context.set_code(grpc.StatusCode.UNIMPLEMENTED)",
-                '        context.set_details("Method not implemented!")',
-                '        raise NotImplementedError("Method not implemented!")',
+                # abort() ends the call with its status (it raises, as grpc's own base classes do).
+                '        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")',
                 "",
             ]
         lines += ["", f"def add_{service.name}Servicer_to_server(servicer, server):", "    handlers = {"]

@@ -26,19 +26,13 @@ class AgentServiceStub(object):
 
 class AgentServiceServicer(object):
     def Enroll(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def Renew(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def Connect(self, request_iterator, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
 
 def add_AgentServiceServicer_to_server(servicer, server):

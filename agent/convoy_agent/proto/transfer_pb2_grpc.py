@@ -46,39 +46,25 @@ class TransferServiceStub(object):
 
 class TransferServiceServicer(object):
     def Upload(self, request_iterator, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def Download(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def Stat(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def Delete(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def ListBlobs(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def AddReference(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
     def RemoveReference(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("Method not implemented!")
-        raise NotImplementedError("Method not implemented!")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
 
 
 def add_TransferServiceServicer_to_server(servicer, server):
