@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
-from services.inventory.models import AGENT_REPORT, OFFLINE, ONLINE, REVOKED, Installed, Server
+from services.inventory.models import AGENT_REPORT, OFFLINE, ONLINE, PENDING, REVOKED, Installed, Server
 from services.inventory.service import (
     Core,
     Page,
@@ -127,14 +127,15 @@ class ReportUseCases:
     ) -> ServerView:
         """Online/offline as of `when`; a report older than the last one seen changes nothing.
 
-        REVOKED is final until the node enrolls again (`enrolled` with ONLINE): its certificate was revoked
-        by auth, and the scheduler refuses every call of it meanwhile."""
+        REVOKED is final until the node enrolls again (`enrolled`, with PENDING until its agent's first
+        connection): its certificate was revoked by auth, and the scheduler refuses every call of it meanwhile."""
         core = self.core
         await core.require_service("server.status", f"server:{server_id[:64]}")
-        if status not in (ONLINE, OFFLINE, REVOKED):
+        if enrolled:
+            if status != PENDING:
+                raise InvalidArgument("a node that has just enrolled is pending until its agent connects")
+        elif status not in (ONLINE, OFFLINE, REVOKED):
             raise InvalidArgument("status must be online, offline or revoked")
-        if enrolled and status != ONLINE:
-            raise InvalidArgument("a node that has just enrolled is online")
         now = core.now()
         # A clock ahead of ours must not pin last_seen in the future and so swallow later reports.
         when = min(when or now, now)

@@ -215,8 +215,8 @@ class EnrollmentUseCases:
         async with self.db.transaction() as session:
             await self.book.enrolled(session, node_id, facts.hostname, now, _enrolled_at(reply, now))
         await self.inventory.record_facts(node_id, facts, peer_ip(peer))
-        # A new certificate: a server revoked before comes back.
-        await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_ONLINE, now, enrolled=True)
+        # A new certificate: a server revoked before comes back, pending until its agent's first Hello.
+        await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_PENDING, now, enrolled=True)
         await self.inventory.add_to_groups(node_id, list(reply.group_ids))
         not_after = reply.not_after.ToDatetime(tzinfo=UTC) if reply.HasField("not_after") else None
         return Enrolled(node_id, reply.certificate_pem, reply.ca_certificate_pem, not_after)

@@ -468,7 +468,8 @@ async def test_a_node_enrolled_with_the_printed_command_is_refused_once_revoked(
     assert created.status_code == 201, created.text
     reply, key, ca_pem = await enroll_with_command(stack, created.json()["command"])
     server = await stack.client.get(f"/api/v1/servers/{reply.node_id}", headers=http_auth(users.viewer))
-    assert server.status_code == 200 and server.json()["status"] == "online", server.text
+    # Enrolled: pending until its agent's first connection.
+    assert server.status_code == 200 and server.json()["status"] == "pending", server.text
     assert (await renew(stack, reply, key, ca_pem)).certificate_pem
 
     rid = request_id("rev")

@@ -210,7 +210,7 @@ async def test_status_follows_the_newest_report_only(
             ),
             timeout=10,
         ),
-        "just enrolled is online",
+        "pending until its agent connects",
     )
     await expect(
         grpc.StatusCode.NOT_FOUND,
@@ -230,14 +230,16 @@ async def test_status_follows_the_newest_report_only(
             ),
             "enroll again",
         )
-    # Enrolling again with a new certificate brings it back, even with a clock behind the last report.
+    # Enrolling again with a new certificate brings it back, pending until its agent connects, even with a
+    # clock behind the last report; the agent's first connection makes it online.
     back = await scheduler.SetServerStatus(
         inv_pb.SetServerStatusRequest(
-            server_id=server.id, status=inv_pb.SERVER_STATUS_ONLINE, enrolled=True, time=None
+            server_id=server.id, status=inv_pb.SERVER_STATUS_PENDING, enrolled=True, time=None
         ),
         timeout=10,
     )
-    assert back.server.status == inv_pb.SERVER_STATUS_ONLINE
+    assert back.server.status == inv_pb.SERVER_STATUS_PENDING
+    assert (await report(inv_pb.SERVER_STATUS_ONLINE, None)).status == inv_pb.SERVER_STATUS_ONLINE
 
 
 def software(*items: tuple[str, str], family: int = DEB, source: int = 0) -> list[inv_pb.InstalledSoftware]:

@@ -77,7 +77,8 @@ async def test_enroll_gives_a_client_certificate_for_the_id_the_server_chose_and
     assert (server.ip_address, server.hostname, server.status) == (
         node.ip,
         f"node-{node.ip.replace('.', '-')}",
-        inv_pb.SERVER_STATUS_ONLINE,
+        # Enrolled, but its agent has not connected yet.
+        inv_pb.SERVER_STATUS_PENDING,
     )
     assert server.os.package_family == inv_pb.PACKAGE_FAMILY_RPM
     assert await members(inventory, users, group_id) == [node.node_id]
