@@ -29,6 +29,7 @@ __all__ = [
     "EVENTS_CHANNEL",
     "ROLLOUT_CHANNEL",
     "NODE_CHANNEL",
+    "RECONCILE_CHANNEL",
     "Changes",
     "event_from_row",
     "events_payload",
@@ -40,6 +41,10 @@ EVENTS_CHANNEL = "convoy_events"
 ROLLOUT_CHANNEL = "convoy_rollout"
 # Payload: a node id whose work changed; the process holding that node's stream pushes it.
 NODE_CHANNEL = "convoy_node"
+# Wakes the reconcilers (a hint: they also run on a timer). Payload: "" (everything), "policy:<id>",
+# "node:<id>", "software:<name>" or "group:<id>". Inventory (group members) and catalog (new packages)
+# send it too: the database is shared, and a missed hint only waits for the next timed pass.
+RECONCILE_CHANNEL = "convoy_reconcile"
 _EVENTS_LOCK = zlib.crc32(b"scheduler.events") - 2**31
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 _MAX_PAYLOAD = 7900
@@ -54,6 +59,7 @@ class Changes:
     events: list[tuple[uuid.UUID, bytes]] = field(default_factory=list)
     nodes: set[uuid.UUID] = field(default_factory=set)
     rollout: bool = False
+    reconcile: set[str] = field(default_factory=set)
 
     async def deployment(
         self, session: AsyncSession, row: Deployment, counts: Mapping[str, int] | None = None
@@ -68,11 +74,21 @@ class Changes:
         message = pb.DeploymentEvent(deployment_id=str(row.deployment_id), target=target_to_proto(row))
         self.events.append((row.deployment_id, message.SerializeToString()))
 
+    def compliance(self, message: pb.NodeCompliance) -> None:
+        """A node's compliance with a policy changed state: an event under the policy's id (a watcher of
+        one deployment never sees it; a watcher of everything does)."""
+        event = pb.DeploymentEvent(compliance=message)
+        self.events.append((uuid.UUID(message.policy_id), event.SerializeToString()))
+
     def node(self, server_id: uuid.UUID) -> None:
         self.nodes.add(server_id)
 
     def wake_rollout(self) -> None:
         self.rollout = True
+
+    def wake_reconciler(self, hint: str = "") -> None:
+        """`hint`: what changed, as RECONCILE_CHANNEL payloads name it."""
+        self.reconcile.add(hint)
 
     async def flush(self, session: AsyncSession) -> None:
         """Appends the events and queues the notifications (PostgreSQL delivers them on commit).
@@ -87,6 +103,8 @@ class Changes:
             )
         if self.rollout:
             await _notify(connection, ROLLOUT_CHANNEL, "")
+        for hint in sorted(self.reconcile):
+            await _notify(connection, RECONCILE_CHANNEL, hint)
         if self.events:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
             rows = [{"time": self.now, "deployment_id": d, "payload": p} for d, p in self.events]
@@ -104,6 +122,7 @@ class Changes:
         self.events.clear()
         self.nodes.clear()
         self.rollout = False
+        self.reconcile.clear()
 
 
 def events_payload(sequence: int, deployment_ids: list[str]) -> str:

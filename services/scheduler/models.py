@@ -1,4 +1,5 @@
-"""Tables of the scheduler schema: deployments, their targets per attempt, target logs, events, agent sessions."""
+"""Tables of the scheduler schema: deployments, their targets per attempt, target logs, events, agent sessions,
+sync policies with their per-node compliance, and schedules."""
 
 from __future__ import annotations
 
@@ -40,6 +41,25 @@ __all__ = [
     "TargetLog",
     "Event",
     "Node",
+    "PRESENT",
+    "ABSENT",
+    "ENFORCE",
+    "REPORT",
+    "EXACT",
+    "LATEST",
+    "COMPLIANT",
+    "DRIFTED",
+    "CONVERGING",
+    "INCOMPATIBLE",
+    "COMPLIANCE_STATES",
+    "AT",
+    "CRON",
+    "ACTIVE",
+    "DONE",
+    "SCHEDULE_STATES",
+    "Policy",
+    "Compliance",
+    "Schedule",
 ]
 
 SCHEMA = "scheduler"
@@ -74,6 +94,19 @@ TARGET_STATES = (
 # Told to the node and not finished: what counts against the batch size.
 IN_FLIGHT = (ASSIGNED, DOWNLOADING, INSTALLING, AWAITING_APPROVAL)
 FINAL_TARGET_STATES = (SUCCEEDED, UNCHANGED, FAILED, SKIPPED, CANCELLED)
+
+# Sync policies: what a node should have, and whether drift is corrected or only shown.
+PRESENT, ABSENT = "present", "absent"
+ENFORCE, REPORT = "enforce", "report"
+EXACT, LATEST = "exact", "latest"
+COMPLIANT, DRIFTED, CONVERGING, INCOMPATIBLE = "compliant", "drifted", "converging", "incompatible"
+# FAILED (above) as well: the last deployment for the node failed and the next waits for its backoff.
+COMPLIANCE_STATES = (COMPLIANT, DRIFTED, CONVERGING, FAILED, INCOMPATIBLE)
+
+# Schedules: once at a time, or on every tick of a cron expression.
+AT, CRON = "at", "cron"
+ACTIVE, DONE = "active", "done"
+SCHEDULE_STATES = (ACTIVE, DONE, CANCELLED)
 
 
 def _utc(**kwargs: object) -> Any:
@@ -137,6 +170,8 @@ class Deployment(SQLModel, table=True):
     # With pause_between_batches_seconds: the next batch does not start before this.
     next_batch_at: datetime | None = _utc(default=None, nullable=True)
     request_id: str = Field(default="", max_length=128)
+    # Urgent: targets go out even while their groups' maintenance windows are closed.
+    override_window: bool = False
 
 
 class Target(SQLModel, table=True):
@@ -212,6 +247,11 @@ class Target(SQLModel, table=True):
     updated_at: datetime = _utc()
     # Lines ever appended to this attempt's log (the kept ones are in target_logs).
     log_line_count: int = Field(default=0, sa_type=BigInteger)
+    # The node's groups when the deployment was created: the target is assigned only while the maintenance
+    # window of every one of them that has one is open (unless the deployment overrides windows).
+    group_ids: list[str] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
+    )
 
 
 class TargetLog(SQLModel, table=True):
@@ -258,3 +298,93 @@ class Node(SQLModel, table=True):
     offline_at: datetime | None = _utc(default=None, nullable=True)
     # The latest enrollment: certificates issued before it belong to an earlier holder of the id.
     enrolled_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class Policy(SQLModel, table=True):
+    """A sync policy: the nodes of a target run (or do not run) a software at a version, kept so."""
+
+    __tablename__ = "policies"
+    __table_args__ = (Index("policies_name", text("lower(name)"), unique=True), {"schema": SCHEMA})
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=128)
+    target_kind: str = Field(max_length=16)
+    target_value: str = Field(default="", max_length=4096)
+    software_name: str = Field(max_length=128, index=True)
+    # EXACT (exact_version) or LATEST; ignored for ABSENT.
+    version_mode: str = Field(max_length=16)
+    exact_version: str = Field(default="", max_length=128)
+    desired_state: str = Field(max_length=16)
+    strategy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    mode: str = Field(max_length=16)
+    enabled: bool = True
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    # Bumped by every change of what the policy wants: failed attempts counted under an earlier
+    # generation no longer hold a node back.
+    generation: int = 1
+    # The last full check of the policy.
+    checked_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class Compliance(SQLModel, table=True):
+    """One node under one policy, as the reconciler last saw it."""
+
+    __tablename__ = "compliance"
+    __table_args__ = (Index("compliance_state", "policy_id", "state"), {"schema": SCHEMA})
+
+    policy_id: uuid.UUID = Field(foreign_key=f"{SCHEMA}.policies.id", primary_key=True, ondelete="CASCADE")
+    server_id: uuid.UUID = Field(primary_key=True)
+    hostname: str = Field(default="", max_length=253)
+    # The node's groups when it was checked (the summary by group).
+    group_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    desired_version: str = Field(default="", max_length=256)
+    installed_version: str = Field(default="", max_length=256)
+    state: str = Field(max_length=16)
+    message: str = Field(default="", max_length=2048)
+    # The deployment converging the node, or the last one the policy made for it.
+    deployment_id: uuid.UUID | None = Field(default=None, nullable=True)
+    # The outcome of deployment_id was counted (failed_attempts, retry_at).
+    outcome_counted: bool = False
+    failed_attempts: int = 0
+    retry_at: datetime | None = _utc(default=None, nullable=True)
+    # The policy generation the attempts were counted under.
+    generation: int = 1
+    checked_at: datetime = _utc()
+    changed_at: datetime = _utc()
+
+
+class Schedule(SQLModel, table=True):
+    """A deployment request that runs later: once (AT) or on every tick of a cron expression (CRON)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("schedules_due", "next_run_at", postgresql_where=text("state = 'active'")),
+        {"schema": SCHEMA},
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    package_id: uuid.UUID
+    software_name: str = Field(max_length=128)
+    version: str = Field(default="", max_length=128)
+    action: str = Field(max_length=16)
+    target_kind: str = Field(max_length=16)
+    target_value: str = Field(default="", max_length=4096)
+    strategy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    override_window: bool = False
+    kind: str = Field(max_length=8)
+    run_at: datetime | None = _utc(default=None, nullable=True)
+    cron: str = Field(default="", max_length=128)
+    timezone: str = Field(default="", max_length=64)
+    state: str = Field(max_length=16)
+    next_run_at: datetime | None = _utc(default=None, nullable=True)
+    last_run_at: datetime | None = _utc(default=None, nullable=True)
+    last_deployment_id: uuid.UUID | None = Field(default=None, nullable=True)
+    # The deployment waiting in SCHEDULED for next_run_at.
+    next_deployment_id: uuid.UUID | None = Field(default=None, nullable=True)
+    last_error: str = Field(default="", max_length=2048)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    request_id: str = Field(default="", max_length=128)

@@ -16,7 +16,7 @@ from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, current_call, require_caller
-from services.kit.db import Database
+from services.kit.db import AsyncSession, Database
 from services.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
 from services.kit.pagination import parse_uuid
 from services.scheduler.events import Changes
@@ -46,6 +46,11 @@ __all__ = [
     "Plan",
     "PlannedTarget",
     "CreateUseCase",
+    "actor_name",
+    "new_deployment",
+    "write_deployment",
+    "target_row",
+    "summary",
 ]
 
 _FORMATS = {1: "deb", 2: "rpm", 3: "tar", 4: "container"}
@@ -109,7 +114,8 @@ class DeploymentRequest:
     strategy: StrategySpec
     dry_run: bool = False
     rollback_deployment_id: str = ""
-    scheduled: bool = False
+    # Urgent: nodes of window-restricted groups get it outside their maintenance windows too (audited).
+    override_window: bool = False
 
 
 @dataclass
@@ -124,6 +130,8 @@ class PlannedTarget:
     # For a target without a package (a removal in a rollback): what it removes.
     name: str = ""
     format: str = ""
+    # The node's groups (their maintenance windows apply to the target).
+    group_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -216,8 +224,33 @@ class CreateUseCase:
     async def create(self, request: DeploymentRequest) -> tuple[Deployment | None, Plan]:
         core, deployment_id = self.core, uuid.uuid4()
         principal = await core.authorize("deployment.create", f"deployment:{deployment_id}")
-        if request.scheduled:
-            raise InvalidArgument("schedule is not supported yet; leave it unset to start now")
+        plan = await self.plan(request)
+        if request.dry_run:
+            return None, plan
+        deployment = new_deployment(
+            deployment_id,
+            plan,
+            request,
+            created_by=actor_name(principal),
+            now=core.now(),
+            request_id=current_call().request_id,
+        )
+        await self.add_references(deployment_id, plan)
+        async with core.db.transaction() as session:
+            changes = Changes(deployment.created_at)
+            await write_deployment(session, deployment, plan, changes)
+            await core.audit.record("deployment.create", f"deployment:{deployment_id}", reason=summary(plan))
+            if request.override_window:
+                await core.audit.record(
+                    "deployment.override_window",
+                    f"deployment:{deployment_id}",
+                    reason="dispatches outside the maintenance windows of its nodes' groups",
+                )
+            await changes.flush(session)
+        return deployment, plan
+
+    async def plan(self, request: DeploymentRequest) -> Plan:
+        """The checked request resolved into targets and batches; nothing is written."""
         if request.action not in ACTIONS:
             raise InvalidArgument("action must be install, update, uninstall or rollback")
         check_strategy(request.strategy)
@@ -232,9 +265,14 @@ class CreateUseCase:
         plan.failure_budget = request.strategy.failure_budget_for(runnable)
         for target, batch in zip(plan.runnable, assign_batches(runnable, plan.batch_size), strict=True):
             target.batch = batch
-        if request.dry_run:
-            return None, plan
-        return await self._write(deployment_id, principal, request, plan), plan
+        return plan
+
+    async def add_references(self, deployment_id: uuid.UUID, plan: Plan) -> None:
+        """The deployment holds its packages in the catalog. Before the rows exist: a package deleted in
+        between makes this fail, and a reference left by a failure after it only keeps a package longer."""
+        holder = deployment_holder(deployment_id)
+        for package_id in sorted({t.package.id for t in plan.runnable if t.package is not None}):
+            await self.core.catalog.add_reference(package_id, holder)
 
     async def _plan(self, request: DeploymentRequest) -> Plan:
         kind, value = _target_spec(request.target)
@@ -255,6 +293,7 @@ class CreateUseCase:
                     package=package,
                     previous_version=installed.get(server.id, ""),
                     skip_reason=misfit(format, families, package.arch, node),
+                    group_ids=list(server.group_ids),
                 )
             )
         return plan
@@ -303,6 +342,7 @@ class CreateUseCase:
             previous_version=target.installed_version,
             name=target.name,
             format=target.format,
+            group_ids=list(target.group_ids or []),
         )
         if target.state not in _ROLLBACK_FROM:
             planned.skip_reason = f"deployment {undone.id} did not change this node ({target.state})"
@@ -327,78 +367,94 @@ class CreateUseCase:
         planned.package = fitting[0]
         return planned
 
-    async def _write(
-        self, deployment_id: uuid.UUID, principal: Principal, request: DeploymentRequest, plan: Plan
-    ) -> Deployment:
-        core, now = self.core, self.core.now()
-        holder = deployment_holder(deployment_id)
-        # Before the rows exist: a package deleted in between makes this fail, and a reference left by a
-        # failure below only keeps a package a little longer.
-        for package_id in sorted({t.package.id for t in plan.runnable if t.package is not None}):
-            await core.catalog.add_reference(package_id, holder)
-        package = plan.package
-        deployment = Deployment(
-            id=deployment_id,
-            package_id=uuid.UUID(package.id) if package is not None else None,
-            software_name=plan.software_name,
-            version=package.version if package is not None else "",
-            release=package.release if package is not None else "",
-            format=plan.format,
-            arch=package.arch if package is not None else "",
-            action=plan.action,
-            target_kind=plan.target_kind,
-            target_value=plan.target_value,
-            strategy=request.strategy.as_json(),
-            batch_size=plan.batch_size,
-            failure_budget=plan.failure_budget,
-            state=PENDING,
-            rollback_deployment_id=uuid.UUID(request.rollback_deployment_id)
-            if request.rollback_deployment_id
-            else None,
-            created_by=actor_name(principal)[:200],
-            created_at=now,
-            updated_at=now,
-            batch_count=plan.batch_count,
-            request_id=current_call().request_id[:128],
-        )
-        rows = [self._target_row(deployment, target, now) for target in plan.targets]
-        async with core.db.transaction() as session:
-            session.add(deployment)
-            await session.flush()
-            connection = await session.connection()
-            for start in range(0, len(rows), 1000):
-                await connection.execute(insert(Target), rows[start : start + 1000])
-            reason = (
-                f"{plan.action} {plan.software_name} {deployment.version} on {len(plan.runnable)} node(s), "
-                f"{len(plan.targets) - len(plan.runnable)} skipped"
-            )
-            await core.audit.record("deployment.create", f"deployment:{deployment_id}", reason=reason)
-            changes = Changes(now)
-            await changes.deployment(session, deployment)
-            # Every target's first state is an event too: a watcher sees each node from `pending` (or
-            # `skipped`, which never changes again) on.
-            for row in rows:
-                changes.target(Target(**row))
-            changes.wake_rollout()
-            await changes.flush(session)
-        return deployment
 
-    @staticmethod
-    def _target_row(deployment: Deployment, target: PlannedTarget, now: datetime) -> dict[str, Any]:
-        return {
-            "deployment_id": deployment.id,
-            "server_id": uuid.UUID(target.server_id),
-            "attempt": 1,
-            "current": True,
-            "hostname": target.hostname,
-            "batch": target.batch,
-            "state": SKIPPED if target.skip_reason else PENDING,
-            "message": target.skip_reason,
-            "previous_version": target.previous_version,
-            "action": target.action,
-            "updated_at": now,
-            "finished_at": now if target.skip_reason else None,
-            **_package_facts(
-                target.package, target.name or deployment.software_name, target.format or deployment.format
-            ),
-        }
+def summary(plan: Plan) -> str:
+    """The audit reason of a deployment's creation."""
+    version = plan.package.version if plan.package is not None else ""
+    return (
+        f"{plan.action} {plan.software_name} {version} on {len(plan.runnable)} node(s), "
+        f"{len(plan.targets) - len(plan.runnable)} skipped"
+    )
+
+
+def new_deployment(
+    deployment_id: uuid.UUID,
+    plan: Plan,
+    request: DeploymentRequest,
+    *,
+    created_by: str,
+    now: datetime,
+    request_id: str = "",
+    origin: str = "manual",
+    policy_id: uuid.UUID | None = None,
+    schedule_id: uuid.UUID | None = None,
+) -> Deployment:
+    """The deployment row of a plan (not added to any session)."""
+    package = plan.package
+    return Deployment(
+        id=deployment_id,
+        package_id=uuid.UUID(package.id) if package is not None else None,
+        software_name=plan.software_name,
+        version=package.version if package is not None else "",
+        release=package.release if package is not None else "",
+        format=plan.format,
+        arch=package.arch if package is not None else "",
+        action=plan.action,
+        target_kind=plan.target_kind,
+        target_value=plan.target_value,
+        strategy=request.strategy.as_json(),
+        batch_size=plan.batch_size,
+        failure_budget=plan.failure_budget,
+        state=PENDING,
+        origin=origin,
+        policy_id=policy_id,
+        schedule_id=schedule_id,
+        rollback_deployment_id=uuid.UUID(request.rollback_deployment_id)
+        if request.rollback_deployment_id
+        else None,
+        override_window=request.override_window,
+        created_by=created_by[:200],
+        created_at=now,
+        updated_at=now,
+        batch_count=plan.batch_count,
+        request_id=request_id[:128],
+    )
+
+
+async def write_deployment(
+    session: AsyncSession, deployment: Deployment, plan: Plan, changes: Changes, *, existing: bool = False
+) -> None:
+    """Writes the deployment (or, with `existing`, updates the row already there) and its targets, and
+    queues their first events: a watcher sees each node from `pending` (or `skipped`, which never changes
+    again) on. The caller records the audit entry and flushes `changes` in the same transaction."""
+    rows = [target_row(deployment, target, changes.now) for target in plan.targets]
+    session.add(deployment)
+    await session.flush()
+    connection = await session.connection()
+    for start in range(0, len(rows), 1000):
+        await connection.execute(insert(Target), rows[start : start + 1000])
+    await changes.deployment(session, deployment)
+    for row in rows:
+        changes.target(Target(**row))
+    changes.wake_rollout()
+
+
+def target_row(deployment: Deployment, target: PlannedTarget, now: datetime) -> dict[str, Any]:
+    return {
+        "deployment_id": deployment.id,
+        "server_id": uuid.UUID(target.server_id),
+        "attempt": 1,
+        "current": True,
+        "hostname": target.hostname,
+        "batch": target.batch,
+        "state": SKIPPED if target.skip_reason else PENDING,
+        "message": target.skip_reason,
+        "previous_version": target.previous_version,
+        "action": target.action,
+        "updated_at": now,
+        "finished_at": now if target.skip_reason else None,
+        "group_ids": target.group_ids or None,
+        **_package_facts(
+            target.package, target.name or deployment.software_name, target.format or deployment.format
+        ),
+    }

@@ -22,7 +22,9 @@ from services.scheduler.messages import (
     target_to_proto,
 )
 from services.scheduler.planning import StrategySpec
+from services.scheduler.policy_rpcs import PolicyRpcs, PolicyUseCases
 from services.scheduler.queries import DeploymentFilter, QueryUseCases, TargetFilter
+from services.scheduler.schedule_rpcs import ScheduleRpcs, ScheduleUseCases
 from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan, require_service_channel
 from services.scheduler.watch import WatchUseCase
 
@@ -66,7 +68,9 @@ def _preview(plan: Plan) -> tuple[list[pb.ResolvedServer], list[pb.IncompatibleS
     return resolved, incompatible
 
 
-class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
+class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServicer):
+    """Deployments here; sync policies and compliance in PolicyRpcs, schedules in ScheduleRpcs."""
+
     def __init__(
         self,
         create: CreateUseCase,
@@ -74,9 +78,13 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
         control: ControlUseCases,
         watch: WatchUseCase,
         revoker: Revoker | None = None,
+        *,
+        policies: PolicyUseCases | None = None,
+        schedules: ScheduleUseCases | None = None,
     ) -> None:
         self._create, self._queries, self._control, self._watch = create, queries, control, watch
         self.revoker = revoker
+        self.policies, self.schedules = policies, schedules
 
     async def CreateDeployment(
         self, request: pb.CreateDeploymentRequest, context: object
@@ -88,8 +96,10 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
             strategy=_strategy(request.strategy),
             dry_run=request.dry_run,
             rollback_deployment_id=request.rollback_deployment_id,
-            scheduled=request.HasField("schedule") and request.schedule.WhichOneof("when") is not None,
+            override_window=request.override_maintenance_window,
         )
+        if request.HasField("schedule") and request.schedule.WhichOneof("when") is not None:
+            return await self.create_scheduled(draft, request.schedule)
         deployment, plan = await self._create.create(draft)
         resolved, incompatible = _preview(plan)
         counts: dict[str, int] = {}

@@ -190,17 +190,31 @@ class TaskResult(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., installed_version: _Optional[str] = ..., message: _Optional[str] = ..., log_tail: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class InstalledReport(_message.Message):
+    __slots__ = ("installed",)
+    INSTALLED_FIELD_NUMBER: _ClassVar[int]
+    installed: _containers.RepeatedCompositeFieldContainer[InstalledSoftware]
+    def __init__(self, installed: _Optional[_Iterable[_Union[InstalledSoftware, _Mapping]]] = ...) -> None: ...
+
+class Watch(_message.Message):
+    __slots__ = ("software_names",)
+    SOFTWARE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    software_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, software_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "progress", "result")
+    __slots__ = ("hello", "heartbeat", "progress", "result", "installed")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    INSTALLED_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     progress: TaskProgress
     result: TaskResult
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., progress: _Optional[_Union[TaskProgress, _Mapping]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ...) -> None: ...
+    installed: InstalledReport
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., progress: _Optional[_Union[TaskProgress, _Mapping]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., installed: _Optional[_Union[InstalledReport, _Mapping]] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
     __slots__ = ("command", "http_url", "timeout_seconds")
@@ -307,15 +321,17 @@ class Disconnect(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., reconnect_after_seconds: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("assignment", "cancel", "ack", "disconnect", "approve")
+    __slots__ = ("assignment", "cancel", "ack", "disconnect", "approve", "watch")
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     APPROVE_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
     assignment: Assignment
     cancel: Cancel
     ack: Ack
     disconnect: Disconnect
     approve: Approve
-    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., approve: _Optional[_Union[Approve, _Mapping]] = ...) -> None: ...
+    watch: Watch
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., approve: _Optional[_Union[Approve, _Mapping]] = ..., watch: _Optional[_Union[Watch, _Mapping]] = ...) -> None: ...

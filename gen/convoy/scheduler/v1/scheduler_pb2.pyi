@@ -182,7 +182,7 @@ class TargetCounts(_message.Message):
     def __init__(self, total: _Optional[int] = ..., pending: _Optional[int] = ..., assigned: _Optional[int] = ..., downloading: _Optional[int] = ..., installing: _Optional[int] = ..., succeeded: _Optional[int] = ..., unchanged: _Optional[int] = ..., failed: _Optional[int] = ..., skipped: _Optional[int] = ..., cancelled: _Optional[int] = ..., awaiting_approval: _Optional[int] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "state_reason", "origin", "policy_id", "schedule_id", "counts", "current_batch", "batch_count", "created_by", "created_at", "updated_at", "started_at", "finished_at", "rollback_deployment_id")
+    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "state_reason", "origin", "policy_id", "schedule_id", "counts", "current_batch", "batch_count", "created_by", "created_at", "updated_at", "started_at", "finished_at", "rollback_deployment_id", "override_maintenance_window")
     ID_FIELD_NUMBER: _ClassVar[int]
     PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +205,7 @@ class Deployment(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     id: str
     package_id: str
     software_name: str
@@ -227,7 +228,8 @@ class Deployment(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     rollback_deployment_id: str
-    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_reason: _Optional[str] = ..., origin: _Optional[_Union[Origin, str]] = ..., policy_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., counts: _Optional[_Union[TargetCounts, _Mapping]] = ..., current_batch: _Optional[int] = ..., batch_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_deployment_id: _Optional[str] = ...) -> None: ...
+    override_maintenance_window: bool
+    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_reason: _Optional[str] = ..., origin: _Optional[_Union[Origin, str]] = ..., policy_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., counts: _Optional[_Union[TargetCounts, _Mapping]] = ..., current_batch: _Optional[int] = ..., batch_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_deployment_id: _Optional[str] = ..., override_maintenance_window: _Optional[bool] = ...) -> None: ...
 
 class DeploymentTarget(_message.Message):
     __slots__ = ("deployment_id", "server_id", "hostname", "attempt", "state", "progress_percent", "message", "started_at", "finished_at", "batch", "previous_version", "installed_version", "updated_at")
@@ -290,18 +292,20 @@ class LogLine(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class DeploymentEvent(_message.Message):
-    __slots__ = ("sequence", "time", "deployment_id", "deployment", "target")
+    __slots__ = ("sequence", "time", "deployment_id", "deployment", "target", "compliance")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    COMPLIANCE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     deployment_id: str
     deployment: Deployment
     target: DeploymentTarget
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deployment_id: _Optional[str] = ..., deployment: _Optional[_Union[Deployment, _Mapping]] = ..., target: _Optional[_Union[DeploymentTarget, _Mapping]] = ...) -> None: ...
+    compliance: NodeCompliance
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deployment_id: _Optional[str] = ..., deployment: _Optional[_Union[Deployment, _Mapping]] = ..., target: _Optional[_Union[DeploymentTarget, _Mapping]] = ..., compliance: _Optional[_Union[NodeCompliance, _Mapping]] = ...) -> None: ...
 
 class SyncPolicy(_message.Message):
     __slots__ = ("id", "name", "target", "software_name", "exact_version", "latest", "state", "strategy", "mode", "enabled", "created_by", "created_at", "updated_at")
@@ -334,7 +338,7 @@ class SyncPolicy(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., software_name: _Optional[str] = ..., exact_version: _Optional[str] = ..., latest: _Optional[bool] = ..., state: _Optional[_Union[DesiredState, str]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., enabled: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class NodeCompliance(_message.Message):
-    __slots__ = ("server_id", "hostname", "desired_version", "installed_version", "state", "deployment_id", "message", "checked_at")
+    __slots__ = ("server_id", "hostname", "desired_version", "installed_version", "state", "deployment_id", "message", "checked_at", "policy_id", "failed_attempts", "retry_at", "changed_at")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     DESIRED_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +347,10 @@ class NodeCompliance(_message.Message):
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILED_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     hostname: str
     desired_version: str
@@ -351,7 +359,11 @@ class NodeCompliance(_message.Message):
     deployment_id: str
     message: str
     checked_at: _timestamp_pb2.Timestamp
-    def __init__(self, server_id: _Optional[str] = ..., hostname: _Optional[str] = ..., desired_version: _Optional[str] = ..., installed_version: _Optional[str] = ..., state: _Optional[_Union[ComplianceState, str]] = ..., deployment_id: _Optional[str] = ..., message: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    policy_id: str
+    failed_attempts: int
+    retry_at: _timestamp_pb2.Timestamp
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, server_id: _Optional[str] = ..., hostname: _Optional[str] = ..., desired_version: _Optional[str] = ..., installed_version: _Optional[str] = ..., state: _Optional[_Union[ComplianceState, str]] = ..., deployment_id: _Optional[str] = ..., message: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policy_id: _Optional[str] = ..., failed_attempts: _Optional[int] = ..., retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ComplianceCounts(_message.Message):
     __slots__ = ("total", "compliant", "drifted", "converging", "failed", "incompatible")
@@ -370,19 +382,35 @@ class ComplianceCounts(_message.Message):
     def __init__(self, total: _Optional[int] = ..., compliant: _Optional[int] = ..., drifted: _Optional[int] = ..., converging: _Optional[int] = ..., failed: _Optional[int] = ..., incompatible: _Optional[int] = ...) -> None: ...
 
 class PolicyComplianceSummary(_message.Message):
-    __slots__ = ("policy_id", "policy_name", "counts", "checked_at")
+    __slots__ = ("policy_id", "policy_name", "counts", "checked_at", "mode", "enabled", "software_name")
     POLICY_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_NAME_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_NAME_FIELD_NUMBER: _ClassVar[int]
     policy_id: str
     policy_name: str
     counts: ComplianceCounts
     checked_at: _timestamp_pb2.Timestamp
-    def __init__(self, policy_id: _Optional[str] = ..., policy_name: _Optional[str] = ..., counts: _Optional[_Union[ComplianceCounts, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    mode: PolicyMode
+    enabled: bool
+    software_name: str
+    def __init__(self, policy_id: _Optional[str] = ..., policy_name: _Optional[str] = ..., counts: _Optional[_Union[ComplianceCounts, _Mapping]] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., enabled: _Optional[bool] = ..., software_name: _Optional[str] = ...) -> None: ...
+
+class GroupComplianceSummary(_message.Message):
+    __slots__ = ("group_id", "group_name", "counts")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    group_name: str
+    counts: ComplianceCounts
+    def __init__(self, group_id: _Optional[str] = ..., group_name: _Optional[str] = ..., counts: _Optional[_Union[ComplianceCounts, _Mapping]] = ...) -> None: ...
 
 class DeploymentSchedule(_message.Message):
-    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "next_run_at", "last_run_at", "last_deployment_id", "next_deployment_id", "created_by", "created_at", "updated_at")
+    __slots__ = ("id", "package_id", "software_name", "version", "action", "target", "strategy", "schedule", "state", "next_run_at", "last_run_at", "last_deployment_id", "next_deployment_id", "created_by", "created_at", "updated_at", "override_maintenance_window", "last_error")
     ID_FIELD_NUMBER: _ClassVar[int]
     PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -399,6 +427,8 @@ class DeploymentSchedule(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     package_id: str
     software_name: str
@@ -415,10 +445,12 @@ class DeploymentSchedule(_message.Message):
     created_by: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[ScheduleState, str]] = ..., next_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_deployment_id: _Optional[str] = ..., next_deployment_id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    override_maintenance_window: bool
+    last_error: str
+    def __init__(self, id: _Optional[str] = ..., package_id: _Optional[str] = ..., software_name: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., state: _Optional[_Union[ScheduleState, str]] = ..., next_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_deployment_id: _Optional[str] = ..., next_deployment_id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., override_maintenance_window: _Optional[bool] = ..., last_error: _Optional[str] = ...) -> None: ...
 
 class CreateDeploymentRequest(_message.Message):
-    __slots__ = ("package_id", "action", "target", "strategy", "schedule", "dry_run", "rollback_deployment_id")
+    __slots__ = ("package_id", "action", "target", "strategy", "schedule", "dry_run", "rollback_deployment_id", "override_maintenance_window")
     PACKAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -426,6 +458,7 @@ class CreateDeploymentRequest(_message.Message):
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     package_id: str
     action: Action
     target: _inventory_pb2.Target
@@ -433,7 +466,8 @@ class CreateDeploymentRequest(_message.Message):
     schedule: Schedule
     dry_run: bool
     rollback_deployment_id: str
-    def __init__(self, package_id: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., dry_run: _Optional[bool] = ..., rollback_deployment_id: _Optional[str] = ...) -> None: ...
+    override_maintenance_window: bool
+    def __init__(self, package_id: _Optional[str] = ..., action: _Optional[_Union[Action, str]] = ..., target: _Optional[_Union[_inventory_pb2.Target, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., dry_run: _Optional[bool] = ..., rollback_deployment_id: _Optional[str] = ..., override_maintenance_window: _Optional[bool] = ...) -> None: ...
 
 class CreateDeploymentResponse(_message.Message):
     __slots__ = ("deployment", "resolved", "incompatible", "schedule")
@@ -760,12 +794,14 @@ class GetComplianceSummaryRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetComplianceSummaryResponse(_message.Message):
-    __slots__ = ("policies", "total")
+    __slots__ = ("policies", "total", "groups")
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     policies: _containers.RepeatedCompositeFieldContainer[PolicyComplianceSummary]
     total: ComplianceCounts
-    def __init__(self, policies: _Optional[_Iterable[_Union[PolicyComplianceSummary, _Mapping]]] = ..., total: _Optional[_Union[ComplianceCounts, _Mapping]] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[GroupComplianceSummary]
+    def __init__(self, policies: _Optional[_Iterable[_Union[PolicyComplianceSummary, _Mapping]]] = ..., total: _Optional[_Union[ComplianceCounts, _Mapping]] = ..., groups: _Optional[_Iterable[_Union[GroupComplianceSummary, _Mapping]]] = ...) -> None: ...
 
 class ListSchedulesRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "state")
@@ -794,6 +830,18 @@ class UpdateScheduleRequest(_message.Message):
     schedule: Schedule
     strategy: Strategy
     def __init__(self, id: _Optional[str] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., strategy: _Optional[_Union[Strategy, _Mapping]] = ...) -> None: ...
+
+class GetScheduleRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: DeploymentSchedule
+    def __init__(self, schedule: _Optional[_Union[DeploymentSchedule, _Mapping]] = ...) -> None: ...
 
 class UpdateScheduleResponse(_message.Message):
     __slots__ = ("schedule",)

@@ -135,6 +135,11 @@ class SchedulerServiceStub:
                 request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesRequest.SerializeToString,
                 response_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesResponse.FromString,
                 _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/convoy.scheduler.v1.SchedulerService/GetSchedule',
+                request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
         self.UpdateSchedule = channel.unary_unary(
                 '/convoy.scheduler.v1.SchedulerService/UpdateSchedule',
                 request_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.UpdateScheduleRequest.SerializeToString,
@@ -282,6 +287,12 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateSchedule(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -397,6 +408,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.ListSchedules,
                     request_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesRequest.FromString,
                     response_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleRequest.FromString,
+                    response_serializer=convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleResponse.SerializeToString,
             ),
             'UpdateSchedule': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateSchedule,
@@ -950,6 +966,33 @@ class SchedulerService:
             '/convoy.scheduler.v1.SchedulerService/ListSchedules',
             convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesRequest.SerializeToString,
             convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convoy.scheduler.v1.SchedulerService/GetSchedule',
+            convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleRequest.SerializeToString,
+            convoy_dot_scheduler_dot_v1_dot_scheduler__pb2.GetScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,
