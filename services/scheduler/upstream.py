@@ -103,6 +103,23 @@ class InventoryClient:
             raise _mapped(exc, "the inventory") from exc
         return list(reply.servers)
 
+    async def groups(self) -> list[inventory_pb.Group]:
+        """Every group (with its maintenance window, when it has one), by name."""
+        groups: list[inventory_pb.Group] = []
+        token = ""
+        while True:
+            request = inventory_pb.ListGroupsRequest(page_size=_PAGE, page_token=token)
+            try:
+                reply = await self._stub.ListGroups(
+                    request, metadata=outgoing_metadata(), timeout=self._timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise _mapped(exc, "the inventory") from exc
+            groups.extend(reply.groups)
+            token = reply.next_page_token
+            if not token:
+                return groups
+
     async def installed(self, name: str) -> dict[str, str]:
         """Server id → installed version of the software, over the whole fleet."""
         return {item.server_id: item.software.version async for item in self._installed(name)}
