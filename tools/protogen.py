@@ -9,6 +9,7 @@ because what the current grpc plugin emits needs a current grpcio.
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,9 @@ README = """# gen/
 
 Python modules generated from `proto/` by `make proto` (`tools/protogen.py`). Never edit anything here by
 hand: change the `.proto` file and regenerate. `tools/protogen.py --check` fails when this folder is stale.
+
+The servicer base classes are for grpc.aio servers: every method is `async def` (an async generator when
+the method streams its responses) and answers UNIMPLEMENTED until a subclass overrides it.
 """
 
 
@@ -42,29 +46,143 @@ and later. Never edit anything here by hand. `tools/protogen.py --check` fails w
 """
 
 
-def run_protoc(proto_dir: Path, out_dir: Path) -> None:
-    """Compiles every .proto under proto_dir into out_dir."""
+def run_protoc(proto_dir: Path, out_dir: Path) -> descriptor_pb2.FileDescriptorSet:
+    """Compiles every .proto under proto_dir into out_dir; the descriptors of those files."""
     sources = sorted(str(path) for path in proto_dir.rglob("*.proto"))
-    args = [
-        "protoc",
-        f"--proto_path={proto_dir}",
-        f"--proto_path={WELL_KNOWN_PROTOS}",
-        f"--python_out={out_dir}",
-        f"--pyi_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        *sources,
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+    with tempfile.TemporaryDirectory(prefix="protogen-descriptors-") as scratch:
+        descriptor_set = Path(scratch) / "descriptors.pb"
+        args = [
+            "protoc",
+            f"--proto_path={proto_dir}",
+            f"--proto_path={WELL_KNOWN_PROTOS}",
+            f"--python_out={out_dir}",
+            f"--pyi_out={out_dir}",
+            f"--grpc_python_out={out_dir}",
+            f"--descriptor_set_out={descriptor_set}",
+            *sources,
+        ]
+        if protoc.main(args) != 0:
+            raise SystemExit("protoc failed")
+        return descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
 
 
 def generate(proto_dir: Path, out_dir: Path) -> None:
     """Writes the complete contents of gen/ into the empty directory out_dir."""
-    run_protoc(proto_dir, out_dir)
+    for file in run_protoc(proto_dir, out_dir).file:
+        if file.service:
+            module = out_dir / Path(file.name).with_name(f"{Path(file.name).stem}_pb2_grpc.py")
+            module.write_text(async_servicers(module.read_text(), file, module.relative_to(out_dir)))
     for package in [out_dir / "convoy", *(out_dir / "convoy").rglob("*")]:
         if package.is_dir():
             (package / "__init__.py").touch()
     (out_dir / "README.md").write_text(README)
+
+
+# What the grpc plugin writes in every servicer method after the docstring: set the status, then raise.
+_PLUGIN_STATUS = [
+    ast.dump(statement)
+    for statement in ast.parse(
+        "context.set_code(grpc.StatusCode.UNIMPLEMENTED)\ncontext.set_details('Method not implemented!')"
+    ).body
+]
+_PLUGIN_MESSAGE = "Method not implemented!"
+_ABORT = "await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')"
+# abort() raises, so this yield never runs: it is there because a method that streams its responses must
+# be an async generator, which is what grpc.aio and services/kit's interceptor iterate.
+_STREAM_MARKER = "yield  # never reached: makes this an async generator, as streamed responses need"
+
+Edit = tuple[int, int, list[str]]
+
+
+def async_servicers(source: str, file: descriptor_pb2.FileDescriptorProto, name: Path) -> str:
+    """The grpc plugin's module, with servicer base methods for grpc.aio that answer UNIMPLEMENTED.
+
+    The plugin writes synchronous methods that set UNIMPLEMENTED and then raise; our services run on
+    grpc.aio, where a method that a subclass leaves out should abort with that status instead. Every
+    method is located by parsing the module and must match the plugin's known stub, so that a plugin
+    release which writes something else stops generation instead of being rewritten blindly.
+    """
+    lines = source.splitlines(keepends=True)
+    edits: list[Edit] = []
+    for servicer, service in servicer_classes(source, file, name):
+        edits += servicer_edits(servicer, service, lines, name)
+    for first, end, replacement in sorted(edits, reverse=True):
+        lines[first:end] = replacement
+    result = "".join(lines)
+    for servicer, _ in servicer_classes(result, file, name):
+        methods = without_docstring(servicer)
+        if not all(isinstance(node, ast.AsyncFunctionDef) for node in methods) or any(
+            isinstance(node, ast.Raise) for node in ast.walk(servicer)
+        ):
+            raise SystemExit(f"{name}: {servicer.name} was not rewritten to plain async methods")
+    return result
+
+
+def servicer_classes(
+    source: str, file: descriptor_pb2.FileDescriptorProto, name: Path
+) -> list[tuple[ast.ClassDef, descriptor_pb2.ServiceDescriptorProto]]:
+    """The plugin's servicer class for every service of file, with that service."""
+    classes = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+    missing = [service.name for service in file.service if f"{service.name}Servicer" not in classes]
+    if missing:
+        raise SystemExit(f"{name}: the grpc plugin wrote no servicer class for {missing}")
+    return [(classes[f"{service.name}Servicer"], service) for service in file.service]
+
+
+def servicer_edits(
+    servicer: ast.ClassDef, service: descriptor_pb2.ServiceDescriptorProto, lines: list[str], name: Path
+) -> list[Edit]:
+    """(first line index, end index, new lines) that make each method of one servicer class async."""
+    body = without_docstring(servicer)
+    methods = [node for node in body if isinstance(node, ast.FunctionDef)]
+    expected = [method.name for method in service.method]
+    if len(methods) != len(body) or [node.name for node in methods] != expected:
+        raise SystemExit(f"{name}: {servicer.name} is not just the methods {expected}")
+    edits: list[Edit] = []
+    for node, method in zip(methods, service.method, strict=True):
+        check_plugin_stub(node, method, name)
+        definition, stub = node.lineno - 1, node.body[-3]
+        new_body = [_ABORT, _STREAM_MARKER] if method.server_streaming else [_ABORT]
+        edits.append((definition, definition + 1, [lines[definition].replace("def ", "async def ", 1)]))
+        edits.append(
+            (
+                stub.lineno - 1,
+                node.end_lineno or 0,
+                [" " * stub.col_offset + text + "\n" for text in new_body],
+            )
+        )
+    return edits
+
+
+def check_plugin_stub(
+    node: ast.FunctionDef, method: descriptor_pb2.MethodDescriptorProto, name: Path
+) -> None:
+    """Fails unless node is the plugin's stub for method: (docstring,) set_code, set_details, raise."""
+    where = f"{name}:{node.lineno} {node.name}"
+    request = "request_iterator" if method.client_streaming else "request"
+    if [argument.arg for argument in node.args.args] != ["self", request, "context"] or node.decorator_list:
+        raise SystemExit(f"{where}: expected a plain method (self, {request}, context)")
+    statements = without_docstring(node)
+    if len(statements) != 3 or [ast.dump(statement) for statement in statements[:2]] != _PLUGIN_STATUS:
+        raise SystemExit(f"{where}: the grpc plugin's stub changed shape; update tools/protogen.py")
+    raised = statements[2]
+    exception = raised.exc if isinstance(raised, ast.Raise) else None
+    arguments = exception.args if isinstance(exception, ast.Call) else []
+    if not (
+        isinstance(exception, ast.Call)
+        and isinstance(exception.func, ast.Name)
+        and len(arguments) == 1
+        and isinstance(arguments[0], ast.Constant)
+        and arguments[0].value == _PLUGIN_MESSAGE
+    ):
+        raise SystemExit(
+            f"{where}: the grpc plugin's stub no longer ends in a raise; update tools/protogen.py"
+        )
+
+
+def without_docstring(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
+    """The statements of a class or function body after its docstring, if it has one."""
+    return node.body[1:] if ast.get_docstring(node, clean=False) is not None else node.body
 
 
 def generate_agent(proto_dir: Path, out_dir: Path) -> None:

@@ -58,28 +58,23 @@ class AgentServiceServicer:
     which is also the only source of its identity.
     """
 
-    def Enroll(self, request, context):
+    async def Enroll(self, request, context):
         """Server-only TLS with the pinned CA, on the scheduler's enrollment port. The join token is single-use;
         a used, expired or revoked one gets UNAUTHENTICATED.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Renew(self, request, context):
+    async def Renew(self, request, context):
         """A new certificate for a new key, before the current one expires. Mutual TLS on the agent port.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Connect(self, request_iterator, context):
+    async def Connect(self, request_iterator, context):
         """The control stream. The agent sends Hello first; the server then pushes assignments, including
         the ones queued while the node was offline. A revoked node's stream is closed.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
+        yield  # never reached: makes this an async generator, as streamed responses need
 
 
 def add_AgentServiceServicer_to_server(servicer, server):

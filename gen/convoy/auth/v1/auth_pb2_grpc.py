@@ -96,78 +96,56 @@ class AuthServiceServicer:
     """Sessions, users and the keys other services verify access tokens with.
     """
 
-    def Login(self, request, context):
+    async def Login(self, request, context):
         """Exchanges a username and password for an access token and a refresh token.
         Unknown users and wrong passwords get the same UNAUTHENTICATED answer; too many failures
         get RESOURCE_EXHAUSTED with a "retry-after" trailing metadata entry (seconds).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Refresh(self, request, context):
+    async def Refresh(self, request, context):
         """Rotates a refresh token. Reusing an already rotated token revokes its whole family.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Logout(self, request, context):
+    async def Logout(self, request, context):
         """Revokes the refresh token's family.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetJwks(self, request, context):
+    async def GetJwks(self, request, context):
         """The public keys access tokens are signed with, as a JSON Web Key Set.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetCurrentUser(self, request, context):
+    async def GetCurrentUser(self, request, context):
         """The user behind the caller's access token.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ChangePassword(self, request, context):
+    async def ChangePassword(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def CreateUser(self, request, context):
+    async def CreateUser(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetUser(self, request, context):
+    async def GetUser(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListUsers(self, request, context):
+    async def ListUsers(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def UpdateUser(self, request, context):
+    async def UpdateUser(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def DeleteUser(self, request, context):
+    async def DeleteUser(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
 
 def add_AuthServiceServicer_to_server(servicer, server):
@@ -568,26 +546,20 @@ class AuditServiceServicer:
     """The insert-only, hash-chained audit log.
     """
 
-    def RecordAudit(self, request, context):
+    async def RecordAudit(self, request, context):
         """Records one event that happened in another service (that service's own changes are recorded in
         the same transaction by the service that owns them; this is for callers without an audit table).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListAudit(self, request, context):
+    async def ListAudit(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def VerifyAuditChain(self, request, context):
+    async def VerifyAuditChain(self, request, context):
         """Recomputes the chain and reports the first record that does not match.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
 
 def add_AuditServiceServicer_to_server(servicer, server):
@@ -757,57 +729,41 @@ class EnrollmentServiceServicer:
     """Join tokens and node certificates: how a node proves who it is.
     """
 
-    def CreateJoinToken(self, request, context):
+    async def CreateJoinToken(self, request, context):
         """Returns the secret token once; only its hash is stored.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListJoinTokens(self, request, context):
+    async def ListJoinTokens(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RevokeJoinToken(self, request, context):
+    async def RevokeJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RedeemJoinToken(self, request, context):
+    async def RedeemJoinToken(self, request, context):
         """Redeems a token atomically and signs a client certificate for the node id the server chose.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RenewNodeCertificate(self, request, context):
+    async def RenewNodeCertificate(self, request, context):
         """Signs a new certificate for an enrolled node (a new key each time).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RevokeNode(self, request, context):
+    async def RevokeNode(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetNodeStatus(self, request, context):
+    async def GetNodeStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetCaBundle(self, request, context):
+    async def GetCaBundle(self, request, context):
         """The CA certificate agents pin, with its SHA-256 fingerprint.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
 
 def add_EnrollmentServiceServicer_to_server(servicer, server):

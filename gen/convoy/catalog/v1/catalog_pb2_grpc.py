@@ -91,76 +91,56 @@ class CatalogServiceServicer:
     """Packages and their versions. A package is one artifact in the transfer store plus what is known about it.
     """
 
-    def CreatePackage(self, request, context):
+    async def CreatePackage(self, request, context):
         """Registers an uploaded artifact. The blob must exist in transfer (FAILED_PRECONDITION otherwise);
         software name, version, release, format and arch together are unique (ALREADY_EXISTS).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetPackage(self, request, context):
+    async def GetPackage(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListPackages(self, request, context):
+    async def ListPackages(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def UpdatePackage(self, request, context):
+    async def UpdatePackage(self, request, context):
         """Changes what is known about a package, never its artifact or identity.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def DeletePackage(self, request, context):
+    async def DeletePackage(self, request, context):
         """Refused with FAILED_PRECONDITION, naming a holder, while a deployment or sync policy references
         the package; otherwise the package goes and its artifact with it unless another package shares it.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def AddReference(self, request, context):
+    async def AddReference(self, request, context):
         """Records that a holder (e.g. "scheduler.deployment:<id>") needs the package; idempotent.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RemoveReference(self, request, context):
+    async def RemoveReference(self, request, context):
         """Drops a holder's reference; idempotent.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListVersions(self, request, context):
+    async def ListVersions(self, request, context):
         """One software's packages, newest version first by the format's own version order.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def GetLatest(self, request, context):
+    async def GetLatest(self, request, context):
         """The newest package of a software that a node of the given family and arch can install
         (NOT_FOUND if there is none).
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListSoftware(self, request, context):
+    async def ListSoftware(self, request, context):
         """Software names with how many versions each has and which is the newest.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
 
 def add_CatalogServiceServicer_to_server(servicer, server):

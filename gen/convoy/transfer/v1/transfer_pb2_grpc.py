@@ -76,54 +76,41 @@ class TransferServiceServicer:
     """Stores, serves and removes artifacts. A blob becomes visible only once it is complete and verified.
     """
 
-    def Upload(self, request_iterator, context):
+    async def Upload(self, request_iterator, context):
         """The first message carries the metadata, every later one a chunk. The artifact is validated and
         inspected while it is written; a rejected one gets INVALID_ARGUMENT and leaves nothing behind.
         Uploading bytes that are already stored returns the existing blob.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Download(self, request, context):
+    async def Download(self, request, context):
         """The first message is a header, every later one a chunk, starting at the requested offset.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
+        yield  # never reached: makes this an async generator, as streamed responses need
 
-    def Stat(self, request, context):
+    async def Stat(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def Delete(self, request, context):
+    async def Delete(self, request, context):
         """Refused with FAILED_PRECONDITION while any holder references the blob.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def ListBlobs(self, request, context):
+    async def ListBlobs(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def AddReference(self, request, context):
+    async def AddReference(self, request, context):
         """Records that a holder (e.g. a catalog package) needs the blob; idempotent. NOT_FOUND if it is not stored.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
-    def RemoveReference(self, request, context):
+    async def RemoveReference(self, request, context):
         """Drops a holder's reference; idempotent. The blob is deleted with its last reference when asked to.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
 
 def add_TransferServiceServicer_to_server(servicer, server):
