@@ -16,10 +16,10 @@ from services.catalog import validation as checks
 from services.catalog.models import Package
 from services.catalog.repository import holders_of, load_package
 from services.catalog.service import Catalog, PackageView
-from services.catalog.versions import VersionKey, debian_string
 from services.kit.db import AsyncSession
 from services.kit.errors import DomainError, InvalidArgument, NotFound
 from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
+from services.kit.versions import VersionKey, debian_string
 
 __all__ = [
     "PackageFilter",

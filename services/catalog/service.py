@@ -17,7 +17,6 @@ from services.catalog.artifacts import ArtifactStore, package_holder
 from services.catalog.models import Package, PackageReference
 from services.catalog.profiles import DeployProfileSpec, check_profile, profile_to_json
 from services.catalog.repository import first_holder, holders_of, load_package, same_identity
-from services.catalog.versions import debian_string
 from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, require_caller
 from services.kit.db import AsyncSession, Database
@@ -27,7 +26,9 @@ from services.kit.errors import (
     FailedPrecondition,
     InvalidArgument,
 )
+from services.kit.hints import hint_reconciler
 from services.kit.pagination import parse_uuid
+from services.kit.versions import debian_string
 
 __all__ = ["PackageDraft", "PackageChanges", "PackageView", "Catalog", "PackageUseCases", "utcnow"]
 
@@ -147,6 +148,7 @@ class PackageUseCases:
                 session.add(package)
                 await session.flush()
                 await catalog.audit.record("package.create", _target(package.id), reason=_label(package))
+                await hint_reconciler(session, f"software:{package.software_name}")
         except IntegrityError as exc:
             # Another caller registered the same identity since the check above.
             async with catalog.db.transaction() as session:

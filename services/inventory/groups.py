@@ -33,6 +33,7 @@ from services.inventory.validation import (
 from services.kit.context import WRITE_ROLES
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from services.kit.hints import hint_reconciler
 from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = ["GroupDraft", "GroupChanges", "GroupView", "GroupUseCases", "MAX_MEMBERS_PER_CALL"]
@@ -152,6 +153,7 @@ class GroupUseCases:
             await session.delete(group)
             await session.flush()
             await core.audit.record("group.delete", f"group:{group.id}", reason=f"name={group.name}")
+            await hint_reconciler(session, f"group:{group.id}")
 
     async def add_members(self, group_id: str, server_ids: Sequence[str]) -> int:
         """Adds the servers that are not members yet; all must exist or nothing is added."""
@@ -166,6 +168,7 @@ class GroupUseCases:
                 added = await _insert_members(session, group.id, wanted, core.now())
                 reason = f"added {len(added)}: {id_list(added)}"
                 await core.audit.record("group.member.add", f"group:{group.id}", reason=reason)
+                await hint_reconciler(session, f"group:{group.id}")
         except IntegrityError as exc:
             raise Conflict("a server or the group was deleted meanwhile; nothing was added, retry") from exc
         return len(added)
@@ -185,6 +188,7 @@ class GroupUseCases:
             removed = list((await (await session.connection()).execute(statement)).scalars())
             reason = f"removed {len(removed)}: {id_list(removed)}"
             await core.audit.record("group.member.remove", f"group:{group.id}", reason=reason)
+            await hint_reconciler(session, f"group:{group.id}")
         return len(removed)
 
     async def list_members(self, group_id: str, *, size: int, token: str) -> Page[ServerView]:

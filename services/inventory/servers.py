@@ -35,6 +35,7 @@ from services.inventory.validation import (
 from services.kit.context import WRITE_ROLES
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from services.kit.hints import hint_reconciler
 from services.kit.pagination import parse_uuid, scope
 
 __all__ = ["ServerDraft", "ServerChanges", "ServerFilter", "ServerUseCases", "MAX_QUERY"]
@@ -124,6 +125,7 @@ class ServerUseCases:
                 await session.flush()
                 reason = ", ".join(changed) or "no changes"
                 await core.audit.record("server.update", f"server:{server.id}", reason=reason)
+                await hint_reconciler(session, f"node:{server.id}")
                 return (await with_groups(session, [server]))[0]
         except IntegrityError as exc:
             raise AlreadyExists(f"another server was just given ip_address {changes.ip_address}") from exc

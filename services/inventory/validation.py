@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import zoneinfo
 from dataclasses import dataclass
 
 from services.inventory.models import CATEGORIES, PACKAGE_FAMILIES, SOURCES
 from services.kit.errors import InvalidArgument
 from services.kit.text import check_description as _check_description
 from services.kit.text import check_query, has_control
+from services.kit.timezones import check_timezone
 
 __all__ = [
     "RESERVED_KEYS",
@@ -173,14 +173,7 @@ def check_window(window: MaintenanceWindow) -> MaintenanceWindow:
 
 
 def _check_timezone(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidArgument("maintenance window timezone is required, e.g. 'Asia/Shanghai' or 'UTC'")
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidArgument(f"maintenance window timezone {name[:64]!r} is not a known IANA zone") from exc
-    return name
+    return check_timezone(name, "maintenance window timezone")
 
 
 # (name, lowest, highest, names for values) of the five cron fields.

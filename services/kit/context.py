@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,6 +15,7 @@ __all__ = [
     "CallContext",
     "current_call",
     "use_call",
+    "calling",
     "require_role",
     "require_user",
     "require_caller",
@@ -75,6 +78,16 @@ def current_call() -> CallContext:
 
 def use_call(call: CallContext) -> contextvars.Token[CallContext | None]:
     return _current.set(call)
+
+
+@contextlib.contextmanager
+def calling(call: CallContext) -> Iterator[CallContext]:
+    """The call context of work no request started (a background loop), for the duration of a block."""
+    token = _current.set(call)
+    try:
+        yield call
+    finally:
+        _current.reset(token)
 
 
 def require_user(call: CallContext | None = None) -> Principal:

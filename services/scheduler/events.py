@@ -20,6 +20,7 @@ from sqlalchemy import insert, text
 
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from services.kit.db import AsyncSession
+from services.kit.hints import RECONCILE_CHANNEL
 from services.kit.timestamps import to_timestamp
 from services.scheduler.messages import deployment_to_proto, target_to_proto
 from services.scheduler.models import Deployment, Event, Target
@@ -41,10 +42,6 @@ EVENTS_CHANNEL = "convoy_events"
 ROLLOUT_CHANNEL = "convoy_rollout"
 # Payload: a node id whose work changed; the process holding that node's stream pushes it.
 NODE_CHANNEL = "convoy_node"
-# Wakes the reconcilers (a hint: they also run on a timer). Payload: "" (everything), "policy:<id>",
-# "node:<id>", "software:<name>" or "group:<id>". Inventory (group members) and catalog (new packages)
-# send it too: the database is shared, and a missed hint only waits for the next timed pass.
-RECONCILE_CHANNEL = "convoy_reconcile"
 _EVENTS_LOCK = zlib.crc32(b"scheduler.events") - 2**31
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 _MAX_PAYLOAD = 7900

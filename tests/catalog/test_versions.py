@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from debian.debian_support import Version as DebianVersion
 
-from services.catalog.versions import (
+from services.kit.versions import (
     compare,
     compare_across,
     debian_string,
