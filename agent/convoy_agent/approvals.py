@@ -12,6 +12,7 @@ import time
 from typing import Dict, List
 
 from convoy_agent import config as configuration
+from convoy_agent.files import write_atomically
 
 WAITING = ".waiting"
 APPROVED = ".approved"
@@ -31,7 +32,7 @@ def _check(task_id: str) -> str:
 def mark_waiting(directory: str, task_id: str, about: Dict[str, object]) -> None:
     configuration.ensure_state_dir(directory)
     data = json.dumps(dict(about, since=time.time()), sort_keys=True).encode("utf-8")
-    configuration.write_atomic(os.path.join(directory, _check(task_id) + WAITING), data, 0o600)
+    write_atomically(os.path.join(directory, _check(task_id) + WAITING), data, 0o600)
 
 
 def is_approved(directory: str, task_id: str) -> bool:
@@ -70,5 +71,5 @@ def approve(directory: str, task_id: str) -> Dict[str, object]:
         raise ApprovalError("no task %s is waiting for approval on this node" % task_id)
     with open(path) as handle:
         about = json.load(handle)
-    configuration.write_atomic(os.path.join(directory, task_id + APPROVED), b"", 0o600)
+    write_atomically(os.path.join(directory, task_id + APPROVED), b"", 0o600)
     return about

@@ -254,4 +254,5 @@ def build_agent(config: configuration.Config):
     )
     holder.append(agent)
     runner.send = agent.send
+    runner.task_ended = agent.reporter.wake
     return agent

@@ -7,7 +7,8 @@ go into it: the private key lives in the state directory, readable by the agent'
 
 import json
 import os
-import tempfile
+
+from convoy_agent.files import write_atomically
 
 DEFAULT_CONFIG = "/etc/convoy-agent/agent.json"
 DEFAULT_STATE_DIR = "/var/lib/convoy-agent"
@@ -18,6 +19,8 @@ KEY_FILE = "node-key.pem"
 CERT_FILE = "node.pem"
 CA_FILE = "ca.pem"
 APPROVALS_DIR = "approvals"
+# The software names the scheduler asked the agent to watch besides what it installed itself.
+WATCH_FILE = "watch.json"
 
 # The names in the scheduler's and transfer's server certificates: node-facing addresses need no IP SANs.
 SCHEDULER_NAME = "scheduler"
@@ -47,6 +50,10 @@ class Config:
         self.connect_timeout_seconds = _positive(values, "connect_timeout_seconds", 20.0)
         # How long one package command may run (never past the assignment's deadline either).
         self.command_timeout = _positive(values, "command_timeout_seconds", 1800.0)
+        # How often the installed versions of managed and watched software are read again in any case, and
+        # how often the package databases are looked at (a stat of their files) for a package tool's work.
+        self.inventory_interval_seconds = _positive(values, "inventory_interval_seconds", 300.0)
+        self.package_check_seconds = _positive(values, "package_check_seconds", 5.0)
 
     def to_dict(self):
         # type: () -> Dict[str, Any]
@@ -64,6 +71,8 @@ class Config:
                 "backoff_max_seconds": self.backoff_max_seconds,
                 "connect_timeout_seconds": self.connect_timeout_seconds,
                 "command_timeout_seconds": self.command_timeout,
+                "inventory_interval_seconds": self.inventory_interval_seconds,
+                "package_check_seconds": self.package_check_seconds,
             }
         )
         return values
@@ -86,6 +95,11 @@ class Config:
     def ca_file(self):
         # type: () -> str
         return self.state_path(CA_FILE)
+
+    @property
+    def watch_file(self):
+        # type: () -> str
+        return self.state_path(WATCH_FILE)
 
     @property
     def approvals_dir(self):
@@ -173,42 +187,12 @@ def save(config, path=None):
     # type: (Config, Optional[str]) -> str
     path = config_path(path or config.path)
     data = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
-    write_atomic(path, data.encode("utf-8"), 0o644)
-    config.path = path
-    return path
-
-
-def write_atomic(path, data, mode):
-    # type: (str, bytes, int) -> None
-    """Replaces path with data in one rename, so a crash leaves the old file or the new one, never half.
-
-    The temporary file gets its mode before any byte is written, so a key is never readable by others.
-    """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    _sync_directory(directory)
-
-
-def _sync_directory(directory):
-    # type: (str) -> None
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    write_atomically(path, data.encode("utf-8"), 0o644)
+    config.path = path
+    return path
 
 
 def ensure_state_dir(path):

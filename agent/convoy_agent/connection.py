@@ -13,7 +13,7 @@ import queue
 import random
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import grpc
 from cryptography import x509
@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from google.protobuf import timestamp_pb2
 
 from convoy_agent import config as configuration
-from convoy_agent import enroll
+from convoy_agent import enroll, installed
+from convoy_agent.files import write_atomically
 from convoy_agent.proto import agent_pb2, agent_pb2_grpc
 
 LOG = logging.getLogger("convoy_agent.connection")
@@ -111,8 +112,8 @@ def renew(config: configuration.Config, identity: Identity, channel: grpc.Channe
     cert_pem = response.certificate_pem.encode("ascii")
     enroll.check_certificate_for_key(cert_pem, key)
     key_pem = enroll.key_pem(key)
-    configuration.write_atomic(_pending(config.key_file), key_pem, 0o600)
-    configuration.write_atomic(_pending(config.cert_file), cert_pem, 0o644)
+    write_atomically(_pending(config.key_file), key_pem, 0o600)
+    write_atomically(_pending(config.cert_file), cert_pem, 0o644)
     os.rename(_pending(config.key_file), config.key_file)
     os.rename(_pending(config.cert_file), config.cert_file)
     return Identity(key_pem, cert_pem, identity.ca_pem)
@@ -157,6 +158,8 @@ class Session:
         self.responses = None  # type: Optional[grpc.Future]
         self.reconnect_after = None  # type: Optional[float]
         self.renewed = False
+        # The installed software this stream carried last (Hello, then each InstalledReport).
+        self.installed = None  # type: Optional[installed.Key]
 
     def requests(self):
         while True:
@@ -195,10 +198,10 @@ class Agent:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.sessions = 0
-        self.delays = []  # type: List[float]
         self._lock = threading.Lock()
         self._session = None  # type: Optional[Session]
         self.identity = load_identity(config)
+        self.reporter = installed.Reporter(config, runner, self)
 
     # What the task runner calls, from any thread.
     def send(self, message: agent_pb2.AgentMessage) -> bool:
@@ -210,15 +213,36 @@ class Agent:
         session.outgoing.put(message)
         return True
 
+    def current_session(self) -> Optional[Session]:
+        with self._lock:
+            session = self._session
+        return None if session is None or session.closed.is_set() else session
+
+    def report_installed(self, session: Session, software: List[agent_pb2.InstalledSoftware]) -> bool:
+        """Sends `software` as an InstalledReport when it differs from what `session` carried last and
+        `session` is still the current stream (a read begun before a reconnect is older than that Hello)."""
+        key = installed.key_of(software)
+        with self._lock:
+            if session is not self._session or session.closed.is_set() or key == session.installed:
+                return False
+            session.installed = key
+            report = agent_pb2.InstalledReport(installed=software)
+            session.outgoing.put(agent_pb2.AgentMessage(installed=report))
+        return True
+
     def stop(self) -> None:
         self.stopping.set()
+        self.reporter.wake()
         with self._lock:
             session = self._session
         if session is not None:
             session.close()
 
     def run(self) -> None:
-        """Connects, and reconnects after every loss, until stop()."""
+        """Connects, and reconnects after every loss, until stop(); the reporter runs alongside."""
+        reporter = threading.Thread(target=self.reporter.run, args=(self.stopping,), name="installed")
+        reporter.daemon = True
+        reporter.start()
         while not self.stopping.is_set():
             started = time.time()
             session = Session()
@@ -251,7 +275,6 @@ class Agent:
             if time.time() - started >= max(30.0, 3 * self.config.heartbeat_seconds):
                 self.backoff.reset()
             delay = session.reconnect_after if session.reconnect_after else self.backoff.next_delay()
-            self.delays.append(delay)
             LOG.info("reconnecting in %.1f s", delay)
             self.stopping.wait(delay)
 
@@ -269,6 +292,7 @@ class Agent:
         try:
             grpc.channel_ready_future(channel).result(timeout=self.config.connect_timeout_seconds)
             hello = agent_pb2.Hello(facts=self.facts(), installed=self.runner.installed_software())
+            session.installed = installed.key_of(list(hello.installed))
             session.outgoing.put(agent_pb2.AgentMessage(hello=hello))
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             session.responses = stub.Connect(session.requests())
@@ -306,6 +330,9 @@ class Agent:
             self.runner.acknowledged(message.ack.assignment_id, message.ack.attempt)
         elif kind == "approve":
             self.runner.approve(message.approve.assignment_id, message.approve.attempt)
+        elif kind == "watch":
+            if self.runner.watch(list(message.watch.software_names)):
+                self.reporter.wake()
         elif kind == "disconnect":
             LOG.warning("the scheduler closed the stream: %s", message.disconnect.reason)
             if message.disconnect.reconnect_after_seconds > 0:

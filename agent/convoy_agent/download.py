@@ -10,10 +10,12 @@ DownloadResponse-like messages (a header first, then chunks): see grpc_stream() 
 
 import hashlib
 import os
-import random
 import re
 import time
 from typing import Any, Callable, Iterator, Optional
+
+from convoy_agent.connection import Backoff
+from convoy_agent.files import fsync_directory
 
 DOWNLOADS_DIR = "downloads"
 HASH_BLOCK = 1024 * 1024
@@ -21,6 +23,8 @@ HASH_BLOCK = 1024 * 1024
 # (progress resets the count). With one, the download keeps trying until then: an outage of any length
 # within the assignment's deadline is survived.
 RETRIES = 5
+# The first reconnect waits about RETRY_DELAY, each further one in a row twice as long, up to the cap.
+RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 30.0
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # gRPC status names after which trying again is pointless.
@@ -69,7 +73,7 @@ def download(
                 progress(os.path.getsize(final), os.path.getsize(final))
             return final
         os.unlink(final)
-    failures = 0
+    backoff = Backoff(RETRY_DELAY, MAX_RETRY_DELAY)
     restarted = False
     while True:
         if cancelled is not None and cancelled():
@@ -94,8 +98,9 @@ def download(
                 raise DownloadError(f"transfer refused the download ({code}): {_details(error)}") from None
             if code == "OUT_OF_RANGE":
                 _unlink(part)  # our part is longer than the blob: it cannot be right
-            failures = 0 if _part_size(part) > before else failures + 1
-            delay = min(MAX_RETRY_DELAY, 0.5 * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
+            if _part_size(part) > before:
+                backoff.reset()
+            delay = backoff.next_delay()
             limit = give_up_at() if give_up_at is not None else None
             if limit is not None:
                 remaining = limit - time.time()
@@ -104,12 +109,12 @@ def download(
                         f"the download kept failing until the deadline: {_details(error) or error}"
                     ) from None
                 delay = min(delay, remaining)
-            elif failures > retries:
+            elif backoff.failures > retries:
                 raise DownloadError(f"the download kept failing: {_details(error) or error}") from None
             sleep(delay)
             continue
         os.rename(part, final)
-        _fsync_dir(directory)
+        fsync_directory(directory)
         if progress:
             progress(total, total)
         return final
@@ -275,11 +280,3 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(directory: str) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from convoy_agent import config as configuration
+from convoy_agent.files import write_atomically
 from convoy_agent.proto import agent_pb2, agent_pb2_grpc
 
 ENROLL_TIMEOUT = 60.0
@@ -370,9 +371,9 @@ def enroll(
     if overrides:
         values["facts"] = overrides
     result = configuration.Config(values, configuration.config_path(config_file))
-    configuration.write_atomic(result.key_file, key_pem(key), 0o600)
-    configuration.write_atomic(result.cert_file, certificate_pem, 0o644)
-    configuration.write_atomic(result.ca_file, ca_pem, 0o644)
+    write_atomically(result.key_file, key_pem(key), 0o600)
+    write_atomically(result.cert_file, certificate_pem, 0o644)
+    write_atomically(result.ca_file, ca_pem, 0o644)
     configuration.save(result)
     return result
 

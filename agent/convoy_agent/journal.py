@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from convoy_agent.files import fsync_directory, write_atomically
+
 # Task states as the journal records them (the names of convoy.agent.v1.TaskState without the prefix).
 ASSIGNED = "assigned"
 DOWNLOADING = "downloading"
@@ -154,7 +156,7 @@ class Journal:
                 os.unlink(self.path(assignment_id, attempt))
             except FileNotFoundError:
                 return
-            _fsync_dir(self.directory)
+            fsync_directory(self.directory)
 
     def entries(self) -> List[Entry]:
         with self._lock:
@@ -207,40 +209,13 @@ class Journal:
         write_atomically(path, json.dumps(entry.to_json(), sort_keys=True).encode("utf-8"))
 
     def _clean_temporaries(self) -> None:
+        """Drops the temporary files a crash left: `.<entry>.tmp-*`, and older agents' `<entry>.tmp-*`."""
         for name in os.listdir(self.directory):
             if ".json.tmp-" in name:
                 try:
                     os.unlink(os.path.join(self.directory, name))
                 except OSError:
                     pass
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Replaces `path` with `data`: temp file in the same directory, fsync, rename, fsync the directory."""
-    directory = os.path.dirname(path)
-    temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _encode(value: Optional[bytes]) -> Optional[str]:

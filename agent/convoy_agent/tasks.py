@@ -21,14 +21,14 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from google.protobuf import timestamp_pb2
 
-from convoy_agent import approvals, locks
+from convoy_agent import approvals, installed, locks
 from convoy_agent import config as configuration
 from convoy_agent.executors.base import ExecutorError, NoRuntimeError
-from convoy_agent.journal import write_atomically
+from convoy_agent.files import write_atomically
 from convoy_agent.proto import agent_pb2
 
 LOG = logging.getLogger("convoy_agent.tasks")
@@ -231,6 +231,10 @@ class TaskRunner:
         self.executor_for = executor_for
         self.download = download
         self.send = send or (lambda message: False)
+        # Called when a task ends (its package operation may have changed what is installed).
+        self.task_ended = lambda: None  # type: Callable[[], None]
+        self.watch_list = installed.WatchList(config.watch_file, valid_package_name)
+        self._native = None  # type: Optional[int]
         self.tasks = {}  # type: Dict[Key, Task]
         self.lock = threading.Lock()
         self.install_lock = locks.InstallLock(config.state_dir)
@@ -344,18 +348,58 @@ class TaskRunner:
                 seen[(str(name), int(fmt))] = None
         return [key for key in seen if valid_package_name(key[0])]
 
-    def installed_software(self) -> List[agent_pb2.InstalledSoftware]:
-        """What the package databases report now for every software Convoy has managed on this node."""
-        installed = []
-        for name, fmt in self.managed():
+    def watch(self, names: List[str]) -> bool:
+        """The scheduler's new watch list; True when it differs from the one kept."""
+        try:
+            return self.watch_list.replace(names)
+        except OSError as error:
+            LOG.warning("cannot keep the watch list in %s: %s", self.watch_list.path, error)
+            return False
+
+    def native_format(self) -> int:
+        """The node's own package format (FORMAT_DEB or FORMAT_RPM; 0 without either tool), as the facts
+        say it: watched software is looked up with that tool."""
+        if self._native is None:
+            from convoy_agent import facts
+
+            family = facts.package_family(
+                facts.read_os_release(), sandbox_root=self.config.sandbox_root or None
+            )
+            self._native = {facts.DEB: agent_pb2.FORMAT_DEB, facts.RPM: agent_pb2.FORMAT_RPM}.get(family, 0)
+        return self._native
+
+    def reported(self) -> List[Tuple[str, int]]:
+        """(name, format) of the software the node reports: what Convoy handled here, then the watched
+        names it did not, in the node's own format."""
+        software = self.managed()
+        known = set(name for name, _ in software)
+        watched = [name for name in self.watch_list.names() if name not in known]
+        if watched and self.native_format():
+            software += [(name, self.native_format()) for name in watched]
+        return software
+
+    def installed_software(
+        self, known: Optional[Dict[Tuple[str, int], str]] = None
+    ) -> List[agent_pb2.InstalledSoftware]:
+        """What the package databases report now for the software of `reported()`. A query that fails
+        keeps the version `known` had for it ((name, format) -> version: what the stream carried last), or
+        is left out without one: Hello goes out all the same, and a reread does not report a software
+        removed because its tool did not answer once."""
+        found = []
+        for name, fmt in self.reported():
             try:
                 version = self._executor(fmt).installed_version(name)
-            except Exception as error:  # one broken tool must not keep the node from saying hello
+            except Exception as error:
                 LOG.warning("cannot query %s %s: %s", FORMATS.get(fmt, fmt), name, error)
-                continue
+                version = (known or {}).get((name, fmt))
             if version:
-                installed.append(agent_pb2.InstalledSoftware(name=name, version=version, format=fmt))
-        return installed
+                found.append(agent_pb2.InstalledSoftware(name=name, version=version, format=fmt))
+        return found
+
+    def installing(self) -> bool:
+        """Whether one of the agent's tasks is in its package operation (or past it, reporting)."""
+        with self.lock:
+            return any(task.installing for task in self.tasks.values())
 
     def busy(self) -> bool:
         with self.lock:
@@ -492,6 +536,7 @@ class TaskRunner:
                 approvals.clear(self.config.approvals_dir, assignment.assignment_id)
             except approvals.ApprovalError:
                 pass
+            self.task_ended()
 
     def _validate(self, assignment: agent_pb2.Assignment) -> None:
         """What the scheduler sent is checked before any of it reaches a command line or a path."""

@@ -35,7 +35,7 @@ from services.kit.errors import (
 )
 from services.kit.pagination import parse_uuid
 from services.kit.pki import check_csr
-from services.kit.text import has_control
+from services.kit.text import check_text, has_control
 
 __all__ = [
     "BAD_JOIN_TOKEN",
@@ -360,7 +360,4 @@ def _hostname_problem(hostname: str) -> str:
 
 
 def _check_reason(reason: str) -> str:
-    reason = reason.strip()
-    if len(reason) > REASON_LIMIT or has_control(reason):
-        raise InvalidArgument(f"reason must be at most {REASON_LIMIT} characters without control characters")
-    return reason
+    return check_text(reason, REASON_LIMIT, "reason")

@@ -19,7 +19,7 @@ from services.auth.service import Core
 from services.kit.context import ADMIN, OPERATOR, current_call
 from services.kit.db import AsyncSession
 from services.kit.errors import InvalidArgument, NotFound
-from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
+from services.kit.pagination import page_size, parse_uuid, read_time, read_token, scope, write_token
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -173,7 +173,4 @@ def _group_ids(values: Sequence[str]) -> list[uuid.UUID]:
 
 
 def _page_position(after: dict[str, str]) -> tuple[datetime, uuid.UUID]:
-    try:
-        return datetime.fromisoformat(after["created_at"]), uuid.UUID(after["id"])
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
+    return read_time(after["created_at"]), parse_uuid(after["id"], "page_token id")

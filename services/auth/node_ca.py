@@ -11,14 +11,8 @@ from cryptography.hazmat.primitives import serialization
 
 from services.auth.config import AuthSettings
 from services.kit.errors import FailedPrecondition, InvalidArgument
-from services.kit.pki import (
-    CertifiedKey,
-    check_distinct_cas,
-    fingerprint,
-    load_certified_key,
-    node_uri,
-    sign_csr,
-)
+from services.kit.pki import CertifiedKey, fingerprint, node_uri, sign_csr
+from services.kit.tls import load_node_ca
 
 __all__ = ["NodeAuthority", "SignedCertificate", "require_authority"]
 
@@ -52,19 +46,14 @@ class NodeAuthority:
     def load(cls, settings: AuthSettings) -> NodeAuthority | None:
         """None when this server has no node CA (dev without a PKI): it then enrolls no nodes."""
         files = settings.tls_files()
-        if files is None or settings.node_ca is None or settings.node_ca_key is None:
+        if files is None or settings.node_ca_key is None:
             return None
-        try:
-            node_ca = load_certified_key(settings.node_ca, settings.node_ca_key)
-            service_ca_pem = files.ca.read_bytes()
-        except OSError as exc:
-            raise ValueError(
-                f"cannot load the node CA or the service CA: {exc}; "
-                "`python -m services.kit.pki init <pki dir> --names …` creates the missing files"
-            ) from exc
-        # Signing nodes with the service CA would make every node certificate a service certificate.
-        check_distinct_cas(x509.load_pem_x509_certificate(service_ca_pem), node_ca.certificate)
-        return cls(node_ca, service_ca_pem, timedelta(hours=settings.node_cert_hours))
+        # Signing nodes with the service CA would make every node certificate a service certificate:
+        # load_node_ca refuses that.
+        node_ca = load_node_ca(settings, key=settings.node_ca_key)
+        if node_ca is None:
+            return None
+        return cls(node_ca.authority, files.ca.read_bytes(), timedelta(hours=settings.node_cert_hours))
 
     @property
     def ca_fingerprint(self) -> str:

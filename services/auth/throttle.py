@@ -7,6 +7,7 @@ import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 from sqlalchemy import case, or_
 from sqlalchemy.dialects.postgresql import insert
@@ -54,19 +55,37 @@ class ThrottlePolicy:
 
 
 def throttle_keys(username: str, client_address: str) -> list[str]:
+    """A login's failure budgets: the username's, and its address's (IPv6 per /64, as for enrollment)."""
     keys = [f"user:{username.lower()[:200]}"]
     if client_address:
-        keys.append(f"addr:{client_address[:200]}")
+        try:
+            budget = _budget(ipaddress.ip_address(_peer_host(client_address)))
+        except ValueError:
+            budget = client_address[:200]
+        keys.append(f"addr:{budget}")
     return keys
 
 
 def enroll_key(peer_address: str) -> str:
     """The key of an enrolling agent's address ("" when unknown): its IP without the port, so that new
-    connections do not start new counts."""
+    connections do not start new counts. IPv6 addresses count per /64, the smallest network a site is
+    given, so one site cannot spread its failures over 2^64 addresses; an IPv4-mapped IPv6 address
+    counts as the IPv4 address it is."""
+    host = _peer_host(peer_address)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{ENROLL_PREFIX}{host[:200]}" if host else ""
+    return ENROLL_PREFIX + _budget(address)
+
+
+def _peer_host(peer_address: str) -> str:
+    """The host of a gRPC peer ("ipv4:192.0.2.1:5000", "ipv6:%5B2001:db8::1%5D:5000": gRPC writes a URI,
+    with the brackets percent-encoded) or of "host:port"."""
     address = peer_address.strip()
     for prefix in ("ipv4:", "ipv6:"):
         if address.startswith(prefix):
-            address = address[len(prefix) :].rpartition(":")[0]
+            address = unquote(address[len(prefix) :]).rpartition(":")[0]
             break
     else:
         try:
@@ -74,8 +93,16 @@ def enroll_key(peer_address: str) -> str:
         except ValueError:
             host, _, port = address.rpartition(":")
             address = host if host and port.isdigit() else address
-    address = address.strip("[]")
-    return f"{ENROLL_PREFIX}{address[:200]}" if address else ""
+    return address.strip("[]")
+
+
+def _budget(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address or network whose failures are counted together."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address), 64), strict=False))
 
 
 async def seconds_blocked(session: AsyncSession, keys: list[str], now: datetime) -> int:

@@ -18,7 +18,7 @@ from services.catalog.repository import holders_of, load_package
 from services.catalog.service import Catalog, PackageView
 from services.kit.db import AsyncSession
 from services.kit.errors import DomainError, InvalidArgument, NotFound
-from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
+from services.kit.pagination import page_size, parse_uuid, read_time, read_token, scope, write_token
 from services.kit.versions import VersionKey, debian_string
 
 __all__ = [
@@ -167,7 +167,7 @@ def _listing_position(token: str, listing: str) -> tuple[str, datetime, uuid.UUI
     position = read_token(token, listing, "name", "at", "id")
     if position is None:
         return None
-    return position["name"], _time(position["at"]), parse_uuid(position["id"], "page_token id")
+    return position["name"], read_time(position["at"]), parse_uuid(position["id"], "page_token id")
 
 
 def _listing_token(listing: str, last: Package) -> str:
@@ -183,7 +183,9 @@ def _versions_position(token: str, listing: str) -> _Position | None:
     except DomainError as exc:
         raise InvalidArgument("page_token is not valid") from exc
     fields = {name: position[name] for name in ("format", "version", "release", "arch")}
-    return _Position(parse_uuid(position["id"], "page_token id"), created_at=_time(position["at"]), **fields)
+    return _Position(
+        parse_uuid(position["id"], "page_token id"), created_at=read_time(position["at"]), **fields
+    )
 
 
 def _versions_token(listing: str, last: Ordered) -> str:
@@ -196,18 +198,6 @@ def _versions_token(listing: str, last: Ordered) -> str:
         arch=last.arch,
         at=last.created_at.isoformat(),
     )
-
-
-def _time(text: str) -> datetime:
-    """A cursor's timestamp, which catalog always writes with its zone (a naive one cannot be
-    compared with the stored ones)."""
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
-    if when.tzinfo is None:
-        raise InvalidArgument("page_token is not valid")
-    return when
 
 
 def _after(packages: Sequence[R], position: _Position) -> list[R]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from debian.debian_support import Version as DebianVersion
 
+from services.kit.arch import NOARCH, normalise_arch
 from services.kit.errors import InvalidArgument
 from services.kit.text import LINE_BREAKS, has_control
 from services.kit.text import check_description as _check_description
@@ -36,9 +37,6 @@ __all__ = [
 
 FORMATS = ("deb", "rpm", "tar", "container")
 FAMILIES = ("deb", "rpm")
-NOARCH = "noarch"
-# Debian's names for the common architectures, stored as the names nodes report (uname -m) and rpm uses.
-ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "all": NOARCH}
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.+_-]{0,127}$")
 _ARCH = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -85,8 +83,7 @@ def check_families(format: str, given: Sequence[str]) -> list[str]:
 
 
 def check_arch(value: str) -> str:
-    arch = value.strip().lower()
-    arch = ARCH_ALIASES.get(arch, arch)
+    arch = normalise_arch(value)
     if not _ARCH.fullmatch(arch):
         raise InvalidArgument(
             "arch must be x86_64, aarch64, noarch or another architecture name of 1-32 lowercase "

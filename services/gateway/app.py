@@ -28,6 +28,8 @@ from services.gateway.routes import (
     health,
     join_tokens,
     packages,
+    policies,
+    schedules,
     servers,
     users,
 )
@@ -57,7 +59,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
-    routers = (auth, users, audit, servers, groups, packages, deployments, events, join_tokens, health)
+    routers = (
+        auth,
+        users,
+        audit,
+        servers,
+        groups,
+        packages,
+        deployments,
+        policies,
+        schedules,
+        events,
+        join_tokens,
+        health,
+    )
     for router in (module.router for module in routers):
         app.include_router(router)
     _add_error_handlers(app)

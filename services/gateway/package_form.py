@@ -9,6 +9,8 @@ from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.transfer.v1 import transfer_pb2 as transfer_pb
 from services.gateway.errors import ApiError
 from services.gateway.schemas_packages import FAMILY_VALUES, FORMAT_VALUES
+from services.kit.arch import NOARCH, normalise_arch
+from services.kit.versions import split_epoch
 
 __all__ = ["FORM_FIELDS", "check_field", "registration"]
 
@@ -24,9 +26,6 @@ FORM_FIELDS = {
 _FORMAT_NAMES = {value: name for name, value in FORMAT_VALUES.items()}
 # Container images name themselves by repository and tag, which operators may map to other software names.
 _SELF_NAMED = {"deb", "rpm", "tar"}
-# The names catalog stores for Debian's and OCI's architecture spellings (catalog normalises them the same
-# way; the gateway cannot import catalog's code), so "amd64" in the form agrees with an x86_64 package.
-_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "all": "noarch"}
 
 
 def _bad(message: str) -> ApiError:
@@ -47,24 +46,24 @@ def _same_text(given: str, found: str) -> bool:
 
 
 def _same_arch(given: str, found: str) -> bool:
-    given, found = given.lower(), found.lower()
-    return _ARCH_ALIASES.get(given, given) == _ARCH_ALIASES.get(found, found)
+    # Catalog stores the normalised name, so "amd64" in the form agrees with an x86_64 package.
+    return normalise_arch(given) == normalise_arch(found)
 
 
-def _split_epoch(version: str) -> tuple[int | None, str]:
-    epoch, colon, rest = version.partition(":")
-    # Bounded: int() of thousands of digits raises; no package tool takes an epoch that long anyway.
-    if colon and epoch.isascii() and epoch.isdigit() and len(epoch) <= 9:
-        return int(epoch), rest
-    return None, version
+def _epoch_number(epoch: str) -> str:
+    # Compared as text without leading zeros: int() of an epoch thousands of digits long would raise.
+    return epoch.lstrip("0") or "0"
 
 
 def _same_version(given: str, found: str) -> bool:
     """Equal by the package tools' rules: epoch 0 is no epoch, and a form that leaves the epoch out still
     names the package's own version (people copy "2.0-3" from a file name, rpm says "1:2.0-3")."""
-    given_epoch, given_rest = _split_epoch(given)
-    found_epoch, found_rest = _split_epoch(found)
-    return given_rest == found_rest and given_epoch in (None, found_epoch or 0)
+    given_epoch, given_rest = split_epoch(given)
+    found_epoch, found_rest = split_epoch(found)
+    epoch_left_out = given_rest == given
+    return given_rest == found_rest and (
+        epoch_left_out or _epoch_number(given_epoch) == _epoch_number(found_epoch)
+    )
 
 
 def _pick(
@@ -138,7 +137,7 @@ def registration(
         software_name=name,
         version=version,
         format=FORMAT_VALUES[fmt],
-        arch=arch or "noarch",
+        arch=arch or NOARCH,
         package_families=_families(fields, fmt),
         description=fields.get("description", "") or found.description,
         depends=list(found.depends),

@@ -195,6 +195,7 @@ class DeploymentPublic(BaseModel):
     policy_id: str
     schedule_id: str
     rollback_deployment_id: str
+    override_maintenance_window: bool
     counts: CountsPublic
     current_batch: int
     batch_count: int
@@ -366,6 +367,7 @@ def deployment_out(deployment: sched_pb.Deployment) -> DeploymentPublic:
         policy_id=deployment.policy_id,
         schedule_id=deployment.schedule_id,
         rollback_deployment_id=deployment.rollback_deployment_id,
+        override_maintenance_window=deployment.override_maintenance_window,
         counts=CountsPublic(**{name: getattr(counts, name) for name in CountsPublic.model_fields}),
         current_batch=deployment.current_batch,
         batch_count=deployment.batch_count,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Final, Literal
 
 from services.kit.errors import PermissionDenied, Unauthenticated
 
@@ -16,6 +18,7 @@ __all__ = [
     "current_call",
     "use_call",
     "calling",
+    "service_call",
     "require_role",
     "require_user",
     "require_caller",
@@ -44,6 +47,8 @@ class Principal:
     name: str = ""
     token_id: str = ""
     session_id: str = ""
+    # A user's access token expires here (its `exp`), which bounds what the token may open; None for machines.
+    expires_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -90,6 +95,13 @@ def calling(call: CallContext) -> Iterator[CallContext]:
         _current.reset(token)
 
 
+def service_call(name: str, purpose: str) -> contextlib.AbstractContextManager[CallContext]:
+    """The call context of a service's own background work (a reconcile pass, a schedule firing): its
+    audit records name the service as their actor, its request id says which work it was."""
+    principal = Principal(kind=SERVICE, subject=name, role=SERVICE, name=name)
+    return calling(CallContext(request_id=f"{purpose}-{uuid.uuid4().hex[:12]}", peer=principal))
+
+
 def require_user(call: CallContext | None = None) -> Principal:
     call = call or current_call()
     if call.user is None:
@@ -114,7 +126,7 @@ def require_caller(*roles: str, call: CallContext | None = None) -> Principal:
     what it may do is decided by its own RPCs (require_agent), never by a token that leaked to it.
     """
     call = call or current_call()
-    if call.peer is not None and call.peer.kind == "agent":
+    if call.peer is not None and call.peer.kind == AGENT:
         raise PermissionDenied("a node certificate does not allow this call")
     if call.user is not None:
         return require_role(*roles, call=call)
@@ -129,7 +141,7 @@ def service_peer(call: CallContext | None = None) -> Principal | None:
     and not the gateway (which only ever acts for a user)."""
     call = call or current_call()
     peer = call.peer
-    if call.user is None and peer is not None and peer.kind == "service" and peer.name != GATEWAY:
+    if call.user is None and peer is not None and peer.kind == SERVICE and peer.name != GATEWAY:
         return peer
     return None
 
@@ -138,7 +150,7 @@ def require_agent(call: CallContext | None = None) -> str:
     """The id of the calling node, taken from its certificate only (never from a request field)."""
     call = call or current_call()
     peer = call.peer
-    if peer is None or peer.kind != "agent":
+    if peer is None or peer.kind != AGENT:
         raise Unauthenticated("a node certificate is required")
     return peer.subject
 
@@ -147,6 +159,8 @@ def require_agent(call: CallContext | None = None) -> str:
 ADMIN, OPERATOR, VIEWER = "admin", "operator", "viewer"
 USER_ROLES = (ADMIN, OPERATOR, VIEWER)
 WRITE_ROLES = (ADMIN, OPERATOR)
-AGENT, SERVICE = "agent", "service"
+# Final: each is also the PrincipalKind of the machines it names.
+AGENT: Final = "agent"
+SERVICE: Final = "service"
 # The certificate name of the HTTP gateway, which acts only on behalf of users.
 GATEWAY = "gateway"

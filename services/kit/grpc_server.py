@@ -15,9 +15,9 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.interceptors import BearerVerifier, CallInterceptor
 from services.kit.settings import ServiceSettings
-from services.kit.tls import SERVER_OPTIONS, server_credentials
+from services.kit.tls import SERVER_OPTIONS, NodeCa, server_credentials
 
-__all__ = ["GrpcServer"]
+__all__ = ["GrpcServer", "stop_signalled"]
 
 log = logging.getLogger("convoy.server")
 
@@ -37,10 +37,11 @@ class GrpcServer:
         self._probe = probe
         self._probe_task: asyncio.Task[None] | None = None
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(interceptors=[CallInterceptor(verifier)], options=list(SERVER_OPTIONS))
+        self._interceptor = CallInterceptor(verifier)
+        self.server = grpc.aio.server(interceptors=[self._interceptor], options=list(SERVER_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
-        self._client_roots: bytes | None = None
+        self._node_ca: NodeCa | None = None
         self.port = 0
 
     def add(
@@ -49,10 +50,16 @@ class GrpcServer:
         add_to_server(servicer, self.server)
         self._names.append(service.full_name)
 
-    def trust_client_roots(self, roots: bytes) -> None:
-        """Makes the listen port verify client certificates against `roots` instead of the service CA
-        (e.g. service CA + node CA where agents call too); call before start()."""
-        self._client_roots = roots
+    def recognise_nodes(self, node_ca: NodeCa) -> None:
+        """Callers whose certificate `node_ca` issued are agents, every other certificate is a service's;
+        call before start() when a port of this server trusts the node CA."""
+        self._interceptor.recognise_nodes(node_ca)
+
+    def accept_nodes(self, node_ca: NodeCa) -> None:
+        """The listen port accepts node certificates next to services' (where agents call too), and callers
+        showing one are agents; call before start()."""
+        self.recognise_nodes(node_ca)
+        self._node_ca = node_ca
 
     def add_port(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
         """Binds one more port to the same servicers (call before start()); the bound port.
@@ -121,8 +128,12 @@ class GrpcServer:
 
     def _bind(self, address: str) -> int:
         files = self.settings.tls_files()
-        credentials = None if files is None else server_credentials(files, client_roots=self._client_roots)
-        return self.add_port(address, credentials)
+        if files is None:
+            return self.add_port(address, None)
+        roots = None
+        if self._node_ca is not None:
+            roots = files.ca.read_bytes().rstrip(b"\n") + b"\n" + self._node_ca.pem
+        return self.add_port(address, server_credentials(files, client_roots=roots))
 
     async def stop(self) -> None:
         """NOT_SERVING first so balancers stop routing, then let in-flight calls finish."""
@@ -133,13 +144,18 @@ class GrpcServer:
         await self.server.stop(self.settings.shutdown_grace_seconds)
 
     async def run_until_signalled(self, on_stopped: Callable[[], Awaitable[None]] | None = None) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        await stop_signalled()
         log.info("stop requested: draining for %.1fs", self.settings.drain_seconds)
         await self.stop()
         if on_stopped is not None:
             await on_stopped()
         log.info("stopped")
+
+
+async def stop_signalled() -> None:
+    """Returns on the first SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from services.kit import errors
 from services.kit.context import AGENT, SERVICE, CallContext, Principal, use_call
 from services.kit.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_SECONDS
-from services.kit.pki import NODE_CA_COMMON_NAME
+from services.kit.tls import NodeCa
 
 __all__ = ["STATUS_BY_ERROR", "status_for", "CallInterceptor", "BearerVerifier"]
 
@@ -55,16 +55,19 @@ def status_for(exc: errors.DomainError) -> grpc.StatusCode:
 class _Call:
     """Per-call bookkeeping: builds the CallContext, maps failures, records the outcome."""
 
-    def __init__(self, method: str, verifier: Callable[[], BearerVerifier | None]) -> None:
+    def __init__(
+        self, method: str, verifier: Callable[[], BearerVerifier | None], node_ca: NodeCa | None
+    ) -> None:
         self.method = method
         self.service, _, self.rpc = method.lstrip("/").rpartition("/")
         self._verifier = verifier
+        self._node_ca = node_ca
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
 
     def enter(self, context: grpc.aio.ServicerContext) -> CallContext:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        peer = _peer_principal(context)
+        peer = _peer_principal(context, self._node_ca)
         call = CallContext(
             request_id=metadata.get("x-request-id") or uuid.uuid4().hex,
             client_address=_client_address(metadata, peer, context),
@@ -119,26 +122,28 @@ def _client_address(
     return forwarded or context.peer()
 
 
-def _peer_principal(context: grpc.aio.ServicerContext) -> Principal | None:
+def _peer_principal(context: grpc.aio.ServicerContext, node_ca: NodeCa | None) -> Principal | None:
     """The machine behind the verified client certificate, if any: a node or a service.
 
-    The TLS handshake has already checked the chain against the port's client roots, so the issuer
-    tells which CA vouched for the peer: only the node CA signs agents' certificates.
+    The TLS handshake has already checked the chain against the port's client roots: the service CA, and
+    the node CA on ports that accept nodes. A certificate the process's node CA signed is a node's; any
+    other one can only come from the service CA. Without a node CA no port of the process trusts node
+    certificates, so every certificate is a service's.
     """
     values = context.auth_context().get("x509_pem_cert") or []
-    return _certificate_principal(values[0]) if values else None
+    return _certificate_principal(values[0], node_ca) if values else None
 
 
-# A peer shows the same certificate on every call of its connection: parse it once.
+# A peer shows the same certificate on every call of its connection: parse and verify it once.
 @functools.lru_cache(maxsize=4096)
-def _certificate_principal(pem: bytes) -> Principal | None:
+def _certificate_principal(pem: bytes, node_ca: NodeCa | None) -> Principal | None:
     certificate = x509.load_pem_x509_certificate(pem)
     name = _common_name(certificate.subject)
     if not name:
         return None
-    if _common_name(certificate.issuer) == NODE_CA_COMMON_NAME:
-        return Principal(kind="agent", subject=name, role=AGENT, name=name)
-    return Principal(kind="service", subject=name, role=SERVICE, name=name)
+    if node_ca is not None and node_ca.issued(certificate):
+        return Principal(kind=AGENT, subject=name, role=AGENT, name=name)
+    return Principal(kind=SERVICE, subject=name, role=SERVICE, name=name)
 
 
 def _common_name(name: x509.Name) -> str:
@@ -152,6 +157,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, verifier: Callable[[], BearerVerifier | None] = lambda: None) -> None:
         self._verifier = verifier
+        self._node_ca: NodeCa | None = None
+
+    def recognise_nodes(self, node_ca: NodeCa) -> None:
+        """Callers whose certificate `node_ca` issued are agents; call before the server starts."""
+        self._node_ca = node_ca
 
     async def intercept_service(
         self,
@@ -180,7 +190,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            call = _Call(method, self._verifier)
+            call = _Call(method, self._verifier, self._node_ca)
             try:
                 call.authenticate(call.enter(context))
                 return await behaviour(request, context)
@@ -197,7 +207,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         self, method: str, behaviour: Callable[..., AsyncIterator[Any]]
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            call = _Call(method, self._verifier)
+            call = _Call(method, self._verifier, self._node_ca)
             try:
                 call.authenticate(call.enter(context))
                 async for response in behaviour(request, context):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from services.kit.errors import InvalidArgument
@@ -20,6 +21,7 @@ __all__ = [
     "scope",
     "write_token",
     "read_token",
+    "read_time",
     "parse_uuid",
 ]
 
@@ -81,6 +83,18 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or "\x00" in value:
         raise InvalidArgument(_INVALID)
     return value
+
+
+def read_time(value: str) -> datetime:
+    """A cursor's timestamp (written with `isoformat()` of an aware datetime). One without a zone
+    cannot be compared with a timestamptz column, so it is refused like any made-up token."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidArgument(_INVALID) from exc
+    if moment.tzinfo is None:
+        raise InvalidArgument(_INVALID)
+    return moment
 
 
 def parse_uuid(value: str, what: str = "id") -> uuid.UUID:

@@ -46,8 +46,9 @@ __all__ = [
 
 CA_COMMON_NAME = "Convoy dev CA"
 CA_STEM = "ca"
-# The node CA signs agents' client certificates only: a service trusting it accepts nodes, never services,
-# and the interceptor tells a node from a service by this issuer name.
+# The node CA signs agents' client certificates only: a service trusting it accepts nodes, never services.
+# This is only the name `init` gives it: an operator's node CA may be named anything, and services tell a
+# node from a service by the node CA certificate they load (services.kit.tls.load_node_ca), never by a name.
 NODE_CA_COMMON_NAME = "Convoy node CA"
 NODE_CA_STEM = "node-ca"
 NODE_URI_PREFIX = "urn:convoy:node:"
@@ -176,8 +177,8 @@ def replaced_by_enrollment(certificate: x509.Certificate, enrolled_at: datetime 
 
 def check_distinct_cas(service_ca: x509.Certificate, node_ca: x509.Certificate) -> None:
     """Raises ValueError when the node CA is the service CA under another file name (same certificate,
-    subject or key): a port trusting it for nodes would then accept every service as a node, and the
-    interceptor could not tell a node from a service by its issuer."""
+    subject or key): a port trusting it for nodes would then accept every service as a node, and every
+    certificate the service CA issued would also pass for one the node CA issued."""
     same = (
         service_ca == node_ca
         or service_ca.subject == node_ca.subject

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from services.kit.audit_client import AuditClient
 from services.kit.db import Database
 from services.kit.errors import Unavailable
-from services.kit.grpc_server import GrpcServer
+from services.kit.grpc_server import GrpcServer, stop_signalled
 from services.kit.logs import configure_logging
 from services.kit.metrics import start_metrics_listener
 from services.kit.settings import ServiceSettings
@@ -22,6 +23,8 @@ from services.kit.tls import open_channel
 from services.kit.token_keys import TokenKeys
 
 __all__ = ["AuthClientSettings", "ServiceRuntime"]
+
+log = logging.getLogger("convoy.server")
 
 
 class AuthClientSettings(ServiceSettings):
@@ -78,14 +81,20 @@ class ServiceRuntime:
         await self.db.close()
 
     async def stop(self) -> None:
+        """Drains and stops the server, then closes the rest; a service that must act before the server
+        stops (the scheduler telling its agents to go) overrides this and calls it last."""
         await self.server.stop()
         await self.close()
 
     async def serve(self) -> None:
-        """`python -m services.<name> serve`: logs, traces, metrics, then run until SIGTERM or SIGINT."""
+        """`python -m services.<name> serve`: logs, traces, metrics, then run until SIGTERM or SIGINT, and
+        stop()."""
         name = self.settings.service_name
         configure_logging(name, self.settings.log_level)
         configure_tracing(name)
         start_metrics_listener(self.settings.metrics_listen)
         await self.start()
-        await self.server.run_until_signalled(on_stopped=self.close)
+        await stop_signalled()
+        log.info("stop requested: draining for %.1fs", self.settings.drain_seconds)
+        await self.stop()
+        log.info("stopped")

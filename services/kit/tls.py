@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
-from services.kit.settings import TlsFiles
+from services.kit.pki import CertifiedKey, check_distinct_cas, load_certified_key
+from services.kit.settings import ServiceSettings, TlsFiles
 
 __all__ = [
+    "NodeCa",
+    "load_node_ca",
     "server_credentials",
     "channel_credentials",
     "open_channel",
@@ -83,3 +89,48 @@ def peer_common_name(context: grpc.aio.ServicerContext) -> str:
     """The CN of the verified client certificate, or "" on an insecure or server-only TLS connection."""
     values = context.auth_context().get("x509_common_name") or []
     return values[0].decode() if values else ""
+
+
+# Compared and hashed by identity: a process loads its node CA once, and the interceptor's cache of
+# classified certificates keys on it at every call.
+@dataclass(frozen=True, eq=False)
+class NodeCa:
+    """The CA of agents' client certificates, as one process trusts it. Ports trust exactly `pem` and the
+    interceptor makes agents of exactly the certificates `issued` accepts, so the two cannot disagree."""
+
+    authority: CertifiedKey  # with its private key only where asked for (auth signs node certificates)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.authority.certificate
+
+    @property
+    def pem(self) -> bytes:
+        return self.authority.cert_pem()
+
+    def issued(self, certificate: x509.Certificate) -> bool:
+        """True when this CA signed `certificate` (its issuer name alone proves nothing)."""
+        try:
+            certificate.verify_directly_issued_by(self.certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+        return True
+
+
+def load_node_ca(settings: ServiceSettings, *, key: Path | None = None) -> NodeCa | None:
+    """The configured node CA (with the private key in `key`, when given), or None without TLS files or
+    without a node CA setting. Refuses at start a file that cannot be loaded and a node CA that is the
+    service CA: every service certificate would then pass for a node's, and the reverse."""
+    files = settings.tls_files()
+    if files is None or settings.node_ca is None:
+        return None
+    try:
+        authority = load_certified_key(settings.node_ca, key)
+        service_ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"cannot load the node CA ({settings.node_ca}) or the service CA ({files.ca}): {exc}; "
+            "`python -m services.kit.pki init <pki dir> --names …` creates the missing files"
+        ) from exc
+    check_distinct_cas(service_ca, authority.certificate)
+    return NodeCa(authority)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jwt
 from jwt import PyJWKSet
 
@@ -38,6 +40,7 @@ class TokenVerifier:
             name=claims.get("name", ""),
             token_id=claims["jti"],
             session_id=claims.get("sid", ""),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
 
     def _decode(self, token: str) -> dict:

@@ -41,7 +41,19 @@ class SchedulerSettings(AuthClientSettings):
     event_retention_days: int = Field(30, ge=1)
     # How often the rollout looks for work when no notification woke it.
     poll_seconds: float = Field(2.0, gt=0)
+    # How often the rollout reads the groups' maintenance windows from the inventory (and again, at most
+    # once a second, for a deployment created after the last read).
+    window_refresh_seconds: float = Field(30.0, gt=0)
     task_deadline_seconds: int = Field(3600, ge=10)
+    # Sync policies: a full check this often, and soon after a hint (a node reconnected, a package arrived, a
+    # policy changed). Hints within the debounce are taken together.
+    reconcile_seconds: float = Field(60.0, gt=0)
+    reconcile_debounce_seconds: float = Field(0.5, ge=0)
+    # After a policy's deployment fails on a node: wait this long, doubling with each failure in a row up to
+    # the maximum, and give up (the node stays failed) after this many attempts until the policy changes.
+    reconcile_backoff_seconds: float = Field(60.0, gt=0)
+    reconcile_backoff_max_seconds: float = Field(3600.0, gt=0)
+    reconcile_max_attempts: int = Field(5, ge=1, le=100)
     log_head_lines: int = Field(200, ge=0, le=100_000)
     log_tail_lines: int = Field(800, ge=1, le=100_000)
 

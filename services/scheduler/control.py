@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from services.kit.db import AsyncSession
 from services.kit.errors import FailedPrecondition, InvalidArgument
 from services.kit.pagination import parse_uuid
-from services.kit.text import has_control
+from services.kit.text import check_text
 from services.scheduler import dispatch
 from services.scheduler.events import Changes
 from services.scheduler.models import (
@@ -21,10 +21,12 @@ from services.scheduler.models import (
     PAUSED,
     PENDING,
     RUNNING,
+    SCHEDULED,
     SUCCEEDED,
     Deployment,
     Target,
 )
+from services.scheduler.schedules import cancel_with_deployment
 from services.scheduler.service import Core, actor_name
 from services.scheduler.store import counts_of, load_deployment
 
@@ -41,13 +43,6 @@ class DeploymentView:
         self.deployment, self.counts = deployment, counts
 
 
-def _reason(text: str) -> str:
-    text = text.strip()
-    if len(text) > _REASON_CHARS or has_control(text):
-        raise InvalidArgument(f"reason must be at most {_REASON_CHARS} characters without control characters")
-    return text
-
-
 def _server_ids(values: Sequence[str]) -> list[uuid.UUID]:
     if len(values) > MAX_SERVER_IDS:
         raise InvalidArgument(f"server_ids may name at most {MAX_SERVER_IDS} servers")
@@ -61,7 +56,7 @@ class ControlUseCases:
     async def pause(self, deployment_id: str, reason: str) -> DeploymentView:
         core = self.core
         principal = await core.authorize("deployment.pause", f"deployment:{deployment_id[:64]}")
-        reason = _reason(reason) or f"paused by {actor_name(principal)}"
+        reason = check_text(reason, _REASON_CHARS, "reason") or f"paused by {actor_name(principal)}"
         async with core.db.transaction() as session:
             deployment = await load_deployment(session, deployment_id, lock=True)
             if deployment.state not in (PENDING, RUNNING):
@@ -89,16 +84,19 @@ class ControlUseCases:
             return await self._saved(session, deployment, wake=True)
 
     async def cancel(self, deployment_id: str, reason: str) -> DeploymentView:
-        """Pending targets are cancelled at once; nodes already working are told to stop."""
+        """Pending targets are cancelled at once; nodes already working are told to stop. A deployment
+        waiting for its schedule cancels the schedule too."""
         core = self.core
         principal = await core.authorize("deployment.cancel", f"deployment:{deployment_id[:64]}")
-        reason = _reason(reason) or f"cancelled by {actor_name(principal)}"
+        reason = check_text(reason, _REASON_CHARS, "reason") or f"cancelled by {actor_name(principal)}"
         async with core.db.transaction() as session:
             deployment = await load_deployment(session, deployment_id, lock=True)
-            if deployment.state not in (PENDING, RUNNING, PAUSED):
+            if deployment.state not in (SCHEDULED, PENDING, RUNNING, PAUSED):
                 raise FailedPrecondition(
                     f"deployment {deployment.id} is {deployment.state}; it cannot be cancelled"
                 )
+            if deployment.state == SCHEDULED:
+                await cancel_with_deployment(core, session, deployment, reason)
             now = core.now()
             changes = Changes(now)
             for target in await self._current(session, deployment.id, (PENDING, *IN_FLIGHT)):
@@ -255,6 +253,7 @@ def _next_attempt(old: Target, now: object) -> Target:
             "size",
             "signature",
             "deploy_profile",
+            "group_ids",
         }
     )
     return Target(**keep, attempt=old.attempt + 1, current=True, state=PENDING, updated_at=now)

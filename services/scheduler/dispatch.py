@@ -2,7 +2,8 @@
 
 The edge (another module) calls only these functions; the node id always comes from the node's
 certificate. Recording is one transaction per message, with the target row locked, so a report and the
-rollout loop (or an operator's cancel) never overwrite each other.
+rollout loop (or an operator's cancel) never overwrite each other. A report about an assignment (and
+attempt) the scheduler has no row for raises NotFound, one about another node's PermissionDenied.
 
 Beyond the shared contract: `record_progress` and `record_result` take an optional keyword `limits`
 (log head/tail); without it they use the limits the process configured with `configure(settings)`.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.json_format import ParseDict
 from sqlalchemy import text
@@ -27,7 +28,7 @@ from sqlmodel import col, select
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from services.kit.audit_client import AuditClient
 from services.kit.db import AsyncSession, Database
-from services.kit.errors import InvalidArgument, PermissionDenied
+from services.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from services.kit.timestamps import from_timestamp, to_timestamp
 from services.scheduler.events import Changes
 from services.scheduler.logs import LogLimits, append_log, clean_text
@@ -42,7 +43,7 @@ from services.scheduler.models import (
     Deployment,
     Target,
 )
-from services.scheduler.store import counts_of
+from services.scheduler.store import counts_of, finish_deployment
 
 __all__ = [
     "AssignmentRow",
@@ -298,22 +299,40 @@ async def work_for_node(
 
 
 def _assignment_key(assignment_id: str) -> uuid.UUID:
+    """The id as the targets table keys it; NotFound for an id no assignment can have."""
     try:
         return uuid.UUID(assignment_id)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise InvalidArgument(f"assignment_id must be a UUID, got {assignment_id[:64]!r}") from exc
+        raise NotFound(f"no assignment has the id {assignment_id[:64]!r}") from exc
+
+
+class _Assigned(Protocol):
+    """A target row, or the columns of one a query selected."""
+
+    server_id: uuid.UUID
+    attempt: int
+
+
+_Found = TypeVar("_Found", bound=_Assigned)
+
+
+def _check_owner(found: _Found | None, node: uuid.UUID, key: uuid.UUID, attempt: int) -> _Found:
+    """NotFound when the scheduler has no such attempt (e.g. after a database restore): the node may drop
+    its report, nothing can ever record it. PermissionDenied when the assignment is another node's."""
+    if found is None:
+        raise NotFound(f"assignment {key} does not exist")
+    if found.server_id != node:
+        raise PermissionDenied(f"assignment {key} is not assigned to this node")
+    if found.attempt != attempt:
+        raise NotFound(f"assignment {key} is attempt {found.attempt}, not {attempt}")
+    return found
 
 
 async def _owned(session: AsyncSession, node: uuid.UUID, assignment_id: str, attempt: int) -> Target:
-    """The attempt, locked; PermissionDenied unless it was assigned to this node."""
+    """The attempt, locked; refused as _check_owner says."""
     key = _assignment_key(assignment_id)
     statement = select(Target).where(col(Target.assignment_id) == key).with_for_update()
-    target = (await session.exec(statement)).first()
-    if target is None or target.server_id != node:
-        raise PermissionDenied(f"assignment {key} is not assigned to this node")
-    if target.attempt != attempt:
-        raise InvalidArgument(f"assignment {key} is attempt {target.attempt}, not {attempt}")
-    return target
+    return _check_owner((await session.exec(statement)).first(), node, key, attempt)
 
 
 def _now() -> datetime:
@@ -390,15 +409,18 @@ async def record_result(
     key = _assignment_key(result.assignment_id)
     async with db.transaction() as session:
         # The deployment first, then the target: the order of the rollout and the operator's controls.
-        owner = (
+        found = (
             await session.exec(
-                select(Target.deployment_id, Target.server_id).where(col(Target.assignment_id) == key)
+                select(Target.deployment_id, Target.server_id, Target.attempt).where(
+                    col(Target.assignment_id) == key
+                )
             )
         ).first()
-        if owner is None or owner[1] != node:
-            raise PermissionDenied(f"assignment {key} is not assigned to this node")
+        owner = _check_owner(found, node, key, result.attempt)
         deployment = (
-            await session.exec(select(Deployment).where(col(Deployment.id) == owner[0]).with_for_update())
+            await session.exec(
+                select(Deployment).where(col(Deployment.id) == owner.deployment_id).with_for_update()
+            )
         ).one()
         target = await _owned(session, node, result.assignment_id, result.attempt)
         installed = clean_text(result.installed_version, 256)
@@ -430,12 +452,5 @@ async def _refinish(session: AsyncSession, deployment: Deployment, changes: Chan
     """A result after the deployment finished (the rollout had given up on the node): its final state
     follows the node's word."""
     counts = await counts_of(session, deployment.id)
-    if any(state not in FINAL_TARGET_STATES for state in counts):
-        return
-    failed = counts.get(FAILED, 0)
-    deployment.state = FAILED if failed else SUCCEEDED
-    deployment.state_reason = f"{failed} target(s) failed" if failed else ""
-    deployment.updated_at = changes.now
-    session.add(deployment)
-    await session.flush()
-    await changes.deployment(session, deployment, counts)
+    if all(state in FINAL_TARGET_STATES for state in counts):
+        await finish_deployment(session, deployment, counts, changes)

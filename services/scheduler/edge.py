@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,10 +28,11 @@ from services.kit.errors import (
 )
 from services.kit.grants import issue_grant
 from services.kit.grpc_server import GrpcServer
-from services.kit.pki import CertifiedKey, check_distinct_cas, load_certified_key
+from services.kit.hints import RECONCILE_CHANNEL, hint_reconciler
+from services.kit.pki import CertifiedKey, load_certified_key
 from services.kit.runtime import ServiceRuntime
 from services.kit.timestamps import to_timestamp
-from services.kit.tls import peer_certificate, server_credentials
+from services.kit.tls import load_node_ca, peer_certificate, server_credentials
 from services.scheduler import dispatch
 from services.scheduler.config import SchedulerSettings
 from services.scheduler.enrollment import (
@@ -43,15 +44,15 @@ from services.scheduler.enrollment import (
     revoked_message,
     utcnow,
 )
+from services.scheduler.events import NODE_CHANNEL
 from services.scheduler.notify import Listener
 from services.scheduler.sessions import (
-    NODE_CHANNEL,
     REVOKED_CHANNEL,
     NodeBook,
     Quiet,
     Session,
     SessionRegistry,
-    process_id,
+    WatchBook,
 )
 
 __all__ = ["AgentEdge", "AgentServicer", "Streams"]
@@ -61,6 +62,9 @@ log = logging.getLogger("convoy.scheduler.edge")
 _FAMILY_BY_FORMAT_NAME = {"deb": inv_pb.PACKAGE_FAMILY_DEB, "rpm": inv_pb.PACKAGE_FAMILY_RPM}
 # Results after which inventory learns the installed version (the node's package database said so).
 _CHANGED_STATES = (agent_pb.TASK_STATE_SUCCEEDED, agent_pb.TASK_STATE_UNCHANGED)
+# A stream not woken by a notification reads its node's work again after this many poll_seconds: one
+# read per node every ten seconds by default, on top of its heartbeats' writes.
+_RECHECK_POLLS = 5
 
 
 class Streams:
@@ -78,6 +82,9 @@ class Streams:
         self.db, self.audit, self.settings = runtime.db, runtime.audit, settings
         self.enrollment, self.book, self.sessions = enrollment, enrollment.book, enrollment.sessions
         self.inventory, self.signer, self.now = enrollment.inventory, signer, clock
+        self.watch = WatchBook(
+            runtime.db, self.sessions, interval=settings.reconcile_seconds, retry=settings.poll_seconds
+        )
         self.transfer_address = (
             settings.transfer_advertise or f":{settings.transfer_target.rpartition(':')[2]}"
         )
@@ -146,27 +153,55 @@ class Streams:
             await self._reported(session, message.progress, dispatch.record_progress)
         elif kind == "result":
             await self._result(session, message.result)
+        elif kind == "installed":
+            await self._record_installed(session.node_id, message.installed.installed)
+            await self._hint_reconciler(session.node_id)
         else:
-            raise InvalidArgument("an agent message must carry hello, heartbeat, progress or result")
+            raise InvalidArgument(
+                "an agent message must carry hello, heartbeat, progress, result or installed"
+            )
 
     async def _hello(self, session: Session, hello: agent_pb.Hello, peer: str) -> None:
-        """Facts, online status and the full installed set go to inventory, then the node gets its work."""
+        """Facts, online status and the full installed set go to inventory, then the node gets its work and
+        its watch list, and the reconciler looks at it again."""
         node_id, now = session.node_id, self.now()
         await self.book.connected(node_id, hello.facts.hostname, session.connected_at)
         await self.inventory.record_facts(node_id, hello.facts, peer_ip(peer))
         await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_ONLINE, now)
-        installed = [
-            _installed(item.name, item.version, FAMILY_BY_FORMAT.get(item.format)) for item in hello.installed
-        ]
-        await self.inventory.record_installed(node_id, installed, merge=False)
+        await self._record_installed(node_id, hello.installed)
         session.hello = True
         session.wake.set()
+        self.watch.tell(session)
+        await self._hint_reconciler(node_id)
+
+    async def _record_installed(self, node_id: str, software: Iterable[agent_pb.InstalledSoftware]) -> None:
+        """The node's whole installed set (Hello, InstalledReport) replaces what inventory had from it. A
+        failure ends the stream: the agent reconnects and its Hello carries the set again."""
+        installed = [
+            _installed(item.name, item.version, FAMILY_BY_FORMAT.get(item.format)) for item in software
+        ]
+        await self.inventory.record_installed(node_id, installed, merge=False)
+
+    async def _hint_reconciler(self, node_id: str) -> None:
+        """The node's installed software may differ from what its policies want; a lost hint only waits
+        for the reconciler's next timed pass."""
+        try:
+            async with self.db.transaction() as session:
+                await hint_reconciler(session, f"node:{node_id}")
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not hint the reconciler about node %s: %s", node_id, exc)
 
     async def _reported(self, session: Session, report: Any, record: Callable[..., Any]) -> Any:
-        """The dispatch function's answer; a report about another node's assignment is audited and ends the
-        stream (PERMISSION_DENIED)."""
+        """The dispatch function's answer, or None when the scheduler has no such assignment (a database
+        restored from before it, say): ending the stream would not help, the agent would report it again
+        after every reconnect. A report about another node's assignment is audited and ends the stream
+        (PERMISSION_DENIED)."""
         try:
             return await record(self.db, self.audit, session.node_id, report)
+        except NotFound as exc:
+            # Debug only: a task the scheduler forgot may report progress every second until it ends.
+            log.debug("ignoring a report of node %s: %s", session.node_id, exc.message)
+            return None
         except PermissionDenied as exc:
             target = f"assignment:{report.assignment_id[:64]}"
             await self.enrollment.record_denial("assignment.report", target, exc.message)
@@ -174,10 +209,19 @@ class Streams:
 
     async def _result(self, session: Session, result: agent_pb.TaskResult) -> None:
         """Acknowledged once recorded and, for a change, once inventory has it: until then the agent
-        keeps the result and sends it again after a reconnect."""
+        keeps the result and sends it again after a reconnect. The result of an assignment the scheduler
+        does not know is acknowledged too, so that the agent drops it."""
         outcome = await self._reported(session, result, dispatch.record_result)
+        if outcome is None:
+            log.warning(
+                "dropping the result of assignment %s (attempt %d) of node %s: the scheduler has no such"
+                " assignment",
+                result.assignment_id[:64],
+                result.attempt,
+                session.node_id,
+            )
         # Also for an attempt a retry replaced: the node's software did change.
-        if result.state in _CHANGED_STATES and outcome.software_name:
+        elif result.state in _CHANGED_STATES and outcome.software_name:
             family = _FAMILY_BY_FORMAT_NAME.get(outcome.format)
             item = _installed(outcome.software_name, outcome.installed_version, family, deployment=True)
             try:
@@ -191,7 +235,8 @@ class Streams:
         session.push(agent_pb.ServerMessage(ack=ack))
 
     async def _push(self, session: Session) -> None:
-        """Sends what the node has not been told on this stream, whenever woken (hello, NOTIFY).
+        """Sends what the node has not been told on this stream, whenever woken (hello, NOTIFY) and now
+        and then without.
 
         Anything unexpected ends the stream as UNAVAILABLE (the node reconnects and is sent its work
         again) rather than leaving a stream open that pushes nothing any more."""
@@ -204,8 +249,12 @@ class Streams:
             session.end(Unavailable("the scheduler could not send this node its work; reconnect"))
 
     async def _push_forever(self, session: Session) -> None:
+        """Looks again every few polls even when not woken: notifications are hints, and one lost (a LISTEN
+        connection that died without a word) must not leave the node's work unsent."""
+        recheck = self.settings.poll_seconds * _RECHECK_POLLS
         while True:
-            await session.wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.wake.wait(), recheck)
             session.wake.clear()
             if not session.hello:
                 continue
@@ -304,14 +353,18 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
 class AgentEdge:
     """What the scheduler process adds for agents. Wiring, in the process:
 
-    edge = AgentEdge(runtime, settings, inventory=runtime.channel(settings.inventory_target))
+    listener = Listener(database_url, (..., *AgentEdge.CHANNELS))
+    edge = AgentEdge(runtime, settings, inventory=..., listener=listener, process=process_id())
     edge.add_to(runtime.server)   # AgentService on every port, plus the agent and enroll ports
-    await runtime.start(); await edge.start()
+    await runtime.start(); await edge.start()   # and the listener runs
     ...
     await edge.revoke(server_id, reason)   # RevokeServer
     ...
     await edge.stop(); await runtime.stop()
     """
+
+    # What the edge hears: new work for a node, revocations, and policy changes (its agents' watch lists).
+    CHANNELS = (NODE_CHANNEL, REVOKED_CHANNEL, RECONCILE_CHANNEL)
 
     def __init__(
         self,
@@ -319,12 +372,15 @@ class AgentEdge:
         settings: SchedulerSettings,
         *,
         inventory: grpc.aio.Channel,
-        listener: Listener | None = None,
+        listener: Listener,
+        process: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`listener`: the process's LISTEN connection, listening on CHANNELS too (the process runs it);
+        `process`: the process's id (sessions.process_id)."""
         self.settings = settings
         self.sessions = SessionRegistry()
-        self.book = NodeBook(runtime.db, process_id())
+        self.book = NodeBook(runtime.db, process)
         self.inventory = Inventory(inventory, timeout=settings.upstream_timeout_seconds)
         self.enrollment = EnrollmentUseCases(
             runtime.db,
@@ -337,8 +393,7 @@ class AgentEdge:
             clock=clock,
         )
         self.streams = Streams(runtime, settings, self.enrollment, _signer(settings), clock)
-        self._own_listener = listener is None
-        self.listener = listener or Listener(settings.require_database_url(), (NODE_CHANNEL, REVOKED_CHANNEL))
+        self.listener = listener
         self._subscriptions = contextlib.ExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -354,30 +409,25 @@ class AgentEdge:
         (server-only TLS); call before the server starts. Returns (agent port, enroll port)."""
         pb_service = agent_pb.DESCRIPTOR.services_by_name["AgentService"]
         server.add(agent_grpc.add_AgentServiceServicer_to_server, AgentServicer(self), pb_service)
-        files, node_ca = self.settings.tls_files(), self.settings.node_ca
+        files, node_ca = self.settings.tls_files(), load_node_ca(self.settings)
         agent_credentials = enroll_credentials = None
         if files is not None:
             if node_ca is None:
                 raise ValueError("the agent port needs the node CA certificate (node_ca or pki_dir)")
-            node_ca_pem = node_ca.read_bytes()
-            # The service CA as the node CA would let every service certificate in as a node.
-            check_distinct_cas(
-                x509.load_pem_x509_certificate(files.ca.read_bytes()),
-                x509.load_pem_x509_certificate(node_ca_pem),
-            )
-            agent_credentials = server_credentials(files, client_roots=node_ca_pem)
+            server.recognise_nodes(node_ca)
+            agent_credentials = server_credentials(files, client_roots=node_ca.pem)
             enroll_credentials = server_credentials(files, require_client_auth=False)
         self.agent_port = server.add_port(self.settings.agent_listen, agent_credentials)
         self.enroll_port = server.add_port(self.settings.enroll_listen, enroll_credentials)
         return self.agent_port, self.enroll_port
 
     async def start(self) -> None:
-        """Listens for new work and revocations, and starts the offline sweep."""
+        """Listens for new work, revocations and policy changes, and starts the offline sweep."""
         self._subscriptions.enter_context(self.listener.subscribe(NODE_CHANNEL, self._on_node))
         self._subscriptions.enter_context(self.listener.subscribe(REVOKED_CHANNEL, self._on_revoked))
-        if self._own_listener:
-            self._tasks.append(asyncio.create_task(self.listener.run()))
+        self._subscriptions.enter_context(self.listener.subscribe(RECONCILE_CHANNEL, self.streams.watch.hint))
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        self._tasks.append(asyncio.create_task(self.streams.watch.run()))
 
     async def stop(self) -> None:
         """Tells every connected agent to go elsewhere, then stops listening (before the server stops)."""

@@ -33,7 +33,7 @@ from services.kit.errors import (
 )
 from services.kit.pagination import parse_uuid
 from services.kit.pki import CLOCK_SKEW, REPLACED_CERTIFICATE, replaced_by_enrollment
-from services.kit.text import has_control
+from services.kit.text import check_text
 from services.scheduler import dispatch
 from services.scheduler.events import Changes
 from services.scheduler.service import require_service_channel
@@ -315,10 +315,7 @@ class EnrollmentUseCases:
 
 def check_reason(reason: str) -> str:
     """A revocation's reason as auth takes it: at most REASON_LIMIT characters, no control characters."""
-    reason = reason.strip()
-    if len(reason) > REASON_LIMIT or has_control(reason):
-        raise InvalidArgument(f"reason must be at most {REASON_LIMIT} characters without control characters")
-    return reason
+    return check_text(reason, REASON_LIMIT, "reason")
 
 
 def _retry_after(exc: grpc.aio.AioRpcError) -> int:

@@ -35,6 +35,7 @@ __all__ = [
     "event_from_row",
     "events_payload",
     "concerns",
+    "notify",
 ]
 
 EVENTS_CHANNEL = "convoy_events"
@@ -99,9 +100,9 @@ class Changes:
                 {"channel": NODE_CHANNEL, "ids": [str(server_id) for server_id in sorted(self.nodes)]},
             )
         if self.rollout:
-            await _notify(connection, ROLLOUT_CHANNEL, "")
+            await notify(connection, ROLLOUT_CHANNEL, "")
         for hint in sorted(self.reconcile):
-            await _notify(connection, RECONCILE_CHANNEL, hint)
+            await notify(connection, RECONCILE_CHANNEL, hint)
         if self.events:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
             rows = [{"time": self.now, "deployment_id": d, "payload": p} for d, p in self.events]
@@ -115,7 +116,7 @@ class Changes:
                 result = await connection.execute(statement)
                 last = max(last, *result.scalars())
             deployments = sorted({str(deployment_id) for deployment_id, _ in self.events})
-            await _notify(connection, EVENTS_CHANNEL, events_payload(last, deployments))
+            await notify(connection, EVENTS_CHANNEL, events_payload(last, deployments))
         self.events.clear()
         self.nodes.clear()
         self.rollout = False
@@ -138,7 +139,8 @@ def concerns(payload: str, deployment_id: str) -> bool:
     return ids == "*" or deployment_id in ids.split(",")
 
 
-async def _notify(connection: object, channel: str, payload: str) -> None:
+async def notify(connection: object, channel: str, payload: str) -> None:
+    """Queues a notification on the transaction's connection (PostgreSQL delivers it on commit)."""
     await connection.execute(  # type: ignore[attr-defined]
         text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
     )

@@ -7,9 +7,26 @@ from collections.abc import Mapping
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from services.kit.timestamps import to_timestamp
-from services.scheduler.models import ACTIONS, DEPLOYMENT_STATES, TARGET_STATES, Deployment, Target
+from services.scheduler.models import (
+    ACTIONS,
+    COMPLIANT,
+    CONVERGING,
+    DEPLOYMENT_STATES,
+    DRIFTED,
+    FAILED,
+    INCOMPATIBLE,
+    TARGET_STATES,
+    Compliance,
+    Deployment,
+    Target,
+)
+from services.scheduler.planning import StrategySpec
 
 __all__ = [
+    "COMPLIANCE_STATE_TO_PROTO",
+    "enum_name",
+    "strategy_from_proto",
+    "compliance_to_proto",
     "ACTION_TO_PROTO",
     "DEPLOYMENT_STATE_TO_PROTO",
     "TARGET_STATE_TO_PROTO",
@@ -34,6 +51,42 @@ STRATEGY_FIELDS = (
     "require_approval",
 )
 _ORIGIN_TO_PROTO = {"manual": pb.ORIGIN_MANUAL, "policy": pb.ORIGIN_POLICY}
+COMPLIANCE_STATE_TO_PROTO = {
+    COMPLIANT: pb.COMPLIANCE_STATE_COMPLIANT,
+    DRIFTED: pb.COMPLIANCE_STATE_DRIFTED,
+    CONVERGING: pb.COMPLIANCE_STATE_CONVERGING,
+    FAILED: pb.COMPLIANCE_STATE_FAILED,
+    INCOMPATIBLE: pb.COMPLIANCE_STATE_INCOMPATIBLE,
+}
+
+
+def enum_name(table: Mapping[str, int], value: int) -> str:
+    """The domain name of an enum value: "" for UNSPECIFIED, and a name no use case accepts otherwise."""
+    if value == 0:
+        return ""
+    return next((name for name, number in table.items() if number == value), f"unknown value {value}")
+
+
+def strategy_from_proto(message: pb.Strategy) -> StrategySpec:
+    return StrategySpec(**{name: getattr(message, name) for name in STRATEGY_FIELDS})
+
+
+def compliance_to_proto(row: Compliance) -> pb.NodeCompliance:
+    """One node under one policy, as responses and compliance events show it."""
+    return pb.NodeCompliance(
+        policy_id=str(row.policy_id),
+        server_id=str(row.server_id),
+        hostname=row.hostname,
+        desired_version=row.desired_version,
+        installed_version=row.installed_version,
+        state=COMPLIANCE_STATE_TO_PROTO[row.state],  # type: ignore[arg-type]
+        deployment_id=str(row.deployment_id or ""),
+        message=row.message,
+        checked_at=to_timestamp(row.checked_at),
+        failed_attempts=row.failed_attempts,
+        retry_at=to_timestamp(row.retry_at),
+        changed_at=to_timestamp(row.changed_at),
+    )
 
 
 def target_spec_to_proto(kind: str, value: str) -> inventory_pb.Target:
@@ -76,6 +129,7 @@ def deployment_to_proto(row: Deployment, counts: Mapping[str, int] | None = None
         started_at=to_timestamp(row.started_at),
         finished_at=to_timestamp(row.finished_at),
         rollback_deployment_id=str(row.rollback_deployment_id or ""),
+        override_maintenance_window=row.override_window,
     )
 
 

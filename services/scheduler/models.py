@@ -348,6 +348,8 @@ class Compliance(SQLModel, table=True):
     # The outcome of deployment_id was counted (failed_attempts, retry_at).
     outcome_counted: bool = False
     failed_attempts: int = 0
+    # Why the last counted attempt failed.
+    last_failure: str = Field(default="", max_length=1024)
     retry_at: datetime | None = _utc(default=None, nullable=True)
     # The policy generation the attempts were counted under.
     generation: int = 1

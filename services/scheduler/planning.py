@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.kit.arch import NOARCH, normalise_arch
 from services.kit.errors import InvalidArgument
 
 __all__ = [
@@ -16,7 +17,6 @@ __all__ = [
     "check_strategy",
     "Resolved",
     "misfit",
-    "normalise_arch",
     "assign_batches",
 ]
 
@@ -24,8 +24,6 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 10
 MAX_BATCH_SIZE = 100_000
 MAX_PAUSE_SECONDS = 7 * 24 * 3600
-NOARCH = "noarch"
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "all": NOARCH}
 _FAMILIES_BY_FORMAT = {"deb": ("deb",), "rpm": ("rpm",), "tar": ("deb", "rpm"), "container": ("deb", "rpm")}
 
 
@@ -83,11 +81,6 @@ class Resolved:
     hostname: str
     package_family: str
     arch: str
-
-
-def normalise_arch(arch: str) -> str:
-    arch = arch.strip().lower()
-    return _ARCH_ALIASES.get(arch, arch)
 
 
 def misfit(format: str, families: Sequence[str], arch: str, node: Resolved) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, exists, func, tuple_
 from sqlmodel import col, select
 
 from services.kit.errors import InvalidArgument, NotFound
-from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
+from services.kit.pagination import page_size, parse_uuid, read_time, read_token, scope, write_token
 from services.kit.text import check_query
 from services.scheduler.control import DeploymentView
 from services.scheduler.models import DEPLOYMENT_STATES, TARGET_STATES, Deployment, Target, TargetLog
@@ -113,7 +113,7 @@ class QueryUseCases:
             ).one()
             statement = select(Deployment).where(*conditions)
             if after is not None:
-                cursor = (_parse_time(after["t"]), parse_uuid(after["id"], "page_token id"))
+                cursor = (read_time(after["t"]), parse_uuid(after["id"], "page_token id"))
                 statement = statement.where(tuple_(col(Deployment.created_at), col(Deployment.id)) < cursor)
             statement = statement.order_by(col(Deployment.created_at).desc(), col(Deployment.id).desc())
             rows = list(await session.exec(statement.limit(limit + 1)))
@@ -166,8 +166,7 @@ class QueryUseCases:
             conditions.append(col(Target.batch) == where.batch)
         query = check_query(where.query, 253)
         if query:
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(col(Target.hostname).ilike(f"%{escaped}%", escape="\\"))
+            conditions.append(col(Target.hostname).icontains(query, autoescape=True))
         return conditions
 
     async def log(self, deployment_id: str, server_id: str, attempt: int) -> LogView:
@@ -198,16 +197,6 @@ class QueryUseCases:
                 )
             )
         return LogView(lines, target.log_line_count - len(lines))
-
-
-def _parse_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
-    if moment.tzinfo is None:
-        raise InvalidArgument("page_token is not valid")
-    return moment
 
 
 def _parse_int(value: str) -> int:

@@ -10,6 +10,8 @@ whose lease ran out is failed, so a node that vanished cannot hold a batch forev
 and cancelled ones whose nodes are still working are claimed too, only to expire leases and finish them.
 A deployment that cannot be advanced is logged and skipped in that pass; the others go on. The loop
 wakes on `NOTIFY convoy_rollout`, polls every `poll_seconds`, and deletes old events once a minute.
+A target whose groups' maintenance windows are closed stays PENDING (windows.py) unless its deployment
+overrides windows; it holds its batch open, so later batches wait for it as for any unfinished target.
 """
 
 from __future__ import annotations
@@ -36,13 +38,20 @@ from services.scheduler.models import (
     PAUSED,
     PENDING,
     RUNNING,
-    SUCCEEDED,
     Deployment,
     Event,
     Target,
 )
 from services.scheduler.notify import Listener
-from services.scheduler.store import counts_of
+from services.scheduler.store import counts_of, finish_deployment
+from services.scheduler.windows import (
+    NOTHING_WAITS,
+    WAIT_PREFIX,
+    Waits,
+    WindowBook,
+    first_waiting_reason,
+    show_waiting,
+)
 
 __all__ = ["RolloutLoop", "failure_budget_spent"]
 
@@ -79,8 +88,11 @@ class RolloutLoop:
         owner: str,
         listener: Listener | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        windows: WindowBook | None = None,
     ) -> None:
+        """`windows`: the groups' maintenance windows; None only for a loop that enforces none."""
         self.db, self.settings, self.owner, self.now = db, settings, owner, clock
+        self.windows = windows
         self._listener = listener
         self._wake = asyncio.Event()
         # Passes run one at a time per process (run() and a test calling tick() must not overlap).
@@ -106,14 +118,22 @@ class RolloutLoop:
             except Exception:  # noqa: BLE001 - the loop must outlive a pass that failed
                 log.exception("a rollout pass failed; retrying")
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_seconds())
             except TimeoutError:
                 pass
+
+    def _idle_seconds(self) -> float:
+        """poll_seconds, or less when a new deployment waits for a fresh read of the maintenance windows."""
+        if self.windows is None or not self.windows.wanted:
+            return self.settings.poll_seconds
+        return min(self.settings.poll_seconds, self.windows.read_due_in())
 
     async def tick(self) -> int:
         """One pass over every deployment this process can claim; how many it advanced. A deployment
         that fails to advance is logged and left for the next pass: it must not stall the others."""
         async with self._lock:
+            if self.windows is not None:
+                await self.windows.refresh()
             done: list[uuid.UUID] = []
             advanced = 0
             while True:
@@ -165,7 +185,7 @@ class RolloutLoop:
             if deployment.state_reason.startswith(BUDGET_REASON) and all(
                 state in FINAL_TARGET_STATES for state in counts
             ):
-                await self._finish(session, deployment, counts, changes)
+                await finish_deployment(session, deployment, counts, changes)
             return
         if deployment.state == PENDING:
             deployment.state, deployment.started_at = RUNNING, deployment.started_at or now
@@ -173,7 +193,7 @@ class RolloutLoop:
         await self._expire_leases(session, deployment, changes)
         counts = await counts_of(session, deployment.id)
         if all(state in FINAL_TARGET_STATES for state in counts):
-            await self._finish(session, deployment, counts, changes)
+            await finish_deployment(session, deployment, counts, changes)
             return
         if failure_budget_spent(deployment, counts.get(FAILED, 0)):
             failed = counts.get(FAILED, 0)
@@ -219,16 +239,6 @@ class RolloutLoop:
     ) -> None:
         deployment.state, deployment.state_reason = PAUSED, reason
         log.info("deployment %s paused: %s", deployment.id, reason)
-        await self._save(session, deployment, changes, counts)
-
-    async def _finish(
-        self, session: AsyncSession, deployment: Deployment, counts: dict[str, int], changes: Changes
-    ) -> None:
-        failed = counts.get(FAILED, 0)
-        deployment.state = FAILED if failed else SUCCEEDED
-        deployment.state_reason = f"{failed} target(s) failed" if failed else ""
-        deployment.finished_at = changes.now
-        deployment.next_batch_at = None
         await self._save(session, deployment, changes, counts)
 
     async def _expire_leases(self, session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
@@ -299,7 +309,10 @@ class RolloutLoop:
 
     async def _assign(self, session: AsyncSession, deployment: Deployment, changes: Changes) -> None:
         """Assigns pending targets of started batches while fewer than batch_size are in flight, never to
-        a node that is working on another deployment."""
+        a node that is working on another deployment. Targets waiting for a maintenance window take no
+        room and do not hold back the others of their batch."""
+        waits = self._waits(deployment, changes.now)
+        await show_waiting(session, deployment, waits, changes)
         in_flight = (
             await session.exec(
                 select(func.count()).where(
@@ -310,8 +323,18 @@ class RolloutLoop:
             )
         ).one()
         room = deployment.batch_size - in_flight
-        if room <= 0:
-            return
+        assigned = await self._assign_free(session, deployment, waits, room, changes) if room > 0 else 0
+        await self._explain_waiting(session, deployment, waits, in_flight + assigned > 0, changes)
+
+    def _waits(self, deployment: Deployment, now: datetime) -> Waits:
+        if self.windows is None or deployment.override_window:
+            return NOTHING_WAITS
+        return self.windows.waits(now, deployment.created_at)
+
+    async def _assign_free(
+        self, session: AsyncSession, deployment: Deployment, waits: Waits, room: int, changes: Changes
+    ) -> int:
+        """Assigns up to `room` targets that wait for no window; how many it assigned."""
         statement = (
             select(Target)
             .where(
@@ -325,8 +348,12 @@ class RolloutLoop:
             .limit(room)
             .with_for_update(of=Target)  # type: ignore[arg-type]
         )
+        waiting = waits.condition()
+        if waiting is not None:
+            statement = statement.where(~waiting)
         deadline = timedelta(seconds=self.settings.task_deadline_seconds)
         grace = timedelta(seconds=self.settings.lease_seconds)
+        assigned = 0
         for target in list(await session.exec(statement)):
             if not await self._node_free(session, target):
                 continue
@@ -339,7 +366,24 @@ class RolloutLoop:
             session.add(target)
             changes.target(target)
             changes.node(target.server_id)
+            assigned += 1
         await session.flush()
+        return assigned
+
+    async def _explain_waiting(
+        self, session: AsyncSession, deployment: Deployment, waits: Waits, working: bool, changes: Changes
+    ) -> None:
+        """While the deployment does nothing but wait for maintenance windows, its state_reason says for
+        which; it is cleared when it goes on. Written (and sent as an event) only when it changes, and
+        never over a reason that is not about windows."""
+        if not waits.shown:
+            return
+        reason = "" if working else await first_waiting_reason(session, deployment, waits)
+        current = deployment.state_reason
+        if current == reason or (current and not current.startswith(WAIT_PREFIX)):
+            return
+        deployment.state_reason = reason
+        await self._save(session, deployment, changes)
 
     @staticmethod
     async def _node_free(session: AsyncSession, target: Target) -> bool:
@@ -355,15 +399,7 @@ class RolloutLoop:
         ).scalar_one()
         if not locked:
             return False
-        other = aliased(Target)
-        busy = select(
-            exists().where(
-                other.server_id == target.server_id,
-                other.current,
-                other.state.in_(IN_FLIGHT),
-                other.deployment_id != target.deployment_id,
-            )
-        )
+        busy = select(_busy_elsewhere(target.server_id, target.deployment_id))
         return not (await connection.execute(busy)).scalar_one()
 
     async def _prune_now_and_then(self) -> None:
@@ -400,12 +436,16 @@ class RolloutLoop:
         return deleted
 
 
-def _busy_elsewhere() -> object:
-    """The target's node has a current attempt in flight in another deployment (targets_node_in_flight)."""
+def _busy_elsewhere(
+    server_id: object = Target.server_id, deployment_id: object = Target.deployment_id
+) -> object:
+    """The node has a current attempt in flight in a deployment other than this one
+    (targets_node_in_flight). By default, for the target row of the enclosing query; given values, for
+    that node and deployment."""
     other = aliased(Target)
     return exists().where(
-        other.server_id == Target.server_id,
+        other.server_id == server_id,
         other.current,
         other.state.in_(IN_FLIGHT),
-        other.deployment_id != Target.deployment_id,
+        other.deployment_id != deployment_id,
     )

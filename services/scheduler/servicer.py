@@ -9,23 +9,21 @@ import grpc
 
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from convoy.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
-from services.kit.errors import FailedPrecondition
-from services.kit.pagination import parse_uuid
 from services.kit.timestamps import from_timestamp, to_timestamp
 from services.scheduler.control import ControlUseCases, DeploymentView
 from services.scheduler.messages import (
     ACTION_TO_PROTO,
     DEPLOYMENT_STATE_TO_PROTO,
-    STRATEGY_FIELDS,
     TARGET_STATE_TO_PROTO,
     deployment_to_proto,
+    enum_name,
+    strategy_from_proto,
     target_to_proto,
 )
-from services.scheduler.planning import StrategySpec
 from services.scheduler.policy_rpcs import PolicyRpcs, PolicyUseCases
 from services.scheduler.queries import DeploymentFilter, QueryUseCases, TargetFilter
 from services.scheduler.schedule_rpcs import ScheduleRpcs, ScheduleUseCases
-from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan, require_service_channel
+from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan
 from services.scheduler.watch import WatchUseCase
 
 __all__ = ["SchedulerServicer", "Revoker"]
@@ -35,17 +33,6 @@ class Revoker(Protocol):
     """What RevokeServer needs of the agent edge."""
 
     async def revoke(self, server_id: str, reason: str) -> None: ...
-
-
-def _name(table: dict[str, int], value: int) -> str:
-    """The domain name of an enum value: "" for UNSPECIFIED, and a name no use case accepts otherwise."""
-    if value == 0:
-        return ""
-    return next((name for name, number in table.items() if number == value), f"unknown value {value}")
-
-
-def _strategy(message: pb.Strategy) -> StrategySpec:
-    return StrategySpec(**{name: getattr(message, name) for name in STRATEGY_FIELDS})
 
 
 def _view(view: DeploymentView) -> pb.Deployment:
@@ -77,7 +64,7 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
         queries: QueryUseCases,
         control: ControlUseCases,
         watch: WatchUseCase,
-        revoker: Revoker | None = None,
+        revoker: Revoker,
         *,
         policies: PolicyUseCases | None = None,
         schedules: ScheduleUseCases | None = None,
@@ -91,9 +78,9 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
     ) -> pb.CreateDeploymentResponse:
         draft = DeploymentRequest(
             package_id=request.package_id,
-            action=_name(ACTION_TO_PROTO, request.action),
+            action=enum_name(ACTION_TO_PROTO, request.action),
             target=request.target if request.HasField("target") else None,
-            strategy=_strategy(request.strategy),
+            strategy=strategy_from_proto(request.strategy),
             dry_run=request.dry_run,
             rollback_deployment_id=request.rollback_deployment_id,
             override_window=request.override_maintenance_window,
@@ -121,7 +108,7 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
         self, request: pb.ListDeploymentsRequest, context: object
     ) -> pb.ListDeploymentsResponse:
         where = DeploymentFilter(
-            state=_name(DEPLOYMENT_STATE_TO_PROTO, request.state),
+            state=enum_name(DEPLOYMENT_STATE_TO_PROTO, request.state),
             package_id=request.package_id,
             software_name=request.software_name,
             policy_id=request.policy_id,
@@ -141,7 +128,7 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
         self, request: pb.ListDeploymentTargetsRequest, context: object
     ) -> pb.ListDeploymentTargetsResponse:
         where = TargetFilter(
-            state=_name(TARGET_STATE_TO_PROTO, request.state),
+            state=enum_name(TARGET_STATE_TO_PROTO, request.state),
             attempt=request.attempt,
             batch=request.batch,
             query=request.query,
@@ -202,9 +189,5 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
         )
 
     async def RevokeServer(self, request: pb.RevokeServerRequest, context: object) -> pb.RevokeServerResponse:
-        if self.revoker is None:
-            require_service_channel()
-            parse_uuid(request.server_id, "server_id")
-            raise FailedPrecondition("this scheduler runs without its agent edge, so it cannot revoke nodes")
         await self.revoker.revoke(request.server_id, request.reason)
         return pb.RevokeServerResponse()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -13,31 +14,35 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import DomainError
+from services.scheduler.events import notify
 
 __all__ = [
-    "NODE_CHANNEL",
     "REVOKED_CHANNEL",
     "Session",
     "SessionRegistry",
     "NodeBook",
     "Quiet",
     "Standing",
+    "WatchBook",
     "process_id",
 ]
 
 log = logging.getLogger("convoy.scheduler.sessions")
 
-# NOTIFY channels: the payload is a node id. convoy_node: it has new work (rollout, cancel, approve);
-# convoy_revoked: it was revoked, so whichever process holds its stream closes it.
-NODE_CHANNEL, REVOKED_CHANNEL = "convoy_node", "convoy_revoked"
+# NOTIFY channel (payload: a node id): the node was revoked, so whichever process holds its stream closes
+# it. New work for a node goes on events.NODE_CHANNEL.
+REVOKED_CHANNEL = "convoy_revoked"
 
 
 def process_id() -> str:
-    """Names this process in nodes.connected_by: host, pid and a random part (pids are reused)."""
+    """Names this process, once per process: in nodes.connected_by (whose streams) and in the targets'
+    leases (who assigned them). Host, pid and a random part: pids are reused, and two processes may run
+    in one interpreter (tests)."""
     return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -60,6 +65,8 @@ class Session:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     hello: bool = False
     closed: bool = False
+    # The watch list this stream last sent the agent; () until one was sent.
+    watched: tuple[str, ...] = ()
 
     def push(self, message: agent_pb.ServerMessage) -> None:
         if not self.closed:
@@ -140,6 +147,61 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         return len(self._live)
+
+
+class WatchBook:
+    """The software names every agent watches besides what it installed: those of the enabled sync
+    policies. Read again after a policy changed (a hint on the reconcile channel) and on a timer, in case
+    a hint was lost; every connected node whose stream sent other names is told the new ones."""
+
+    def __init__(self, db: Database, registry: SessionRegistry, *, interval: float, retry: float) -> None:
+        self.db, self.registry = db, registry
+        self.interval, self.retry = interval, retry
+        # None until the first read.
+        self.names: tuple[str, ...] | None = None
+        self.due = asyncio.Event()
+        self.due.set()
+
+    def hint(self, payload: str) -> None:
+        """A reconcile hint: "policy:<id>", or "" after the listener reconnected (one may have been missed)."""
+        if not payload or payload.startswith("policy:"):
+            self.due.set()
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), self.interval)
+            self.due.clear()
+            try:
+                await self.refresh()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not read the policies' software names, retrying: %s", exc)
+                await asyncio.sleep(self.retry)
+                self.due.set()
+                continue
+            for node_id in self.registry.node_ids():
+                session = self.registry.get(node_id)
+                if session is not None and session.hello:
+                    self.tell(session)
+
+    async def refresh(self) -> tuple[str, ...]:
+        async with self.db.transaction() as session:
+            rows = await _run(
+                session,
+                text("SELECT DISTINCT software_name FROM scheduler.policies WHERE enabled ORDER BY 1"),
+                {},
+            )
+            self.names = tuple(str(row.software_name) for row in rows)
+        return self.names
+
+    def tell(self, session: Session) -> None:
+        """Sends the agent the names when they differ from what its stream sent last. A stream with none to
+        send and none sent stays quiet: an agent that kept an older list only looks up a few names more."""
+        if self.names is None or self.names == session.watched:
+            return
+        session.watched = self.names
+        session.push(agent_pb.ServerMessage(watch=agent_pb.Watch(software_names=self.names)))
 
 
 @dataclass(frozen=True)
@@ -256,9 +318,7 @@ class NodeBook:
             ),
             {"id": node_id, "reason": reason[:1000], "now": now},
         )
-        await _run(
-            session, text("SELECT pg_notify(:channel, :id)"), {"channel": REVOKED_CHANNEL, "id": node_id}
-        )
+        await notify(await session.connection(), REVOKED_CHANNEL, node_id)
 
     async def quiet(
         self, now: datetime, grace: timedelta, heartbeat: timedelta, limit: int = 500

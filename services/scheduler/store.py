@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Uuid, any_, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -12,9 +13,12 @@ from sqlmodel import col, select
 from services.kit.db import AsyncSession
 from services.kit.errors import NotFound
 from services.kit.pagination import parse_uuid
-from services.scheduler.models import Deployment, Target
+from services.scheduler.models import FAILED, SUCCEEDED, Deployment, Target
 
-__all__ = ["load_deployment", "counts_of", "counts_by_deployment", "any_uuid"]
+if TYPE_CHECKING:  # events.py imports this module
+    from services.scheduler.events import Changes
+
+__all__ = ["load_deployment", "counts_of", "counts_by_deployment", "any_uuid", "finish_deployment"]
 
 
 def any_uuid(ids: Sequence[uuid.UUID]) -> object:
@@ -53,3 +57,20 @@ async def counts_by_deployment(
     for deployment_id, state, number in await session.exec(statement):
         counts[deployment_id][state] = number
     return counts
+
+
+async def finish_deployment(
+    session: AsyncSession, deployment: Deployment, counts: dict[str, int], changes: Changes
+) -> None:
+    """A deployment whose current targets are all final: FAILED if any failed, else SUCCEEDED, with an
+    event. Both the rollout loop and a late result (after the rollout gave up on a node) finish one; the
+    first finishing time is kept."""
+    failed = counts.get(FAILED, 0)
+    deployment.state = FAILED if failed else SUCCEEDED
+    deployment.state_reason = f"{failed} target(s) failed" if failed else ""
+    deployment.finished_at = deployment.finished_at or changes.now
+    deployment.next_batch_at = None
+    deployment.updated_at = changes.now
+    session.add(deployment)
+    await session.flush()
+    await changes.deployment(session, deployment, counts)

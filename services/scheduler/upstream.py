@@ -122,7 +122,11 @@ class InventoryClient:
 
     async def installed(self, name: str) -> dict[str, str]:
         """Server id → installed version of the software, over the whole fleet."""
-        return {item.server_id: item.software.version async for item in self._installed(name)}
+        return {server_id: item.version for server_id, item in (await self.installed_software(name)).items()}
+
+    async def installed_software(self, name: str) -> dict[str, inventory_pb.InstalledSoftware]:
+        """Server id → what inventory knows of the software there (version, package family)."""
+        return {item.server_id: item.software async for item in self._installed(name)}
 
     async def _installed(self, name: str) -> AsyncIterator[inventory_pb.ServerInstalledSoftware]:
         token = ""

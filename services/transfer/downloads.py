@@ -11,7 +11,7 @@ from typing import BinaryIO
 from cryptography import x509
 
 from services.kit.audit_client import DENIED
-from services.kit.context import USER_ROLES, current_call, require_caller
+from services.kit.context import AGENT, USER_ROLES, current_call, require_caller
 from services.kit.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unavailable
 from services.kit.grants import verify_grant
 from services.kit.pki import REPLACED_CERTIFICATE, replaced_by_enrollment
@@ -71,7 +71,7 @@ class DownloadUseCases:
         certificate is not one of an earlier enrollment of the node id (grants live an hour, certificates
         days). A node's refusal is audited: it may be a stolen certificate probing for artifacts."""
         peer = current_call().peer
-        if peer is None or peer.kind != "agent":
+        if peer is None or peer.kind != AGENT:
             require_caller(*USER_ROLES)
             return
         try:

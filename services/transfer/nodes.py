@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 
@@ -15,6 +15,7 @@ from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from services.kit.audit_client import outgoing_metadata
 from services.kit.errors import Unavailable
+from services.kit.timestamps import from_timestamp
 
 __all__ = ["NodeStatus", "NodeStatuses"]
 
@@ -65,5 +66,4 @@ class NodeStatuses:
         except grpc.aio.AioRpcError as exc:
             # Not the node's fault: it retries, and is checked again then.
             raise Unavailable(f"cannot check this node with auth ({exc.code().name}); retry shortly") from exc
-        enrolled_at = reply.enrolled_at.ToDatetime(tzinfo=UTC) if reply.HasField("enrolled_at") else None
-        return NodeStatus(reply.enrolled, reply.revoked, enrolled_at)
+        return NodeStatus(reply.enrolled, reply.revoked, from_timestamp(reply, "enrolled_at"))

@@ -9,8 +9,8 @@ from cryptography import x509
 
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
-from services.kit.pki import check_distinct_cas
 from services.kit.runtime import ServiceRuntime
+from services.kit.tls import load_node_ca
 from services.transfer.config import TransferSettings
 from services.transfer.downloads import DownloadUseCases
 from services.transfer.nodes import NodeStatuses
@@ -26,10 +26,12 @@ log = logging.getLogger("convoy.transfer")
 
 class TransferProcess(ServiceRuntime):
     def __init__(self, settings: TransferSettings) -> None:
-        client_roots, service_ca = _client_trust(settings)
+        # Agents download too: the port accepts node certificates next to services' when there is a node CA.
+        node_ca = load_node_ca(settings)
+        service_ca = _grant_ca(settings)
         super().__init__(settings)
-        if client_roots is not None:
-            self.server.trust_client_roots(client_roots)
+        if node_ca is not None:
+            self.server.accept_nodes(node_ca)
         self.storage = LocalStorage(settings.storage_root)
         self.core = Core(self.db, self.storage, self.audit, settings)
         nodes = NodeStatuses(
@@ -61,23 +63,10 @@ class TransferProcess(ServiceRuntime):
                 log.warning("could not sweep the staging directory: %s", exc)
 
 
-def _client_trust(settings: TransferSettings) -> tuple[bytes | None, x509.Certificate | None]:
-    """Agents download too: the port accepts certificates of the service CA and of the node CA, when
-    there is one. Also returns the service CA, which vouches for the scheduler that signs download grants."""
+def _grant_ca(settings: TransferSettings) -> x509.Certificate | None:
+    """The service CA, which vouches for the scheduler that signs download grants (None without TLS)."""
     files = settings.tls_files()
-    if files is None:
-        return None, None
-    service_ca_pem = files.ca.read_bytes()
-    service_ca = x509.load_pem_x509_certificate(service_ca_pem)
-    if settings.node_ca is None:
-        return None, service_ca
-    try:
-        node_ca_pem = settings.node_ca.read_bytes()
-    except OSError as exc:
-        raise OSError(f"cannot read the node CA {settings.node_ca}: {exc.strerror}") from exc
-    # The same CA twice would let every service certificate pass for a node (and the reverse).
-    check_distinct_cas(service_ca, x509.load_pem_x509_certificate(node_ca_pem))
-    return service_ca_pem.rstrip(b"\n") + b"\n" + node_ca_pem, service_ca
+    return None if files is None else x509.load_pem_x509_certificate(files.ca.read_bytes())
 
 
 def build(settings: TransferSettings) -> TransferProcess:

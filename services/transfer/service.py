@@ -17,7 +17,7 @@ from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, require_caller
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.kit.pagination import page_size, read_token, scope, write_token
+from services.kit.pagination import page_size, read_time, read_token, scope, write_token
 from services.transfer.config import TransferSettings
 from services.transfer.inspection import Limits
 from services.transfer.models import FORMATS, Blob, BlobReference
@@ -143,7 +143,7 @@ class BlobUseCases:
         if format:
             statement = statement.where(Blob.format == format)
         if after:
-            position = (_parse_time(after["created_at"]), after["sha256"])
+            position = (read_time(after["created_at"]), after["sha256"])
             statement = statement.where(tuple_(col(Blob.created_at), col(Blob.sha256)) < position)
         statement = statement.order_by(col(Blob.created_at).desc(), col(Blob.sha256).desc()).limit(limit + 1)
         async with self.core.db.transaction() as session:
@@ -227,14 +227,3 @@ def _check_format(format: str) -> str:
 
 def _position(where: str, blob: Blob) -> str:
     return write_token(where, created_at=blob.created_at.isoformat(), sha256=blob.sha256)
-
-
-def _parse_time(value: str) -> datetime:
-    """The cursor's timestamp; one without a zone could not be compared with the column's."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidArgument("page_token is not valid") from exc
-    if parsed.tzinfo is None:
-        raise InvalidArgument("page_token is not valid")
-    return parsed

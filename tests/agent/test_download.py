@@ -9,7 +9,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from convoy_agent.download import DownloadCancelled, DownloadError, discard, download, grpc_stream
+from convoy_agent.download import (
+    RETRY_DELAY,
+    DownloadCancelled,
+    DownloadError,
+    discard,
+    download,
+    grpc_stream,
+)
 
 from convoy.transfer.v1 import transfer_pb2 as pb
 from convoy.transfer.v1 import transfer_pb2_grpc as pb_grpc
@@ -171,8 +178,11 @@ def test_refusals_are_not_retried_and_outages_are_bounded(tmp_path: Path) -> Non
     delays: list[float] = []
     with pytest.raises(DownloadError, match="kept failing"):
         download(server, SHA, len(DATA), str(tmp_path), retries=3, sleep=delays.append)
-    assert len(server.offsets) == 4 and len(delays) == 3
-    assert delays == sorted(delays) or max(delays) <= 30
+    assert len(server.offsets) == 4
+    # Each wait in a row doubles, drawn from the upper half of its ceiling.
+    ceilings = [RETRY_DELAY * 2**failures for failures in range(3)]
+    assert len(delays) == 3
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True)), (delays, ceilings)
 
 
 def test_discard(tmp_path: Path) -> None:

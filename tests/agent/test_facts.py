@@ -2,14 +2,17 @@
 there, the package databases), for the distributions Convoy targets. Fixtures are real os-release files."""
 
 import ipaddress
+import json
 import platform
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 from convoy_agent import __version__, facts
 
-from tests.support.sandbox import deb_root, rpm_root
+from tests.support.netns import network
+from tests.support.sandbox import AGENT_DIR, deb_root, rpm_root
 
 FIXTURES = Path(__file__).with_name("os-release")
 DEB_TOOLS = ("dpkg", "dpkg-query", "apt-get")
@@ -129,6 +132,24 @@ def test_collect_describes_this_node() -> None:
     assert isinstance(addresses, list)
     for address in addresses:
         assert not ipaddress.ip_address(address).is_loopback
-    primary = facts.default_route_address()
-    if primary is not None:
-        assert addresses[0] == primary
+
+
+def test_the_address_of_the_default_route_comes_first() -> None:
+    """On a host of its own whose default route leaves through its second interface, that interface's
+    address leads the list (it is the one the scheduler most likely reaches the node at)."""
+    with network(1) as net:
+        host = net.namespaces[0]
+        for command in (
+            # A veth pair inside the namespace: the kernel may lack the dummy device type.
+            ("link", "add", "uplink", "type", "veth", "peer", "name", "uplink-peer"),
+            ("addr", "add", "10.253.0.7/24", "dev", "uplink"),
+            ("link", "set", "uplink-peer", "up"),
+            ("link", "set", "uplink", "up"),
+            ("route", "add", "default", "dev", "uplink"),
+        ):
+            done = host.run(["ip", *command], timeout=30)
+            assert done.returncode == 0, done.stderr
+        code = "import json; from convoy_agent import facts; print(json.dumps(facts.ip_addresses()))"
+        listed = host.run([sys.executable, "-c", code], {"PYTHONPATH": str(AGENT_DIR)}, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == ["10.253.0.7", host.ip]

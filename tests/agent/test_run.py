@@ -28,9 +28,26 @@ from tests.support.packages import build_deb
 S = agent_pb2
 
 
+class RecordedBackoff(connection.Backoff):
+    """The agent's backoff, keeping every delay it hands out."""
+
+    def __init__(self, config: configuration.Config) -> None:
+        super().__init__(config.backoff_initial_seconds, config.backoff_max_seconds)
+        self.delays: list[float] = []
+
+    def next_delay(self) -> float:
+        delay = super().next_delay()
+        self.delays.append(delay)
+        return delay
+
+
 @contextlib.contextmanager
-def running(config: configuration.Config) -> Iterator[connection.Agent]:
+def running(
+    config: configuration.Config, backoff: connection.Backoff | None = None
+) -> Iterator[connection.Agent]:
     agent = cli.build_agent(config)
+    if backoff is not None:
+        agent.backoff = backoff
     agent.runner.recover()
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
@@ -164,8 +181,9 @@ def test_results_are_resent_after_a_reconnect_until_acknowledged(
 ) -> None:
     deb = build_deb(tmp_path, "resend-app", "1.0")
     task = assignment_for(servers, deb, "resend-app", "1.0")
+    backoff = RecordedBackoff(config)
 
-    with running(config) as agent:
+    with running(config, backoff) as agent:
         first = servers.edge.next_stream()
         first.push(assignment=task)
         result = result_of(first, task)
@@ -184,8 +202,8 @@ def test_results_are_resent_after_a_reconnect_until_acknowledged(
     assert resent == result
     assert not [m for m in third.history if m.HasField("result")]
     # Three refused attempts, each delay drawn below the cap.
-    assert len(agent.delays) >= 4
-    assert all(0 < delay <= config.backoff_max_seconds for delay in agent.delays)
+    assert len(backoff.delays) >= 4
+    assert all(0 < delay <= config.backoff_max_seconds for delay in backoff.delays)
 
 
 def test_the_backoff_doubles_with_jitter_up_to_its_cap() -> None:

@@ -23,7 +23,7 @@ from tests.agent.test_run import (
     result_of,
     running,
 )
-from tests.agent.test_run_fakes import Servers, Stream, agent_pb2, configuration, connection, tasks, wait_for
+from tests.agent.test_run_fakes import Servers, Stream, agent_pb2, configuration, tasks, wait_for
 from tests.support.packages import build_deb
 from tests.support.sandbox import build_scripted_deb, build_scripted_tarball, script_log
 
@@ -55,14 +55,6 @@ def tar_assignment(
 
 def downloads(config: configuration.Config, sha: str) -> list[str]:
     return sorted(path.name for path in (Path(config.state_dir) / "downloads").glob(sha + "*"))
-
-
-def test_channels_send_keepalive_pings() -> None:
-    options = dict(connection.CHANNEL_OPTIONS)
-    assert options["grpc.keepalive_time_ms"] == 20000
-    assert options["grpc.keepalive_timeout_ms"] == 10000
-    assert options["grpc.keepalive_permit_without_calls"] == 1
-    assert options["grpc.http2.max_pings_without_data"] == 0
 
 
 def hanging_download(servers: Servers, tmp_path: Path, name: str) -> tuple[Path, S.Assignment]:

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import grpc
 import jwt
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from convoy.auth.v1 import auth_pb2 as pb
 from convoy.auth.v1 import auth_pb2_grpc as pb_grpc
+from services.kit.tokens import TokenVerifier
 from tests.support.stack import ADMIN_PASSWORD, AuthStack, gateway_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -111,6 +113,16 @@ async def test_a_genuine_token_passes_both(auth_stack: AuthStack) -> None:
     assert header["alg"] == "EdDSA" and header["typ"] == "at+jwt"
     claims = jwt.decode(token, options={"verify_signature": False})
     assert {"iss", "aud", "exp", "iat", "sub", "role", "jti"} <= claims.keys()
+
+
+async def test_a_verified_token_says_when_it_expires(auth_stack: AuthStack) -> None:
+    """What the token may open (an event stream) ends at its `exp`, read from the verified claims."""
+    async with auth_stack.channel() as channel:
+        jwks = await pb_grpc.AuthServiceStub(channel).GetJwks(pb.GetJwksRequest(), timeout=5)
+    verifier = TokenVerifier(jwks.jwks_json, issuer=jwks.issuer, audience=jwks.audience)
+    expires = int(time.time()) + 321
+    principal = verifier.verify(_signed(auth_stack, _claims(auth_stack, exp=expires)))
+    assert principal.expires_at == datetime.fromtimestamp(expires, UTC)
 
 
 async def test_jwks_publishes_only_the_public_key(auth_stack: AuthStack) -> None:

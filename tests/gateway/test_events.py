@@ -28,11 +28,10 @@ from devstack.postgres import LocalPostgres
 from services.auth.signing import Signer
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from tests.gateway.test_deployments import agent_channel, enroll_with_command
 from tests.support.fullstack import FullStack, full_stack
 from tests.support.metrics import sample_value
 from tests.support.packages import build_deb
-from tests.support.stack import AuthStack
+from tests.support.stack import AuthStack, enroll_with_command, fresh_ip
 from tests.support.users import Users, grpc_auth, http_auth, request_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -162,7 +161,11 @@ async def watch(
             yield EventStream(response)
 
 
-_next_ip = iter(range(1, 60000))
+async def open_streams(url: str) -> float:
+    """How many event streams the gateway at `url` holds open, by its own metric."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        text = (await client.get("/metrics")).text
+    return sample_value(text, "convoy_http_event_streams", {}) or 0.0
 
 
 async def deployment_ready(stack: FullStack, users: Users, tmp_path: Path, *, nodes: int = 2) -> dict:
@@ -171,10 +174,9 @@ async def deployment_ready(stack: FullStack, users: Users, tmp_path: Path, *, no
     client, headers = stack.client, http_auth(users.operator)
     group = (await client.post("/api/v1/groups", json={"name": tag}, headers=headers)).json()
     for i in range(nodes):
-        n = next(_next_ip)
         body = {
             "hostname": f"{tag}-{i}.test",
-            "ip_address": f"10.{uuid.uuid4().int % 200 + 20}.{n // 250}.{n % 250 + 1}",
+            "ip_address": fresh_ip(),
             "category": "web",
             "group_ids": [group["id"]],
         }
@@ -291,22 +293,16 @@ async def test_an_idle_stream_has_heartbeats_and_hanging_up_ends_the_watch(
 ) -> None:
     body = await deployment_ready(stack, users, tmp_path, nodes=1)
     deployment = await create(stack, users.operator, body)
-
-    async def open_streams() -> float:
-        async with httpx.AsyncClient(base_url=gateway) as client:
-            text = (await client.get("/metrics")).text
-        return sample_value(text, "convoy_http_event_streams", {}) or 0.0
-
-    before = await open_streams()
+    before = await open_streams(gateway)
     async with watch(gateway, users.viewer, deployment_id=deployment["id"]) as stream:
         async with asyncio.timeout(WAIT):
             async for line in stream.response.aiter_lines():
                 if line == ": keep-alive":
                     break
-        assert await open_streams() == before + 1
+        assert await open_streams(gateway) == before + 1
     # The client is gone: the gateway notices and cancels the scheduler call.
     async with asyncio.timeout(WAIT):
-        while await open_streams() != before:
+        while await open_streams(gateway) != before:
             await asyncio.sleep(0.05)
 
 
@@ -346,6 +342,11 @@ async def test_who_may_watch_and_what_is_refused_before_the_stream_starts(
                         break
 
 
+def step(state: int) -> str:
+    """The log line a node sends with its progress into `state`."""
+    return f"step {agent_pb.TaskState.Name(state)}"
+
+
 class NodeStream:
     """A node's Connect stream, spoken the way the agent speaks it; every read is bounded."""
 
@@ -368,15 +369,15 @@ async def test_a_node_working_through_its_task_shows_every_state_in_order(
     stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
 ) -> None:
     assert stack.scheduler is not None
+    steps = ((agent_pb.TASK_STATE_DOWNLOADING, 40), (agent_pb.TASK_STATE_AWAITING_APPROVAL, 0))
     body = await deployment_ready(stack, users, tmp_path, nodes=0)
     group_id = body["target"]["group_id"]
     headers = http_auth(users.operator)
     token = await stack.client.post("/api/v1/join-tokens", json={"group_ids": [group_id]}, headers=headers)
     assert token.status_code == 201, token.text
-    enrolled, key, ca_pem = await enroll_with_command(stack, token.json()["command"])
+    enrolled = await enroll_with_command(token.json()["command"], stack.auth.pki_dir, fresh_ip())
     node_id = enrolled.node_id
-    channel = agent_channel(stack.scheduler.agent_target, ca_pem, key, enrolled.certificate_pem.encode())
-    async with channel:
+    async with enrolled.channel(stack.scheduler.agent_target, "scheduler") as channel:
         node = NodeStream(agent_grpc.AgentServiceStub(channel).Connect())
         await node.send(hello=agent_pb.Hello(facts=agent_pb.Facts(hostname="web-node", arch="x86_64")))
         deployment = await create(stack, users.operator, {**body, "strategy": {"require_approval": True}})
@@ -385,13 +386,10 @@ async def test_a_node_working_through_its_task_shows_every_state_in_order(
             task = (await node.receive("assignment")).assignment
             assert task.deployment_id == did
             ids = {"assignment_id": task.assignment_id, "attempt": task.attempt}
-            for state, percent in (
-                (agent_pb.TASK_STATE_DOWNLOADING, 40),
-                (agent_pb.TASK_STATE_AWAITING_APPROVAL, 0),
-            ):
+            for state, percent in steps:
                 await node.send(
                     progress=agent_pb.TaskProgress(
-                        **ids, state=state, percent=percent, log_lines=[f"step {state}"]
+                        **ids, state=state, percent=percent, log_lines=[step(state)]
                     )
                 )
             await stream.until(
@@ -428,7 +426,7 @@ async def test_a_node_working_through_its_task_shows_every_state_in_order(
     assert (last["server_id"], last["installed_version"]) == (node_id, "1.0")
     log = await stack.client.get(f"/api/v1/deployments/{did}/targets/{node_id}/log", headers=headers)
     assert log.status_code == 200, log.text
-    assert [line["text"] for line in log.json()["lines"]][:2] == ["step 3", "step 10"]
+    assert [line["text"] for line in log.json()["lines"]][:2] == [step(state) for state, _ in steps]
     software = await stack.client.get(f"/api/v1/servers/{node_id}/software", headers=headers)
     assert (deployment["software_name"], "1.0") in [
         (s["name"], s["version"]) for s in software.json()["items"]
@@ -457,12 +455,6 @@ def short_lived(stack: FullStack, token: str, seconds: int) -> str:
     return issued.token
 
 
-async def open_streams(url: str) -> float:
-    async with httpx.AsyncClient(base_url=url) as client:
-        text = (await client.get("/metrics")).text
-    return sample_value(text, "convoy_http_event_streams", {}) or 0.0
-
-
 async def test_a_stream_ends_with_an_error_event_when_the_token_that_opened_it_expires(
     stack: FullStack, gateway: str, users: Users, tmp_path: Path, earlier: dict
 ) -> None:
@@ -472,10 +464,11 @@ async def test_a_stream_ends_with_an_error_event_when_the_token_that_opened_it_e
     token = short_lived(stack, users.viewer, 3)
     async with watch(gateway, token, deployment_id=did, since=1) as stream:
         # Events flow while the token is valid …
-        assert (await stream.next()).json["deployment_id"] == did
+        seen = [await stream.next()]
+        assert seen[0].json["deployment_id"] == did
         # … and at its expiry the stream says why it ends, and ends.
-        ending = await stream.until(lambda e: e.event == "error")
-        assert ending[-1].json == {
+        seen += await stream.until(lambda e: e.event == "error")
+        assert seen[-1].json == {
             "code": "unauthenticated",
             "message": "access token expired; reconnect with a fresh token and Last-Event-ID",
         }
@@ -484,10 +477,16 @@ async def test_a_stream_ends_with_an_error_event_when_the_token_that_opened_it_e
     async with asyncio.timeout(WAIT):
         while await open_streams(gateway) != before:
             await asyncio.sleep(0.05)
-    # A fresh token resumes where the expired one stopped.
-    last = max(int(e.id) for e in ending if e.id)
-    async with watch(gateway, users.viewer, {"Last-Event-ID": str(last)}, deployment_id=did):
-        pass
+    # A fresh token resumes where the expired one stopped: nothing seen is replayed, the next change comes.
+    last = max(int(e.id) for e in seen if e.id)
+    async with watch(gateway, users.viewer, {"Last-Event-ID": str(last)}, deployment_id=did) as resumed:
+        cancelled = await stack.client.post(
+            f"/api/v1/deployments/{did}/cancel", headers=http_auth(users.operator)
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        after = await resumed.until(is_final_deployment(did, "cancelled"))
+    assert int(after[0].id) > last
+    assert all(int(e.id) > last and e.json["deployment_id"] == did for e in after)
 
 
 async def test_a_user_may_hold_only_so_many_streams(stack: FullStack, users: Users, tmp_path: Path) -> None:

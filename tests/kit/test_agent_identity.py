@@ -1,8 +1,10 @@
-"""Who calls, told by the certificate alone: a node certificate makes an agent, a service certificate a
-service; agents never pass as services; each port trusts only the CAs it is given."""
+"""Who calls, told by the certificate alone: a certificate the configured node CA issued makes an agent,
+whatever that CA is named, and any other one a service; agents never pass as services; each port trusts
+only the CAs it is given."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.kit import pki
 from services.kit.context import USER_ROLES, current_call, require_agent, require_caller
 from services.kit.grpc_server import GrpcServer
 from services.kit.settings import ServiceSettings
-from services.kit.tls import server_credentials
+from services.kit.tls import load_node_ca, server_credentials
 from tests.support.stack import node_csr
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -49,26 +52,66 @@ class Ports:
     enroll: str  # no client certificate, as the scheduler's enrollment port
 
 
-@pytest.fixture(scope="module")
-async def ports(pki_dir: Path) -> AsyncIterator[Ports]:
-    settings = IdentitySettings(
-        env="dev", pki_dir=pki_dir, listen="127.0.0.1:0", drain_seconds=0, shutdown_grace_seconds=1
+def identity_settings(pki_dir: Path, **values: object) -> IdentitySettings:
+    return IdentitySettings(
+        env="dev", pki_dir=pki_dir, listen="127.0.0.1:0", drain_seconds=0, shutdown_grace_seconds=1, **values
     )
-    files = settings.tls_files()
-    assert files is not None and settings.node_ca is not None
-    node_ca_pem = settings.node_ca.read_bytes()
+
+
+def grpc_server(settings: IdentitySettings) -> GrpcServer:
     server = GrpcServer(settings)
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(behaviour)
         for name, behaviour in (("Whoami", whoami), ("AsService", as_service), ("AsAgent", as_agent))
     }
     server.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.trust_client_roots(files.ca.read_bytes() + node_ca_pem)
-    nodes = server.add_port("127.0.0.1:0", server_credentials(files, client_roots=node_ca_pem))
+    return server
+
+
+@contextlib.asynccontextmanager
+async def identity_server(pki_dir: Path) -> AsyncIterator[Ports]:
+    """A server wired as transfer (listen port) and the scheduler (node and enrollment ports) wire theirs."""
+    settings = identity_settings(pki_dir)
+    files, node_ca = settings.tls_files(), load_node_ca(settings)
+    assert files is not None and node_ca is not None
+    server = grpc_server(settings)
+    server.accept_nodes(node_ca)
+    nodes = server.add_port("127.0.0.1:0", server_credentials(files, client_roots=node_ca.pem))
     enroll = server.add_port("127.0.0.1:0", server_credentials(files, require_client_auth=False))
     mixed = await server.start()
-    yield Ports(*(f"127.0.0.1:{port}" for port in (mixed, nodes, enroll)))
-    await server.stop()
+    try:
+        yield Ports(*(f"127.0.0.1:{port}" for port in (mixed, nodes, enroll)))
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(scope="module")
+async def ports(pki_dir: Path) -> AsyncIterator[Ports]:
+    async with identity_server(pki_dir) as served:
+        yield served
+
+
+# Names an operator's own PKI may well use: the node CA is not called "Convoy node CA", and the service
+# CA is, so an issuer name would call every node a service and every service a node.
+RENAMED_NODE_CA = "Fleet clients CA"
+
+
+@pytest.fixture(scope="module")
+def renamed_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CAs named as above; `write_pki_dir` keeps them and issues the service certificates from them."""
+    directory = tmp_path_factory.mktemp("renamed-pki")
+    for stem, common_name in ((pki.CA_STEM, pki.NODE_CA_COMMON_NAME), (pki.NODE_CA_STEM, RENAMED_NODE_CA)):
+        ca = pki.create_ca(common_name)
+        (directory / f"{stem}.pem").write_bytes(ca.cert_pem())
+        (directory / f"{stem}-key.pem").write_bytes(ca.key_pem())
+    pki.write_pki_dir(directory, ["transfer", "scheduler"])
+    return directory
+
+
+@pytest.fixture(scope="module")
+async def renamed_ports(renamed_pki_dir: Path) -> AsyncIterator[Ports]:
+    async with identity_server(renamed_pki_dir) as served:
+        yield served
 
 
 @dataclass(frozen=True)
@@ -175,3 +218,54 @@ async def test_an_expired_node_certificate_is_refused_by_the_handshake(
     failure = await refused(pki_dir, ports.nodes, expired)
 
     assert failure.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_nodes_of_a_node_ca_with_any_name_are_agents_and_never_services(
+    renamed_pki_dir: Path, renamed_ports: Ports
+) -> None:
+    node_ca = pki.load_certified_key(renamed_pki_dir / "node-ca.pem", renamed_pki_dir / "node-ca-key.pem")
+    node_id = str(uuid.uuid4())
+    client = node_client(node_ca, node_id)
+
+    for target in (renamed_ports.mixed, renamed_ports.nodes):
+        assert await call(renamed_pki_dir, target, client) == f"agent:{node_id}:agent"
+    assert await call(renamed_pki_dir, renamed_ports.mixed, client, "AsAgent") == node_id
+    failure = await refused(renamed_pki_dir, renamed_ports.mixed, client, "AsService")
+    assert failure.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_certificate_whose_issuer_is_named_convoy_node_ca_is_no_agent_unless_the_node_ca_issued_it(
+    renamed_pki_dir: Path, renamed_ports: Ports
+) -> None:
+    client = service_client(renamed_pki_dir, "scheduler")
+    issuer = x509.load_pem_x509_certificate(client.cert_pem or b"").issuer
+
+    assert issuer.rfc4514_string() == f"CN={pki.NODE_CA_COMMON_NAME}"
+    assert await call(renamed_pki_dir, renamed_ports.mixed, client) == "service:scheduler:service"
+    failure = await refused(renamed_pki_dir, renamed_ports.mixed, client, "AsAgent")
+    assert failure.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_node_ca_impostor_is_refused_by_the_handshake_whatever_name_it_copies(
+    renamed_pki_dir: Path, renamed_ports: Ports
+) -> None:
+    for name in (RENAMED_NODE_CA, pki.NODE_CA_COMMON_NAME):
+        impostor = node_client(pki.create_ca(name), str(uuid.uuid4()))
+        for target in (renamed_ports.mixed, renamed_ports.nodes):
+            failure = await refused(renamed_pki_dir, target, impostor)
+            assert failure.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_process_that_loads_no_node_ca_takes_no_node_certificate(
+    pki_dir: Path, node_ca: pki.CertifiedKey
+) -> None:
+    server = grpc_server(identity_settings(pki_dir, node_ca=None))
+    target = f"127.0.0.1:{await server.start()}"
+    try:
+        failure = await refused(pki_dir, target, node_client(node_ca, str(uuid.uuid4())))
+        assert failure.code() == grpc.StatusCode.UNAVAILABLE
+        assert (
+            await call(pki_dir, target, service_client(pki_dir, "scheduler")) == "service:scheduler:service"
+        )
+    finally:
+        await server.stop()

@@ -1,9 +1,11 @@
 """The PKI rules services apply to nodes: a certificate of an earlier enrollment is replaced, and the node CA
-must be a CA of its own."""
+must be a CA of its own, which every process that loads it checks at start."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -11,6 +13,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from services.kit import pki
+from services.kit.settings import ServiceSettings
+from services.kit.tls import load_node_ca
+
+
+class NodeTrustingSettings(ServiceSettings):
+    service_name = "transfer"
 
 
 def node_certificate(ca: pki.CertifiedKey) -> pki.CertifiedKey:
@@ -57,3 +65,41 @@ def reissued_with_key(ca: pki.CertifiedKey, common_name: str) -> x509.Certificat
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(ca.key, hashes.SHA256())
     )
+
+
+@pytest.fixture
+def own_pki_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "pki"
+    pki.write_pki_dir(directory, ["transfer"])
+    return directory
+
+
+def test_a_process_loads_the_node_ca_it_is_given_with_its_key_only_when_asked(own_pki_dir: Path) -> None:
+    settings = NodeTrustingSettings(env="dev", pki_dir=own_pki_dir)
+    on_disk = pki.load_certified_key(own_pki_dir / "node-ca.pem", None).certificate
+
+    trusted = load_node_ca(settings)
+    signing = load_node_ca(settings, key=own_pki_dir / "node-ca-key.pem")
+
+    assert trusted is not None and signing is not None
+    assert (trusted.certificate, trusted.authority.key) == (on_disk, None)
+    assert signing.authority.key is not None
+    assert load_node_ca(NodeTrustingSettings(env="dev")) is None
+
+
+def test_a_process_refuses_to_start_with_the_service_ca_as_node_ca(own_pki_dir: Path) -> None:
+    shutil.copy(own_pki_dir / "ca.pem", own_pki_dir / "node-ca.pem")
+
+    with pytest.raises(ValueError, match="node CA must be a CA of its own"):
+        load_node_ca(NodeTrustingSettings(env="dev", pki_dir=own_pki_dir))
+
+
+def test_a_node_ca_that_cannot_be_loaded_is_named_at_start(own_pki_dir: Path) -> None:
+    settings = NodeTrustingSettings(env="dev", pki_dir=own_pki_dir)
+    (own_pki_dir / "node-ca.pem").unlink()
+    with pytest.raises(ValueError, match=r"cannot load the node CA \(.*node-ca\.pem\)"):
+        load_node_ca(settings)
+
+    (own_pki_dir / "node-ca.pem").write_bytes(pki.create_ca("Another node CA").cert_pem())
+    with pytest.raises(ValueError, match="is not the private key of"):
+        load_node_ca(settings, key=own_pki_dir / "node-ca-key.pem")

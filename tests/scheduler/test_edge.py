@@ -102,7 +102,8 @@ async def start_scheduler(
 async def scheduler(
     postgres: LocalPostgres, auth_stack: AuthStack, inventory: InventoryStack
 ) -> AsyncIterator[Scheduler]:
-    async with start_scheduler(postgres, auth_stack, inventory) as stack:
+    # Short polls: a stream looks at its node's work again every few polls even when nothing woke it.
+    async with start_scheduler(postgres, auth_stack, inventory, poll_seconds=0.5) as stack:
         yield stack
 
 
@@ -264,8 +265,9 @@ async def installed_of(inventory: InventoryStack, node_id: str) -> dict[str, str
 
 
 async def assign(
-    scheduler: Scheduler, node: Node, *, name: str = "nginx-app", version: str = "2.1"
+    scheduler: Scheduler, node: Node, *, name: str = "nginx-app", version: str = "2.1", notify: bool = True
 ) -> Target:
+    """`notify=False`: as if the notification were lost (a LISTEN connection that died silently)."""
     now = datetime.now(UTC)
     deployment = Deployment(
         software_name=name,
@@ -302,9 +304,10 @@ async def assign(
         await session.flush()
         session.add(target)
         await session.flush()
-        await (await session.connection()).execute(
-            text("SELECT pg_notify('convoy_node', :id)"), {"id": node.node_id}
-        )
+        if notify:
+            await (await session.connection()).execute(
+                text("SELECT pg_notify('convoy_node', :id)"), {"id": node.node_id}
+            )
     return target
 
 
@@ -692,3 +695,63 @@ async def test_a_success_of_a_replaced_attempt_still_reaches_inventory(
         await stream.send(result=result)
         assert (await stream.receive()).ack.assignment_id == assignment.assignment_id
     assert (await installed_of(inventory, node.node_id)).get(name) == "3.0"
+
+
+# --- reports the scheduler cannot place, lost notifications, one LISTEN connection --------------------
+
+
+async def test_a_result_of_an_assignment_the_scheduler_does_not_know_is_acknowledged(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    """E.g. after a database restore: the agent's journal holds a result the scheduler has no row for.
+    Refusing it would end every stream the node opens (the agent sends it again after each hello)."""
+    node = await enrolled_node(scheduler, auth_stack, users)
+    owned = await assign(scheduler, node)
+    forgotten = str(uuid.uuid4())
+    rid = f"edge-{uuid.uuid4().hex}"
+    async with connect(scheduler, node, rid) as stream:
+        await stream.hello(node)
+        assert (await stream.receive()).assignment.assignment_id == str(owned.assignment_id)
+        progress = agent_pb.TaskProgress(
+            assignment_id=forgotten, attempt=1, state=agent_pb.TASK_STATE_INSTALLING, percent=50
+        )
+        await stream.send(progress=progress)
+        for assignment_id, attempt in ((forgotten, 1), ("not-an-id", 1), (str(owned.assignment_id), 7)):
+            result = agent_pb.TaskResult(
+                assignment_id=assignment_id, attempt=attempt, state=agent_pb.TASK_STATE_SUCCEEDED
+            )
+            await stream.send(result=result)
+            ack = (await stream.receive()).ack
+            assert (ack.assignment_id, ack.attempt) == (assignment_id, attempt)
+
+        # The stream goes on: new work still arrives.
+        later = await assign(scheduler, node, name="later-app", version="1.0")
+        assert (await stream.receive()).assignment.assignment_id == str(later.assignment_id)
+    row = await _row(scheduler, owned)
+    assert (row.state, row.reported) == ("assigned", False)
+    records = await audit_by_request(auth_stack, users.admin, rid)
+    assert [r for r in records if r.result == auth_pb.AUDIT_RESULT_DENIED] == []
+
+
+async def test_work_reaches_the_node_without_a_notification(
+    scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack
+) -> None:
+    node = await enrolled_node(scheduler, auth_stack, users)
+    async with connect(scheduler, node) as stream:
+        await stream.hello(node)
+        await eventually(lambda: _online(inventory, node.node_id), "hello to be processed")
+        target = await assign(scheduler, node, notify=False)
+        assert (await stream.receive()).assignment.assignment_id == str(target.assignment_id)
+
+
+async def test_the_process_listens_on_one_connection(scheduler: Scheduler) -> None:
+    async with scheduler.db.transaction() as session:
+        listening = (
+            await (await session.connection()).execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+                )
+            )
+        ).scalar_one()
+    assert listening == 1

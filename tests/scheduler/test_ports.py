@@ -11,6 +11,7 @@ import pytest
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from convoy.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
+from tests.scheduler.rollout_helpers import create
 from tests.support.scheduler import Fleet, SchedulerStack
 from tests.support.stack import AuthStack, enroll_node
 from tests.support.users import Users, grpc_auth
@@ -60,8 +61,14 @@ async def test_a_node_certificate_is_refused_on_the_agent_port(
     assert set(codes.values()) <= refused, codes
 
 
-async def test_the_gateway_with_a_token_still_gets_in(client, scheduler: SchedulerStack, users: Users):
+async def test_the_gateway_with_a_token_still_gets_in(
+    client, scheduler: SchedulerStack, fleet: Fleet, users: Users
+):
+    node = await fleet.server("deb", "x86_64")
+    package = await fleet.package(f"port-{uuid.uuid4().hex[:8]}", "1.0")
+    created = await create(client, users.operator, package.id, inv_pb.Target(server_id=node))
     reply = await client.ListDeployments(
-        pb.ListDeploymentsRequest(page_size=1), metadata=grpc_auth(users.viewer), timeout=10
+        pb.ListDeploymentsRequest(package_id=package.id), metadata=grpc_auth(users.viewer), timeout=10
     )
-    assert reply.total_size >= 0
+    assert [deployment.id for deployment in reply.deployments] == [created.id]
+    assert reply.total_size == 1

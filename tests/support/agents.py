@@ -59,6 +59,9 @@ Family = Literal["deb", "rpm"]
 ENROLL_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 TOOL_TIMEOUT = 60.0
+# Agent settings of a test node, written into its configuration at every start (change `AgentHost.tuning`
+# before starting it): a change made by hand in the sandbox root reaches the scheduler within a second or two.
+AGENT_TUNING = {"inventory_interval_seconds": 1.5, "package_check_seconds": 0.5}
 OS_RELEASE = {
     "deb": 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
     "rpm": 'ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3"\n',
@@ -110,6 +113,7 @@ class AgentHost:
         self.log_file = self.dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.tuning: dict[str, float] = dict(AGENT_TUNING)
         self.root.mkdir(parents=True, exist_ok=True)
         if family == "deb":
             prepare_deb_root(self.root)
@@ -190,6 +194,7 @@ class AgentHost:
         """Starts `convoy_agent run` on this host; its output goes to the host's log file."""
         if self.running:
             raise RuntimeError(f"the agent of {self.hostname} is running already")
+        self._tune()
         self.starts += 1
         self._note(f"run (start {self.starts})")
         with self.log_file.open("ab") as log:
@@ -201,6 +206,15 @@ class AgentHost:
                 stderr=subprocess.STDOUT,
             )
         return self.proc
+
+    def _tune(self) -> None:
+        """Writes `tuning` into the configuration (once enroll has written it)."""
+        if not self.config_file.exists():
+            return
+        values = {**self.config, **self.tuning}
+        temporary = self.config_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(values, indent=2))
+        temporary.replace(self.config_file)
 
     @property
     def running(self) -> bool:

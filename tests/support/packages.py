@@ -6,11 +6,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -65,6 +66,8 @@ MALICIOUS_CASES = {
     "expansion_bomb": "member 'big.bin' brings the archive's contents to",
 }
 _BLOCK = tarfile.BLOCKSIZE
+# dpkg-deb and rpmbuild get this long: a payload of a few hundred MiB is written in time.
+BUILD_TIMEOUT = 120.0
 
 
 def _workdir(tmp_path: Path, prefix: str) -> Path:
@@ -83,8 +86,11 @@ def build_deb(
     payload_bytes: int = 0,
     *,
     compression: str = "xz",
+    scripts: Mapping[str, str] | None = None,
 ) -> Path:
-    """A real .deb from `dpkg-deb --build` (control fields as given, an optional random payload file)."""
+    """A real .deb from `dpkg-deb --build`: control fields as given, /usr/share/<name>/VERSION holding the
+    version, with `payload_bytes` a random payload.bin beside it, and `scripts` (maintainer script name →
+    the whole file, shebang included) in DEBIAN/."""
     work = _workdir(tmp_path, "deb")
     root = work / "root"
     (root / "DEBIAN").mkdir(parents=True)
@@ -98,14 +104,17 @@ def build_deb(
         fields.append(f"Depends: {depends}")
     fields.append(f"Description: {description}")
     (root / "DEBIAN" / "control").write_text("\n".join(fields) + "\n")
+    for script, text in (scripts or {}).items():
+        path = root / "DEBIAN" / script
+        path.write_text(text)
+        path.chmod(0o755)
     share = root / "usr" / "share" / name
     share.mkdir(parents=True)
-    (share / "README").write_text(f"{name} {version}\n")
+    (share / "VERSION").write_text(f"{version}\n")
     if payload_bytes:
-        (share / "payload.bin").write_bytes(_random_bytes(payload_bytes))
+        _write_payload(share / "payload.bin", payload_bytes)
     out = work / f"{name}_{version}_{arch}.deb"
-    command = ["dpkg-deb", f"-Z{compression}", "--root-owner-group", "--build", str(root), str(out)]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    _run_tool(["dpkg-deb", f"-Z{compression}", "--root-owner-group", "--build", str(root), str(out)])
     return out
 
 
@@ -142,8 +151,10 @@ def build_rpm(
     epoch: int | None = None,
     requires: tuple[str, ...] = (),
     summary: str = "A test package",
+    scripts: Mapping[str, str] | None = None,
 ) -> Path:
-    """A real binary rpm from `rpmbuild -bb` with one file and no automatic dependencies."""
+    """A real binary rpm from `rpmbuild -bb` with one file, /opt/<name>/VERSION holding the version, no
+    automatic dependencies, and `scripts` (scriptlet tag such as "post" → its body)."""
     work = _workdir(tmp_path, "rpm")
     spec = work / f"{name}.spec"
     header = [
@@ -165,18 +176,19 @@ def build_rpm(
 
         %install
         mkdir -p %{{buildroot}}/opt/{name}
-        echo {name} > %{{buildroot}}/opt/{name}/README
+        echo {version} > %{{buildroot}}/opt/{name}/VERSION
 
         %files
-        /opt/{name}/README
+        /opt/{name}/VERSION
         """
-    spec.write_text("\n".join(header) + "\n" + textwrap.dedent(body))
+    scriptlets = "".join(f"\n%{tag}\n{text}" for tag, text in (scripts or {}).items())
+    spec.write_text("\n".join(header) + "\n" + textwrap.dedent(body) + scriptlets)
     top = work / "rpmbuild"
     command = ["rpmbuild", "--define", f"_topdir {top}", "--define", "_build_id_links none"]
     if arch != "noarch":
         command += ["--target", arch]  # the package has no binaries, so any architecture can be built here
     command += ["-bb", str(spec)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    _run_tool(command)
     (built,) = (top / "RPMS").rglob("*.rpm")
     return built
 
@@ -452,5 +464,20 @@ def _tar_bytes(members: dict[str, bytes], *, compress: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def _random_bytes(size: int) -> bytes:
-    return hashlib.shake_256(uuid.uuid4().bytes).digest(size)
+def _run_tool(argv: list[str]) -> None:
+    """Runs a package build tool; when it fails, the error carries what the tool said."""
+    done = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def _write_payload(path: Path, size: int) -> None:
+    """`size` random bytes (they do not compress), written a MiB at a time."""
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            block = os.urandom(min(left, 1 << 20))
+            handle.write(block)
+            left -= len(block)

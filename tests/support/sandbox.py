@@ -19,12 +19,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.packages import build_tarball
+from tests.support.packages import build_deb, build_rpm, build_tarball
 
 AGENT_DIR = Path(__file__).resolve().parents[2] / "agent"
 if str(AGENT_DIR) not in sys.path:
@@ -46,7 +44,6 @@ __all__ = [
     "rpm_versions",
 ]
 
-BUILD_TIMEOUT = 120.0
 # Chrooted scriptlets cannot see an environment variable of ours: they look for this file in the root.
 RPM_SANDBOX_MARK = "etc/convoy-sandbox-root"
 
@@ -164,30 +161,6 @@ _TAR = _Dialect(
 _SHEBANG = "#!/bin/sh\nset -e\n"
 
 
-def _workdir(tmp_path: Path, prefix: str) -> Path:
-    directory = tmp_path / f"{prefix}-{uuid.uuid4().hex[:8]}"
-    directory.mkdir(parents=True)
-    return directory
-
-
-def _build(argv: list[str]) -> None:
-    done = subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-
-
-def _write_payload(path: Path, size: int) -> None:
-    """`size` random bytes (they do not compress), written a MiB at a time."""
-    with path.open("wb") as handle:
-        left = size
-        while left:
-            block = os.urandom(min(left, 1 << 20))
-            handle.write(block)
-            left -= len(block)
-
-
 # --- packages ----------------------------------------------------------------------------------------------
 
 
@@ -200,78 +173,43 @@ def build_scripted_deb(
     always_fail: bool = False,
     payload_bytes: int = 0,
 ) -> Path:
-    """A real .deb (dpkg-deb) with preinst/postinst/prerm/postrm that log and refuse to run without
+    """A real .deb (`build_deb`) with preinst/postinst/prerm/postrm that log and refuse to run without
     DPKG_ROOT, a file /usr/share/<name>/VERSION and, with `payload_bytes`, a random payload.bin of that size
     (stored uncompressed). The postinst fails while `set_failing` holds, or always with `always_fail`."""
-    work = _workdir(tmp_path, "sdeb")
-    root = work / "root"
-    debian = root / "DEBIAN"
-    debian.mkdir(parents=True)
-    fields = [f"Package: {name}", f"Version: {version}", "Architecture: all"]
-    fields.append("Maintainer: Convoy Tests <tests@example.com>")
-    if depends:
-        fields.append(f"Depends: {depends}")
-    fields.append("Description: A test package with maintainer scripts\n Built by the test suite.")
-    (debian / "control").write_text("\n".join(fields) + "\n")
-    for script in ("preinst", "postinst", "prerm", "postrm"):
-        line = f"{script} $1 {version}"
-        body = _DEB.script(name, script, line, can_fail=script == "postinst", always_fail=always_fail)
-        path = debian / script
-        path.write_text(_SHEBANG + body)
-        path.chmod(0o755)
-    share = root / "usr" / "share" / name
-    share.mkdir(parents=True)
-    (share / "VERSION").write_text(f"{version}\n")
-    if payload_bytes:
-        _write_payload(share / "payload.bin", payload_bytes)
-    out = work / f"{name}_{version}_all.deb"
-    compression = ["-Znone"] if payload_bytes else []
-    _build(["dpkg-deb", *compression, "--root-owner-group", "--build", str(root), str(out)])
-    return out
+    scripts = {
+        script: _SHEBANG
+        + _DEB.script(
+            name, script, f"{script} $1 {version}", can_fail=script == "postinst", always_fail=always_fail
+        )
+        for script in ("preinst", "postinst", "prerm", "postrm")
+    }
+    return build_deb(
+        tmp_path,
+        name,
+        version,
+        depends=depends,
+        description="A test package with maintainer scripts\n Built by the test suite.",
+        payload_bytes=payload_bytes,
+        compression="none" if payload_bytes else "xz",
+        scripts=scripts,
+    )
 
 
 def build_scripted_rpm(
     tmp_path: Path, name: str, version: str, release: str = "1", *, always_fail: bool = False
 ) -> Path:
-    """A real noarch rpm (rpmbuild) with a file /opt/<name>/VERSION and %pre/%post/%preun/%postun that log
-    and refuse to run outside a `prepare_rpm_sandbox` root (shell builtins only: the root has nothing but
-    /bin/sh). %post fails while `set_failing` holds, or always with `always_fail`."""
-    work = _workdir(tmp_path, "srpm")
-    scriptlets = [
-        f"%{tag}\n"
-        + _RPM.script(
+    """A real noarch rpm (`build_rpm`) with a file /opt/<name>/VERSION and %pre/%post/%preun/%postun that
+    log and refuse to run outside a `prepare_rpm_sandbox` root (shell builtins only: the root has nothing
+    but /bin/sh). %post fails while `set_failing` holds, or always with `always_fail`."""
+    scripts = {
+        tag: _RPM.script(
             name, tag, f"{tag} $1 {version}-{release}", can_fail=tag == "post", always_fail=always_fail
         )
         for tag in ("pre", "post", "preun", "postun")
-    ]
-    header = textwrap.dedent(
-        f"""\
-        Name: {name}
-        Version: {version}
-        Release: {release}
-        Summary: A test package with scriptlets
-        License: MIT
-        BuildArch: noarch
-        AutoReqProv: no
-
-        %description
-        A test package with scriptlets, built by the test suite.
-
-        %install
-        mkdir -p %{{buildroot}}/opt/{name}
-        echo {version} > %{{buildroot}}/opt/{name}/VERSION
-
-        %files
-        /opt/{name}/VERSION
-
-        """
+    }
+    return build_rpm(
+        tmp_path, name, version, release, summary="A test package with scriptlets", scripts=scripts
     )
-    spec = work / f"{name}.spec"
-    spec.write_text(header + "\n".join(scriptlets))
-    top = work / "rpmbuild"
-    _build(["rpmbuild", "--define", f"_topdir {top}", "--define", "_build_id_links none", "-bb", str(spec)])
-    (built,) = (top / "RPMS").rglob("*.rpm")
-    return built
 
 
 def build_scripted_tarball(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from convoy.catalog.v1 import catalog_pb2 as catalog_pb
@@ -61,8 +62,7 @@ class SchedulerStack(ServiceStack):
     port: int
     settings: SchedulerSettings
     database_url: str
-    # The agent port (mutual TLS, node certificates) and the enrollment port (server-only TLS); 0 without
-    # the agent edge.
+    # The agent port (mutual TLS, node certificates) and the enrollment port (server-only TLS).
     agent_port: int
     enroll_port: int
 
@@ -91,15 +91,19 @@ async def start_scheduler(
     auth: AuthStack,
     *,
     database_url: str | None = None,
-    with_edge: bool = True,
+    with_reconciler: bool = True,
+    rollout_clock: Callable[[], datetime] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[SchedulerStack]:
     """A real scheduler process on port 0 (a fresh database unless `database_url` is given, e.g. to run
     two schedulers on one database), serving once it has auth's token keys. `overrides` are settings
-    (inventory_target, catalog_target, poll_seconds, log_tail_lines, …)."""
+    (inventory_target, catalog_target, poll_seconds, log_tail_lines, …). `rollout_clock` is the time the
+    rollout loop lives in (e.g. to move it into a maintenance window)."""
     url = database_url or await scheduler_database(postgres)
     settings = scheduler_settings(url, auth, **overrides)
-    process = build(settings, with_edge=with_edge)
+    process = build(settings, with_reconciler=with_reconciler)
+    if rollout_clock is not None:
+        process.rollout.now = rollout_clock
     port = await process.start()
     try:
         await process.keys.wait_loaded(10)
@@ -109,14 +113,20 @@ async def start_scheduler(
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15, what: str = "") -> T:
-    """The first truthy answer of `probe`, asked every 50 ms; TimeoutError after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            answer = await probe()
-            if answer:
-                return answer
-            await asyncio.sleep(0.05)
-    raise AssertionError(what)  # pragma: no cover - asyncio.timeout raises first
+    """The first truthy answer of `probe`, asked every 50 ms; AssertionError(`what`) after `timeout`
+    seconds (a probe still running then is cancelled)."""
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            while True:
+                answer = await probe()
+                if answer:
+                    return answer
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the probe's own
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what or 'the probe'}") from None
 
 
 @dataclass

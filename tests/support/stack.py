@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import shlex
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
+from convoy.agent.v1 import agent_pb2 as agent_pb
+from convoy.agent.v1 import agent_pb2_grpc as agent_grpc
 from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.auth.v1 import auth_pb2_grpc as auth_grpc
 from devstack.postgres import LocalPostgres
@@ -50,6 +54,8 @@ __all__ = [
     "create_join_token",
     "redeem_join_token",
     "enroll_node",
+    "fresh_ip",
+    "enroll_with_command",
 ]
 
 ADMIN_PASSWORD = "admin-test-password"
@@ -261,6 +267,41 @@ async def enroll_node(auth: AuthStack, access_token: str, **fields: Any) -> Node
     created = await create_join_token(auth, access_token, **fields)
     node, _ = await redeem_join_token(auth, created.token)
     return node
+
+
+_next_ip = itertools.count(1)
+
+
+def fresh_ip() -> str:
+    """A server address no other in this test session has (inventory keeps live addresses unique)."""
+    n = next(_next_ip)
+    return f"10.{uuid.uuid4().int % 200 + 20}.{n // 250}.{n % 250 + 1}"
+
+
+async def enroll_with_command(command: str, pki_dir: Path, ip_address: str) -> NodeIdentity:
+    """Does what the join command the gateway prints tells an agent to: pin the CA by its fingerprint, dial
+    the address, enroll with the token (as a deb node at `ip_address`)."""
+    words = shlex.split(command)
+    assert words[:2] == ["convoy-agent", "enroll"]
+    options = dict(zip(words[2::2], words[3::2], strict=True))
+    ca_pem = (pki_dir / "ca.pem").read_bytes()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    assert options["--ca-fingerprint"] == "sha256:" + ca.fingerprint(hashes.SHA256()).hex()
+    key = ec.generate_private_key(ec.SECP256R1())
+    facts = agent_pb.Facts(
+        hostname=f"node-{uuid.uuid4().hex[:8]}",
+        ip_addresses=[ip_address],
+        os_id="debian",
+        package_family=agent_pb.PACKAGE_FAMILY_DEB,
+        arch="x86_64",
+    )
+    request = agent_pb.EnrollRequest(token=options["--token"], csr_pem=node_csr(key), facts=facts)
+    # Before enrollment the agent has no certificate: it trusts the pinned CA and presents nothing.
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem)
+    pinned = [*MESSAGE_OPTIONS, ("grpc.ssl_target_name_override", "scheduler")]
+    async with grpc.aio.secure_channel(options["--server"], credentials, options=pinned) as channel:
+        reply = await agent_grpc.AgentServiceStub(channel).Enroll(request, timeout=10)
+    return NodeIdentity(reply.node_id, key, reply.certificate_pem.encode(), ca_pem)
 
 
 def resigned_by_node_ca(

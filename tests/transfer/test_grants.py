@@ -241,5 +241,5 @@ async def test_a_configured_node_ca_that_is_missing_stops_transfer_at_once(
         node_ca=tmp_path / "missing.pem",
     )
 
-    with pytest.raises(OSError, match="cannot read the node CA"):
+    with pytest.raises(ValueError, match="cannot load the node CA"):
         build(settings)

@@ -15,6 +15,7 @@ import uuid
 from typing import Dict, List, Optional, Sequence
 
 from convoy_agent.executors.base import Executor, ExecutorError, LogFn, Package
+from convoy_agent.files import write_atomically
 
 RECORD_DIR = "/var/lib/convoy/tar"
 INSTALL_SCRIPT = "install.sh"
@@ -23,7 +24,8 @@ UNINSTALL_SCRIPT = "uninstall.sh"
 MAX_UNPACKED_BYTES = 8 * 1024 * 1024 * 1024
 MAX_MEMBERS = 10000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}\Z")
-# The record directory's own files: a version with one of these names would overwrite them.
+# The record directory's own files (with the temporary names older agents wrote them under, which an
+# upgraded node may still hold): a version with one of these names would collide with them.
 RESERVED_VERSIONS = ("version", "pending", "version.tmp", "pending.tmp")
 
 
@@ -300,9 +302,4 @@ def _read(path: str) -> Optional[str]:
 
 def _write(path: str, text: str) -> None:
     """Atomically: a crash leaves the old content or the new, never half of it."""
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(temporary, path)
+    write_atomically(path, (text + "\n").encode("utf-8"), 0o644)

@@ -14,8 +14,6 @@ from services.gateway.schemas_deployments import (
     DEPLOYMENT_STATE_VALUES,
     TARGET_STATE_VALUES,
     Approved,
-    DeploymentCreate,
-    DeploymentCreated,
     DeploymentPage,
     DeploymentPublic,
     DeploymentState,
@@ -31,6 +29,12 @@ from services.gateway.schemas_deployments import (
     log_line_out,
     resolved_out,
     strategy_in,
+)
+from services.gateway.schemas_schedules import (
+    DeploymentCreatedScheduled,
+    DeploymentCreateScheduled,
+    schedule_in,
+    schedule_out,
 )
 from services.gateway.security import Authed, UpstreamsDep, require_role
 from services.kit.context import USER_ROLES, WRITE_ROLES
@@ -54,29 +58,32 @@ IdFilter = Annotated[str, Query(max_length=64)]
 
 @router.post(
     "",
-    response_model=DeploymentCreated,
+    response_model=DeploymentCreatedScheduled,
     status_code=201,
-    summary="Create a deployment (or, with dry_run, preview the nodes it would cover)",
-    responses={200: {"model": DeploymentCreated, "description": "a dry run: nothing was written"}},
+    summary="Create a deployment now or, with a schedule, for later (or, with dry_run, preview its nodes)",
+    responses={200: {"model": DeploymentCreatedScheduled, "description": "a dry run: nothing was written"}},
 )
 async def create_deployment(
-    body: DeploymentCreate, authed: CanCreate, upstreams: UpstreamsDep, response: Response
-) -> DeploymentCreated:
+    body: DeploymentCreateScheduled, authed: CanCreate, upstreams: UpstreamsDep, response: Response
+) -> DeploymentCreatedScheduled:
     request = sched_pb.CreateDeploymentRequest(
         package_id=body.package_id,
         action=ACTION_VALUES[body.action],
         target=body.target.to_proto() if body.target else None,
         strategy=strategy_in(body.strategy),
+        schedule=schedule_in(body.schedule),
         dry_run=body.dry_run,
         rollback_deployment_id=body.rollback_deployment_id,
+        override_maintenance_window=body.override_maintenance_window,
     )
     reply = await upstreams.scheduler.CreateDeployment(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout
     )
-    created = DeploymentCreated(
+    created = DeploymentCreatedScheduled(
         deployment=deployment_out(reply.deployment) if reply.HasField("deployment") else None,
         resolved=[resolved_out(s) for s in reply.resolved],
         incompatible=[incompatible_out(s) for s in reply.incompatible],
+        schedule=schedule_out(reply.schedule) if reply.HasField("schedule") else None,
     )
     if body.dry_run:
         # Nothing was created: a plain 200 says so.

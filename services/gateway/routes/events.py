@@ -1,5 +1,5 @@
-"""/api/v1/events: the changes of deployments and their targets as Server-Sent Events, as they happen
-(viewers may watch)."""
+"""/api/v1/events: the changes of deployments and their targets, and of nodes' compliance with sync
+policies, as Server-Sent Events, as they happen (viewers may watch)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
 from services.gateway.errors import ApiError
 from services.gateway.schemas_deployments import event_data, event_name
+from services.gateway.schemas_policies import compliance_event_data
 from services.gateway.security import Authed, UpstreamsDep, require_role
 from services.gateway.sse import TOKEN_EXPIRED, frame, relay, started
 from services.kit.context import USER_ROLES
@@ -30,8 +31,10 @@ _MAX_SEQUENCE = 10**18 - 1
 
 _DOC = {
     "description": (
-        "`text/event-stream`. Each event: `id: <sequence>`, `event: deployment|target`, `data: <JSON>` "
-        "(`sequence`, `time`, `deployment_id`, and `deployment` or `target` as the REST routes show them). "
+        "`text/event-stream`. Each event: `id: <sequence>`, `event: deployment|target|compliance`, "
+        "`data: <JSON>` (`sequence`, `time`, `deployment_id`, and `deployment` or `target` as the REST routes "
+        "show them; a `compliance` event, only on the stream of every deployment, has `policy_id` and "
+        "`compliance`, a node's compliance with a sync policy as /api/v1/policies/{id}/compliance shows it). "
         "A comment line comes every heartbeat interval. Reconnecting with `Last-Event-ID` (browsers do "
         "it themselves) or `since` replays the events after that one first; one beyond the last event "
         "(the event log was reset) is a 400. An `error` event ends the stream when the source fails, "
@@ -54,6 +57,8 @@ def _resume_after(since: int, last_event_id: str | None) -> int:
 
 
 def _render(event: sched_pb.DeploymentEvent) -> str:
+    if event.WhichOneof("change") == "compliance":
+        return frame("compliance", compliance_event_data(event), str(event.sequence))
     return frame(event_name(event), event_data(event), str(event.sequence))
 
 
@@ -76,7 +81,7 @@ async def watch_events(
     after = _resume_after(since, last_event_id)
     settings = upstreams.settings
     # The stream lasts as long as the token that opened it: the call's deadline is the token's expiry.
-    lifetime = (authed.expires_at - datetime.now(UTC)).total_seconds()
+    lifetime = (authed.principal.expires_at - datetime.now(UTC)).total_seconds()
     if lifetime <= 0:
         raise ApiError(401, "unauthenticated", TOKEN_EXPIRED["message"], {"WWW-Authenticate": "Bearer"})
     slot = request.app.state.event_streams.take(authed.principal.subject)

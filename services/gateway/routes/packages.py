@@ -28,6 +28,7 @@ from services.gateway.security import Authed, UpstreamsDep, require_role
 from services.gateway.uploads import discard_unregistered, receive_upload
 from services.gateway.upstream import Upstreams
 from services.kit.context import ADMIN, OPERATOR, USER_ROLES
+from services.kit.versions import split_epoch
 
 router = APIRouter(tags=["packages"])
 
@@ -170,8 +171,7 @@ _EXTENSIONS = {catalog_pb.FORMAT_DEB: "deb", catalog_pb.FORMAT_RPM: "rpm", catal
 def _filename(package: catalog_pb.Package) -> str:
     """The name a download is saved under, as dpkg-name and rpmbuild write it: without the epoch (a ':' is
     not allowed in Windows file names). `content_disposition` makes it safe for the header."""
-    epoch, colon, rest = package.version.partition(":")
-    version = rest if colon and epoch.isdigit() else package.version
+    _, version = split_epoch(package.version)
     if package.release:
         version = f"{version}-{package.release}"
     extension = _EXTENSIONS.get(package.format, "tar")

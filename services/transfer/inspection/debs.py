@@ -6,7 +6,6 @@ import bz2
 import gzip
 import lzma
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from services.transfer.errors import Rejected
 from services.transfer.inspection.archives import CORRUPT_ERRORS, normal_name
 from services.transfer.inspection.model import DEB, Inspection, Limits, normal_arch
 from services.transfer.inspection.streams import GuardedStream
+from services.transfer.inspection.tools import Ran, TooMuchOutput, TooSlow, run_tool
 
 __all__ = ["inspect_deb"]
 
@@ -172,26 +172,29 @@ def _decompress(part: _Slice, compression: str, out: IO[bytes], limits: Limits) 
 
 
 def _unzstd(part: _Slice, out: IO[bytes], limits: Limits) -> None:
-    """tarfile has no zstd support: the zstd tool decompresses, and we stop reading at the limit."""
+    """tarfile has no zstd support: the zstd tool decompresses, bounded in time and in what it writes."""
     tool = shutil.which("zstd")
     if tool is None:
         raise Rejected("bad_deb", "zstd-compressed debs cannot be read here: the zstd tool is missing")
     with tempfile.TemporaryFile() as compressed:
         shutil.copyfileobj(part, compressed)  # type: ignore[misc]
         compressed.seek(0)
-        command = [tool, "--decompress", "--stdout", "--quiet"]
-        with subprocess.Popen(
-            command, stdin=compressed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        ) as process:
-            assert process.stdout is not None
-            try:
-                _copy_bounded(process.stdout, out)
-                returncode = process.wait(timeout=limits.timeout_seconds)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-    if returncode != 0:
+        ran = _run_zstd([tool, "--decompress", "--stdout", "--quiet"], compressed, out, limits)
+    if ran.returncode != 0:
         raise Rejected("bad_deb", "the deb's control part is damaged (zstd could not decompress it)")
+
+
+def _run_zstd(command: list[str], compressed: IO[bytes], out: IO[bytes], limits: Limits) -> Ran:
+    """zstd run by the bounded runner, its being stopped told to the uploader in the deb's terms."""
+    try:
+        return run_tool(
+            command, out, stdin=compressed, timeout=limits.timeout_seconds, max_output=_MAX_CONTROL_TAR
+        )
+    except TooSlow as exc:
+        message = f"zstd took longer than {limits.timeout_seconds:g}s to unpack the deb's control part"
+        raise Rejected("bad_deb", message) from exc
+    except TooMuchOutput as exc:
+        raise _control_too_large() from exc
 
 
 def _copy_bounded(source: IO[bytes], out: IO[bytes]) -> None:
@@ -199,9 +202,7 @@ def _copy_bounded(source: IO[bytes], out: IO[bytes]) -> None:
     while chunk := source.read(_COPY_CHUNK):
         copied += len(chunk)
         if copied > _MAX_CONTROL_TAR:
-            raise Rejected(
-                "bad_deb", f"the deb's control part expands beyond {_MAX_CONTROL_TAR // 2**20} MiB"
-            )
+            raise _control_too_large()
         out.write(chunk)
 
 

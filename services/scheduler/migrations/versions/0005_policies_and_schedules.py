@@ -68,6 +68,7 @@ def _create_policies() -> None:
         sa.Column("deployment_id", UUID),
         sa.Column("outcome_counted", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("last_failure", sa.String(1024), nullable=False, server_default=""),
         sa.Column("retry_at", TS),
         sa.Column("generation", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("checked_at", TS, nullable=False),
