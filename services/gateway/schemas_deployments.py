@@ -12,6 +12,7 @@ from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
 from services.gateway.schemas import Input
+from services.gateway.schemas_enums import enum_names, enum_values
 from services.gateway.schemas_inventory import TargetIn
 from services.kit.timestamps import from_timestamp
 
@@ -44,7 +45,10 @@ __all__ = [
     "JoinTokenCreated",
     "JoinTokenPage",
     "RevokeIn",
+    "StrategyPublic",
     "strategy_in",
+    "strategy_out",
+    "target_out",
     "deployment_out",
     "deployment_target_out",
     "resolved_out",
@@ -80,26 +84,12 @@ TargetState = Literal[
 Origin = Literal["manual", "policy"]
 
 
-def _values(enum: object, prefix: str) -> dict[str, int]:
-    """Lowercase names without the prefix ("running"), by number, from a generated enum wrapper; the
-    UNSPECIFIED value has no name (it shows as null)."""
-    return {
-        name.removeprefix(prefix).lower(): number
-        for name, number in enum.items()  # type: ignore[attr-defined]
-        if number != 0
-    }
-
-
-def _names(values: dict[str, int]) -> dict[int, str]:
-    return {number: name for name, number in values.items()}
-
-
-ACTION_VALUES = _values(sched_pb.Action, "ACTION_")
-DEPLOYMENT_STATE_VALUES = _values(sched_pb.DeploymentState, "DEPLOYMENT_STATE_")
-TARGET_STATE_VALUES = _values(sched_pb.TargetState, "TARGET_STATE_")
-ORIGIN_VALUES = _values(sched_pb.Origin, "ORIGIN_")
-ACTION_NAMES, DEPLOYMENT_STATE_NAMES = _names(ACTION_VALUES), _names(DEPLOYMENT_STATE_VALUES)
-TARGET_STATE_NAMES, ORIGIN_NAMES = _names(TARGET_STATE_VALUES), _names(ORIGIN_VALUES)
+ACTION_VALUES = enum_values(sched_pb.Action, "ACTION_")
+DEPLOYMENT_STATE_VALUES = enum_values(sched_pb.DeploymentState, "DEPLOYMENT_STATE_")
+TARGET_STATE_VALUES = enum_values(sched_pb.TargetState, "TARGET_STATE_")
+ORIGIN_VALUES = enum_values(sched_pb.Origin, "ORIGIN_")
+ACTION_NAMES, DEPLOYMENT_STATE_NAMES = enum_names(ACTION_VALUES), enum_names(DEPLOYMENT_STATE_VALUES)
+TARGET_STATE_NAMES, ORIGIN_NAMES = enum_names(TARGET_STATE_VALUES), enum_names(ORIGIN_VALUES)
 
 
 class StrategyModel(Input):
@@ -338,29 +328,27 @@ def strategy_in(strategy: StrategyModel | None) -> sched_pb.Strategy | None:
     return sched_pb.Strategy(**strategy.model_dump())
 
 
-def _target_out(target: inv_pb.Target) -> TargetPublic | None:
+def target_out(target: inv_pb.Target) -> TargetPublic | None:
+    """The one field the target sets; null when it sets none (a message from an older scheduler)."""
     which = target.WhichOneof("target")
     return TargetPublic(**{which: getattr(target, which)}) if which else None
 
 
+def strategy_out(strategy: sched_pb.Strategy) -> StrategyPublic:
+    """A deployment's, schedule's or policy's strategy, every field shown (0: the scheduler's default)."""
+    return StrategyPublic(**{name: getattr(strategy, name) for name in StrategyPublic.model_fields})
+
+
 def deployment_out(deployment: sched_pb.Deployment) -> DeploymentPublic:
-    strategy, counts = deployment.strategy, deployment.counts
+    counts = deployment.counts
     return DeploymentPublic(
         id=deployment.id,
         package_id=deployment.package_id,
         software_name=deployment.software_name,
         version=deployment.version,
         action=ACTION_NAMES.get(deployment.action),  # type: ignore[arg-type]
-        target=_target_out(deployment.target),
-        strategy=StrategyPublic(
-            batch_size=strategy.batch_size,
-            batch_percent=strategy.batch_percent,
-            max_failures=strategy.max_failures,
-            max_failure_percent=strategy.max_failure_percent,
-            canary=strategy.canary,
-            pause_between_batches_seconds=strategy.pause_between_batches_seconds,
-            require_approval=strategy.require_approval,
-        ),
+        target=target_out(deployment.target),
+        strategy=strategy_out(deployment.strategy),
         state=DEPLOYMENT_STATE_NAMES.get(deployment.state),  # type: ignore[arg-type]
         state_reason=deployment.state_reason,
         origin=ORIGIN_NAMES.get(deployment.origin),  # type: ignore[arg-type]

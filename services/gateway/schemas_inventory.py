@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from services.gateway.schemas import Input
+from services.gateway.schemas_enums import enum_names
 from services.kit.timestamps import from_timestamp
 
 __all__ = [
@@ -65,12 +66,8 @@ SOURCE_VALUES = {
 }
 
 
-def _names(values: dict[str, int]) -> dict[int, str]:
-    return {number: name for name, number in values.items()}
-
-
-CATEGORY_NAMES, STATUS_NAMES = _names(CATEGORY_VALUES), _names(STATUS_VALUES)
-FAMILY_NAMES, SOURCE_NAMES = _names(FAMILY_VALUES), _names(SOURCE_VALUES)
+CATEGORY_NAMES, STATUS_NAMES = enum_names(CATEGORY_VALUES), enum_names(STATUS_VALUES)
+FAMILY_NAMES, SOURCE_NAMES = enum_names(FAMILY_VALUES), enum_names(SOURCE_VALUES)
 
 
 def _unicode_keys(labels: dict[str, str] | None) -> dict[str, str] | None:

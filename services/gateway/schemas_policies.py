@@ -14,11 +14,11 @@ from services.gateway.schemas_deployments import (
     StrategyModel,
     StrategyPublic,
     TargetPublic,
-    _names,
-    _target_out,
-    _values,
     strategy_in,
+    strategy_out,
+    target_out,
 )
+from services.gateway.schemas_enums import enum_names, enum_values
 from services.gateway.schemas_inventory import TargetIn
 from services.kit.timestamps import from_timestamp
 
@@ -55,11 +55,11 @@ ComplianceState = Literal["compliant", "drifted", "converging", "failed", "incom
 # The version that means "the newest package in the catalog that fits each node".
 LATEST = "latest"
 
-STATE_VALUES = _values(sched_pb.DesiredState, "DESIRED_STATE_")
-MODE_VALUES = _values(sched_pb.PolicyMode, "POLICY_MODE_")
-COMPLIANCE_STATE_VALUES = _values(sched_pb.ComplianceState, "COMPLIANCE_STATE_")
-STATE_NAMES, MODE_NAMES = _names(STATE_VALUES), _names(MODE_VALUES)
-COMPLIANCE_STATE_NAMES = _names(COMPLIANCE_STATE_VALUES)
+STATE_VALUES = enum_values(sched_pb.DesiredState, "DESIRED_STATE_")
+MODE_VALUES = enum_values(sched_pb.PolicyMode, "POLICY_MODE_")
+COMPLIANCE_STATE_VALUES = enum_values(sched_pb.ComplianceState, "COMPLIANCE_STATE_")
+STATE_NAMES, MODE_NAMES = enum_names(STATE_VALUES), enum_names(MODE_VALUES)
+COMPLIANCE_STATE_NAMES = enum_names(COMPLIANCE_STATE_VALUES)
 
 _VERSION_DOC = '"latest", or an exact version such as "1.2-1"; required for present, left out for absent'
 
@@ -226,15 +226,14 @@ def _counts_out(counts: sched_pb.ComplianceCounts) -> ComplianceCountsPublic:
 
 def policy_out(policy: sched_pb.SyncPolicy) -> PolicyPublic:
     which = policy.WhichOneof("desired_version")
-    strategy = policy.strategy
     return PolicyPublic(
         id=policy.id,
         name=policy.name,
-        target=_target_out(policy.target),
+        target=target_out(policy.target),
         software_name=policy.software_name,
         version=policy.exact_version if which == "exact_version" else LATEST if which == "latest" else None,
         state=STATE_NAMES.get(policy.state),  # type: ignore[arg-type]
-        strategy=StrategyPublic(**{name: getattr(strategy, name) for name in StrategyPublic.model_fields}),
+        strategy=strategy_out(policy.strategy),
         mode=MODE_NAMES.get(policy.mode),  # type: ignore[arg-type]
         enabled=policy.enabled,
         created_by=policy.created_by,

@@ -18,10 +18,10 @@ from services.gateway.schemas_deployments import (
     StrategyModel,
     StrategyPublic,
     TargetPublic,
-    _names,
-    _target_out,
-    _values,
+    strategy_out,
+    target_out,
 )
+from services.gateway.schemas_enums import enum_names, enum_values
 from services.kit.timestamps import from_timestamp, to_timestamp
 
 __all__ = [
@@ -39,8 +39,8 @@ __all__ = [
 ]
 
 ScheduleState = Literal["active", "done", "cancelled"]
-SCHEDULE_STATE_VALUES = _values(sched_pb.ScheduleState, "SCHEDULE_STATE_")
-SCHEDULE_STATE_NAMES = _names(SCHEDULE_STATE_VALUES)
+SCHEDULE_STATE_VALUES = enum_values(sched_pb.ScheduleState, "SCHEDULE_STATE_")
+SCHEDULE_STATE_NAMES = enum_names(SCHEDULE_STATE_VALUES)
 
 
 class ScheduleIn(Input):
@@ -142,15 +142,14 @@ def _schedule_out(schedule: sched_pb.Schedule) -> ScheduleOut:
 
 
 def schedule_out(schedule: sched_pb.DeploymentSchedule) -> SchedulePublic:
-    strategy = schedule.strategy
     return SchedulePublic(
         id=schedule.id,
         package_id=schedule.package_id,
         software_name=schedule.software_name,
         version=schedule.version,
         action=ACTION_NAMES.get(schedule.action),  # type: ignore[arg-type]
-        target=_target_out(schedule.target),
-        strategy=StrategyPublic(**{name: getattr(strategy, name) for name in StrategyPublic.model_fields}),
+        target=target_out(schedule.target),
+        strategy=strategy_out(schedule.strategy),
         schedule=_schedule_out(schedule.schedule),
         state=SCHEDULE_STATE_NAMES.get(schedule.state),  # type: ignore[arg-type]
         next_run_at=from_timestamp(schedule, "next_run_at"),

@@ -32,6 +32,7 @@ from services.inventory.validation import (
 )
 from services.kit.db import AsyncSession
 from services.kit.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
+from services.kit.hints import hint_reconciler
 from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 
 __all__ = ["OsFacts", "Facts", "InstalledItem", "ReportUseCases", "MAX_INSTALLED", "MAX_ID_LIKE"]
@@ -152,15 +153,22 @@ class ReportUseCases:
             if server.status == REVOKED and not enrolled:
                 raise FailedPrecondition(f"server {server.id} is revoked; it must enroll again")
             if enrolled or server.last_seen is None or when >= server.last_seen:
+                came_online = status == ONLINE and server.status != ONLINE
                 server.status, server.last_seen, server.updated_at = status, when, now
                 await session.flush()
+                if came_online:
+                    # Enrolled or back: what changed on it meanwhile may be drift to correct now.
+                    await hint_reconciler(session, f"node:{server.id}")
             return (await with_groups(session, [server]))[0]
 
     async def record_installed(
         self, server_id: str, items: Sequence[InstalledItem], *, merge: bool = False
     ) -> None:
         """Replaces the server's whole set in one transaction; with `merge`, only the names listed
-        change (a deployment's result): an item with an empty version removes its name."""
+        change (a deployment's result): an item with an empty version removes its name.
+
+        The reconciler is hinted only when a name or a version changed: every Hello and every periodic
+        report of a quiet fleet would otherwise wake it for nothing."""
         core = self.core
         # Not audited per report: it is an observation of the node, not a change anyone made.
         await core.require_service("installed.record", f"server:{server_id[:64]}")
@@ -170,12 +178,9 @@ class ReportUseCases:
             # The row lock orders concurrent reports for one server, so one whole set wins.
             server = await load_server(session, server_id, lock=True)
             connection = await session.connection()
-            if merge:
-                await _merge_installed(connection, server.id, rows)
-                return
-            await connection.execute(delete(Installed).where(col(Installed.server_id) == server.id))
-            if rows:
-                await connection.execute(insert(Installed), [{"server_id": server.id, **row} for row in rows])
+            write = _merge_installed if merge else _replace_installed
+            if await write(connection, server.id, rows):
+                await hint_reconciler(session, f"node:{server.id}")
 
     async def list_installed(
         self, *, server_id: str, name: str, size: int, token: str
@@ -245,8 +250,30 @@ def _apply_facts(server: Server, facts: CheckedFacts) -> None:
         server.arch, server.kernel = os.arch, os.kernel
 
 
-async def _merge_installed(connection: AsyncConnection, server_id: uuid.UUID, rows: list[dict]) -> None:
-    """Upserts the listed names that have a version and deletes those without; others stay as they are."""
+async def _replace_installed(connection: AsyncConnection, server_id: uuid.UUID, rows: list[dict]) -> bool:
+    """Writes the whole set (observation times and sources are refreshed even when nothing else changed);
+    whether a name or a version differs from the rows it replaced, which the delete returns."""
+    replaced = await connection.execute(
+        delete(Installed)
+        .where(col(Installed.server_id) == server_id)
+        .returning(col(Installed.name), col(Installed.version))
+    )
+    before: dict[str, str] = {name: version for name, version in replaced}
+    if rows:
+        await connection.execute(insert(Installed), [{"server_id": server_id, **row} for row in rows])
+    return before != {row["name"]: row["version"] for row in rows}
+
+
+async def _merge_installed(connection: AsyncConnection, server_id: uuid.UUID, rows: list[dict]) -> bool:
+    """Upserts the listed names that have a version and deletes those without; others stay as they are.
+    Whether a listed name was added, removed or given another version (read first: a merge lists few)."""
+    stored = await connection.execute(
+        select(Installed.name, Installed.version).where(
+            col(Installed.server_id) == server_id, col(Installed.name).in_([row["name"] for row in rows])
+        )
+    )
+    # A stored version is never empty, so "" stands for both "not there" and "removed".
+    before: dict[str, str] = {name: version for name, version in stored}
     gone = [row["name"] for row in rows if not row["version"]]
     kept = [{"server_id": server_id, **row} for row in rows if row["version"]]
     if gone:
@@ -261,6 +288,7 @@ async def _merge_installed(connection: AsyncConnection, server_id: uuid.UUID, ro
         await connection.execute(
             upsert.on_conflict_do_update(index_elements=["server_id", "name"], set_=changed), kept
         )
+    return any(before.get(row["name"], "") != row["version"] for row in rows)
 
 
 def _check_installed(items: Sequence[InstalledItem], now: datetime, *, merge: bool = False) -> list[dict]:

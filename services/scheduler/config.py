@@ -49,6 +49,9 @@ class SchedulerSettings(AuthClientSettings):
     # policy changed). Hints within the debounce are taken together.
     reconcile_seconds: float = Field(60.0, gt=0)
     reconcile_debounce_seconds: float = Field(0.5, ge=0)
+    # After a policy changes, nodes that have reported nothing of its software yet are left alone this long:
+    # agents learn the names to re-read from the policy, and their reports may be on the way.
+    reconcile_settle_seconds: float = Field(10.0, ge=0)
     # After a policy's deployment fails on a node: wait this long, doubling with each failure in a row up to
     # the maximum, and give up (the node stays failed) after this many attempts until the policy changes.
     reconcile_backoff_seconds: float = Field(60.0, gt=0)

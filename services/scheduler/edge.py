@@ -28,7 +28,7 @@ from services.kit.errors import (
 )
 from services.kit.grants import issue_grant
 from services.kit.grpc_server import GrpcServer
-from services.kit.hints import RECONCILE_CHANNEL, hint_reconciler
+from services.kit.hints import RECONCILE_CHANNEL
 from services.kit.pki import CertifiedKey, load_certified_key
 from services.kit.runtime import ServiceRuntime
 from services.kit.timestamps import to_timestamp
@@ -155,15 +155,14 @@ class Streams:
             await self._result(session, message.result)
         elif kind == "installed":
             await self._record_installed(session.node_id, message.installed.installed)
-            await self._hint_reconciler(session.node_id)
         else:
             raise InvalidArgument(
                 "an agent message must carry hello, heartbeat, progress, result or installed"
             )
 
     async def _hello(self, session: Session, hello: agent_pb.Hello, peer: str) -> None:
-        """Facts, online status and the full installed set go to inventory, then the node gets its work and
-        its watch list, and the reconciler looks at it again."""
+        """Facts, online status and the full installed set go to inventory (which hints the reconciler when
+        the node came online or its installed set changed), then the node gets its work and its watch list."""
         node_id, now = session.node_id, self.now()
         await self.book.connected(node_id, hello.facts.hostname, session.connected_at)
         await self.inventory.record_facts(node_id, hello.facts, peer_ip(peer))
@@ -172,7 +171,6 @@ class Streams:
         session.hello = True
         session.wake.set()
         self.watch.tell(session)
-        await self._hint_reconciler(node_id)
 
     async def _record_installed(self, node_id: str, software: Iterable[agent_pb.InstalledSoftware]) -> None:
         """The node's whole installed set (Hello, InstalledReport) replaces what inventory had from it. A
@@ -181,15 +179,6 @@ class Streams:
             _installed(item.name, item.version, FAMILY_BY_FORMAT.get(item.format)) for item in software
         ]
         await self.inventory.record_installed(node_id, installed, merge=False)
-
-    async def _hint_reconciler(self, node_id: str) -> None:
-        """The node's installed software may differ from what its policies want; a lost hint only waits
-        for the reconciler's next timed pass."""
-        try:
-            async with self.db.transaction() as session:
-                await hint_reconciler(session, f"node:{node_id}")
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("could not hint the reconciler about node %s: %s", node_id, exc)
 
     async def _reported(self, session: Session, report: Any, record: Callable[..., Any]) -> Any:
         """The dispatch function's answer, or None when the scheduler has no such assignment (a database

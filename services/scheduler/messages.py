@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
@@ -22,6 +23,9 @@ from services.scheduler.models import (
 )
 from services.scheduler.planning import StrategySpec
 
+if TYPE_CHECKING:  # service.py reaches this module through events.py
+    from services.scheduler.service import Plan
+
 __all__ = [
     "COMPLIANCE_STATE_TO_PROTO",
     "enum_name",
@@ -34,6 +38,7 @@ __all__ = [
     "deployment_to_proto",
     "target_to_proto",
     "counts_to_proto",
+    "preview_to_proto",
     "target_spec_to_proto",
 ]
 
@@ -90,6 +95,7 @@ def compliance_to_proto(row: Compliance) -> pb.NodeCompliance:
 
 
 def target_spec_to_proto(kind: str, value: str) -> inventory_pb.Target:
+    """A stored target (deployments, schedules, policies) as inventory's Target message."""
     if kind == "all":
         return inventory_pb.Target(all=True)
     if kind in ("server_id", "group_id", "selector"):
@@ -98,11 +104,32 @@ def target_spec_to_proto(kind: str, value: str) -> inventory_pb.Target:
     return inventory_pb.Target()
 
 
-def counts_to_proto(counts: Mapping[str, int]) -> pb.TargetCounts:
-    message = pb.TargetCounts(total=sum(counts.values()))
+Counts = TypeVar("Counts", pb.TargetCounts, pb.ComplianceCounts)
+
+
+def counts_to_proto(kind: type[Counts], counts: Mapping[str, int]) -> Counts:
+    """Numbers by state, and their total, as a counts message (targets of a deployment, nodes under a
+    policy): each state is a field of the message."""
+    message = kind(total=sum(counts.values()))
     for state, number in counts.items():
         setattr(message, state, number)
     return message
+
+
+def preview_to_proto(plan: Plan) -> tuple[list[pb.ResolvedServer], list[pb.IncompatibleServer]]:
+    """The nodes a planned deployment covers (with their batch) and those it leaves out, and why."""
+    resolved = [
+        pb.ResolvedServer(
+            server_id=t.server_id, hostname=t.hostname, installed_version=t.previous_version, batch=t.batch
+        )
+        for t in plan.runnable
+    ]
+    incompatible = [
+        pb.IncompatibleServer(server_id=t.server_id, hostname=t.hostname, reason=t.skip_reason)
+        for t in plan.targets
+        if t.skip_reason
+    ]
+    return resolved, incompatible
 
 
 def deployment_to_proto(row: Deployment, counts: Mapping[str, int] | None = None) -> pb.Deployment:
@@ -120,7 +147,7 @@ def deployment_to_proto(row: Deployment, counts: Mapping[str, int] | None = None
         origin=_ORIGIN_TO_PROTO.get(row.origin, pb.ORIGIN_UNSPECIFIED),
         policy_id=str(row.policy_id or ""),
         schedule_id=str(row.schedule_id or ""),
-        counts=counts_to_proto(counts) if counts is not None else None,
+        counts=counts_to_proto(pb.TargetCounts, counts) if counts is not None else None,
         current_batch=row.current_batch,
         batch_count=row.batch_count,
         created_by=row.created_by,

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from services.kit.arch import NOARCH, normalise_arch
 from services.kit.errors import InvalidArgument
 
@@ -18,6 +19,8 @@ __all__ = [
     "Resolved",
     "misfit",
     "assign_batches",
+    "full_version",
+    "version_matches",
 ]
 
 # Without batch_size or batch_percent, nodes go ten at a time.
@@ -105,3 +108,14 @@ def misfit(format: str, families: Sequence[str], arch: str, node: Resolved) -> s
 def assign_batches(count: int, batch_size: int) -> list[int]:
     """The batch of each of `count` runnable targets in order, from 1."""
     return [index // batch_size + 1 for index in range(count)]
+
+
+def full_version(package: catalog_pb.Package) -> str:
+    """The package's version with its release, as rpm writes it ("1.2-1"); the version alone without one."""
+    return f"{package.version}-{package.release}" if package.release else package.version
+
+
+def version_matches(package: catalog_pb.Package, wanted: str) -> bool:
+    """Whether the catalog package is the exact version named (a policy's, or one a node reported),
+    given with or without its release: "1.2" and "1.2-1" both name version 1.2, release 1."""
+    return wanted in (package.version, full_version(package))

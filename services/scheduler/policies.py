@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, text, tuple_
+from sqlalchemy import ColumnElement, delete, func, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -18,7 +18,7 @@ from services.kit.errors import AlreadyExists, Conflict, InvalidArgument, NotFou
 from services.kit.pagination import page_size, parse_uuid, read_token, scope, write_token
 from services.scheduler.events import Changes
 from services.scheduler.models import COMPLIANCE_STATES, ENFORCE, EXACT, PRESENT, Compliance, Policy
-from services.scheduler.planning import StrategySpec, check_strategy
+from services.scheduler.planning import StrategySpec, check_strategy, version_matches
 from services.scheduler.policy_rules import (
     WANTS,
     PolicyChanges,
@@ -31,7 +31,6 @@ from services.scheduler.policy_rules import (
     check_state,
     describe,
     facets,
-    is_version,
     set_target,
     set_wish,
     target_of,
@@ -192,6 +191,8 @@ class PolicyUseCases:
                     policy.generation += 1
                 policy.updated_at = core.now()
                 await session.flush()
+                if "enabled" in changed and not policy.enabled:
+                    await _forget_compliance(session, policy.id)
                 shown = [f"{name} {before[name]} -> {after[name]}" for name in after if name in changed]
                 reason = f"{policy.name}: {'; '.join(shown) or 'no changes'}"
                 await core.audit.record("policy.update", f"policy:{policy.id}", reason=reason)
@@ -268,7 +269,9 @@ class PolicyUseCases:
                 f"software {policy.software_name!r} has no package in the catalog; upload one before a "
                 "policy wants it present"
             )
-        if policy.version_mode == EXACT and not any(is_version(p, policy.exact_version) for p in packages):
+        if policy.version_mode == EXACT and not any(
+            version_matches(p, policy.exact_version) for p in packages
+        ):
             raise NotFound(
                 f"the catalog has no package of {policy.software_name} at version {policy.exact_version!r}"
             )
@@ -323,6 +326,13 @@ async def _wake(session: AsyncSession, policy: Policy, now: datetime) -> None:
     changes = Changes(now)
     changes.wake_reconciler(f"policy:{policy.id}")
     await changes.flush(session)
+
+
+async def _forget_compliance(session: AsyncSession, policy_id: uuid.UUID) -> None:
+    """A disabled policy is not checked: its last rows would go on showing a state nobody keeps up to date.
+    The reconciler holds the policy row while it writes them, as this transaction does now."""
+    statement = delete(Compliance).where(col(Compliance.policy_id) == policy_id)
+    await (await session.connection()).execute(statement)
 
 
 async def _load(session: AsyncSession, policy_id: str, *, lock: bool = False) -> Policy:

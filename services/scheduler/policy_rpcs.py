@@ -3,8 +3,6 @@ conversions of policy and compliance rows to messages (responses, and the reconc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from services.kit.errors import FailedPrecondition
 from services.kit.timestamps import to_timestamp
@@ -12,6 +10,7 @@ from services.scheduler.messages import (
     COMPLIANCE_STATE_TO_PROTO,
     STRATEGY_FIELDS,
     compliance_to_proto,
+    counts_to_proto,
     enum_name,
     strategy_from_proto,
     target_spec_to_proto,
@@ -35,7 +34,6 @@ __all__ = [
     "COMPLIANCE_STATE_TO_PROTO",
     "policy_to_proto",
     "compliance_to_proto",
-    "compliance_counts_to_proto",
 ]
 
 DESIRED_STATE_TO_PROTO = {PRESENT: pb.DESIRED_STATE_PRESENT, ABSENT: pb.DESIRED_STATE_ABSENT}
@@ -72,13 +70,6 @@ def policy_to_proto(row: Policy) -> pb.SyncPolicy:
         message.exact_version = row.exact_version
     elif row.desired_state == PRESENT:
         message.latest = True
-    return message
-
-
-def compliance_counts_to_proto(counts: Mapping[str, int]) -> pb.ComplianceCounts:
-    message = pb.ComplianceCounts(total=sum(counts.values()))
-    for state, number in counts.items():
-        setattr(message, state, number)
     return message
 
 
@@ -150,7 +141,7 @@ class PolicyRpcs:
         return pb.GetPolicyComplianceResponse(
             nodes=[compliance_to_proto(row) for row in view.nodes],
             next_page_token=view.next_page_token,
-            counts=compliance_counts_to_proto(view.counts),
+            counts=counts_to_proto(pb.ComplianceCounts, view.counts),
         )
 
     async def GetComplianceSummary(
@@ -161,7 +152,7 @@ class PolicyRpcs:
             pb.PolicyComplianceSummary(
                 policy_id=str(item.policy.id),
                 policy_name=item.policy.name,
-                counts=compliance_counts_to_proto(item.counts),
+                counts=counts_to_proto(pb.ComplianceCounts, item.counts),
                 checked_at=to_timestamp(item.policy.checked_at),
                 mode=MODE_TO_PROTO[item.policy.mode],  # type: ignore[arg-type]
                 enabled=item.policy.enabled,
@@ -173,10 +164,10 @@ class PolicyRpcs:
             pb.GroupComplianceSummary(
                 group_id=group.group_id,
                 group_name=group.name,
-                counts=compliance_counts_to_proto(group.counts),
+                counts=counts_to_proto(pb.ComplianceCounts, group.counts),
             )
             for group in summary.groups
         ]
         return pb.GetComplianceSummaryResponse(
-            policies=policies, total=compliance_counts_to_proto(summary.total), groups=groups
+            policies=policies, total=counts_to_proto(pb.ComplianceCounts, summary.total), groups=groups
         )

@@ -7,13 +7,13 @@ import json
 import re
 from dataclasses import dataclass
 
-from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from services.kit.errors import InvalidArgument
 from services.kit.text import has_control
+from services.scheduler.messages import target_spec_to_proto
 from services.scheduler.models import ABSENT, ENFORCE, EXACT, LATEST, PRESENT, REPORT, Policy
 from services.scheduler.planning import StrategySpec, check_strategy
-from services.scheduler.service import _target_spec
+from services.scheduler.service import target_spec
 
 __all__ = [
     "WANTS",
@@ -31,7 +31,6 @@ __all__ = [
     "apply_changes",
     "facets",
     "audit_summary",
-    "is_version",
 ]
 
 _MAX_NAME, _MAX_VERSION, _MAX_TARGET = 128, 128, 4096
@@ -94,7 +93,7 @@ def check_software(value: str) -> str:
 
 
 def _check_target(target: inventory_pb.Target | None) -> tuple[str, str]:
-    kind, value = _target_spec(target)
+    kind, value = target_spec(target)
     if len(value) > _MAX_TARGET or "\x00" in value:
         raise InvalidArgument(f"target {kind} must be at most {_MAX_TARGET} characters")
     return kind, value
@@ -142,9 +141,7 @@ def set_target(policy: Policy, target: inventory_pb.Target | None) -> None:
 
 
 def target_of(policy: Policy) -> inventory_pb.Target:
-    if policy.target_kind == "all":
-        return inventory_pb.Target(all=True)
-    return inventory_pb.Target(**{policy.target_kind: policy.target_value})
+    return target_spec_to_proto(policy.target_kind, policy.target_value)
 
 
 def apply_changes(policy: Policy, changes: PolicyChanges) -> None:
@@ -191,7 +188,4 @@ def audit_summary(policy: Policy) -> str:
     return f"{policy.name}: {policy.software_name} {describe(policy)} on {target}, {policy.mode}, {enabled}"
 
 
-def is_version(package: catalog_pb.Package, wanted: str) -> bool:
-    """Whether the catalog package is the exact version a policy names (with or without its release)."""
-    full = f"{package.version}-{package.release}" if package.release else package.version
-    return wanted in (package.version, full)
+# The name policies.py knows the exact-version match by.

@@ -47,7 +47,7 @@ from services.scheduler.service import (
     summary,
     write_deployment,
 )
-from services.scheduler.upstream import deployment_holder
+from services.scheduler.upstream import schedule_holder
 
 __all__ = ["ScheduleLoop"]
 
@@ -175,7 +175,7 @@ class ScheduleLoop:
         schedule is tried again on the next pass, its run not spent)."""
         try:
             plan = await self.create.plan(request)
-            await self.create.add_references(waiting.id, plan)
+            await self.create.add_references(waiting.id, plan, schedule_holder(waiting.schedule_id))
         except Unavailable:
             raise
         except DomainError as exc:
@@ -203,7 +203,7 @@ class ScheduleLoop:
         )
         for name, value in fresh.model_dump(exclude={"id", "created_at"}).items():
             setattr(waiting, name, value)
-        await write_deployment(session, waiting, plan, changes, existing=True)
+        await write_deployment(session, waiting, plan, changes)
 
     async def _following(self, schedule: Schedule, waiting: Deployment, now: datetime) -> Deployment:
         """The deployment that waits for the next tick, holding the package from now on. A package the
@@ -220,7 +220,7 @@ class ScheduleLoop:
             )
         )
         try:
-            await self.core.catalog.add_reference(str(schedule.package_id), deployment_holder(following.id))
+            await self.core.catalog.add_reference(str(schedule.package_id), schedule_holder(schedule.id))
         except Unavailable:
             raise
         except DomainError as exc:

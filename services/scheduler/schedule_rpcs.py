@@ -10,13 +10,14 @@ from services.scheduler.messages import (
     STRATEGY_FIELDS,
     deployment_to_proto,
     enum_name,
+    preview_to_proto,
     strategy_from_proto,
     target_spec_to_proto,
 )
 from services.scheduler.models import AT, CRON, SCHEDULE_STATES, Schedule
 from services.scheduler.schedule_times import When
 from services.scheduler.schedules import ScheduleUseCases
-from services.scheduler.service import DeploymentRequest, Plan
+from services.scheduler.service import DeploymentRequest
 
 __all__ = ["ScheduleRpcs", "ScheduleUseCases", "schedule_to_proto", "SCHEDULE_STATE_TO_PROTO"]
 
@@ -59,22 +60,6 @@ def schedule_to_proto(row: Schedule) -> pb.DeploymentSchedule:
     )
 
 
-def _preview(plan: Plan) -> tuple[list[pb.ResolvedServer], list[pb.IncompatibleServer]]:
-    """The nodes the run would cover if it started now, and those it would leave out."""
-    resolved = [
-        pb.ResolvedServer(
-            server_id=t.server_id, hostname=t.hostname, installed_version=t.previous_version, batch=t.batch
-        )
-        for t in plan.runnable
-    ]
-    incompatible = [
-        pb.IncompatibleServer(server_id=t.server_id, hostname=t.hostname, reason=t.skip_reason)
-        for t in plan.targets
-        if t.skip_reason
-    ]
-    return resolved, incompatible
-
-
 class ScheduleRpcs:
     """Mixed into SchedulerServicer, which sets `self.schedules`."""
 
@@ -84,7 +69,7 @@ class ScheduleRpcs:
         self, draft: DeploymentRequest, schedule: pb.Schedule
     ) -> pb.CreateDeploymentResponse:
         made = await self.schedules.schedule(draft, _when(schedule))
-        resolved, incompatible = _preview(made.plan)
+        resolved, incompatible = preview_to_proto(made.plan)
         return pb.CreateDeploymentResponse(
             deployment=deployment_to_proto(made.deployment, {}),
             resolved=resolved,

@@ -1,17 +1,19 @@
 """When a schedule runs: the checks of a one-off time and of a cron expression in an IANA timezone, and
-the next tick of a cron. Pure decisions, no I/O."""
+the next tick of a cron (read as services/scheduler/cron_ticks.py reads daylight-saving changes). Pure
+decisions, no I/O."""
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from services.kit.errors import InvalidArgument
 from services.kit.text import has_control
+from services.kit.timezones import check_timezone
+from services.scheduler.cron_ticks import tick_after
 from services.scheduler.models import AT, CRON
 
 __all__ = [
@@ -30,7 +32,7 @@ AT_HORIZON = timedelta(days=366)
 # A recurring deployment more often than this is a mistake (every run is a whole rollout).
 MIN_CRON_INTERVAL = timedelta(minutes=5)
 _MAX_CRON = 128
-_MAX_TIMEZONE = 64
+_TIMEZONE_FIELD = "schedule.cron.timezone"
 _DAY_MINUTES = 24 * 60
 _FIELDS = "minute hour day-of-month month day-of-week"
 
@@ -45,17 +47,9 @@ class When:
     timezone: str = ""
 
 
-@functools.cache
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    """An IANA timezone by its name; only names of the tz database are looked up (never a path)."""
-    if len(name) > _MAX_TIMEZONE or name not in _zones():
-        shown = name if len(name) <= _MAX_TIMEZONE and not has_control(name) else f"{name[:_MAX_TIMEZONE]!r}"
-        raise InvalidArgument(f"timezone {shown} is not an IANA timezone name such as Asia/Shanghai or UTC")
-    return zoneinfo.ZoneInfo(name)
+def _zone(name: str) -> ZoneInfo:
+    """The schedule's IANA zone; an empty name means UTC."""
+    return ZoneInfo(check_timezone(name.strip() or "UTC", _TIMEZONE_FIELD))
 
 
 def _parsed(expression: str) -> croniter:
@@ -85,13 +79,12 @@ def _shortest_gap(parsed: croniter) -> int:
 
 
 def next_tick(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first tick of the cron strictly after `after`, read in the timezone, as a UTC time."""
-    zone = _zone(timezone or "UTC")
+    """The first tick of the cron strictly after `after`, read in the timezone, as a UTC time: each
+    wall-clock time once across daylight-saving changes, as maintenance windows read theirs."""
     try:
-        tick = croniter(expression, after.astimezone(zone)).get_next(datetime)
+        return tick_after(expression, _zone(timezone), after)
     except CroniterBadDateError as exc:
         raise InvalidArgument(f"cron {expression!r} never runs (no such date)") from exc
-    return tick.astimezone(UTC)
 
 
 def check_when(when: When, now: datetime) -> When:
@@ -111,8 +104,8 @@ def check_when(when: When, now: datetime) -> When:
         raise InvalidArgument("schedule must set at or cron")
     if not when.cron.strip():
         raise InvalidArgument(f"schedule.cron.expression is required: five fields, {_FIELDS}")
-    parsed, timezone = _parsed(when.cron), when.timezone or "UTC"
-    _zone(timezone)
+    parsed = _parsed(when.cron)
+    timezone = _zone(when.timezone).key
     gap = _shortest_gap(parsed)
     if gap < MIN_CRON_INTERVAL.total_seconds() // 60:
         raise InvalidArgument(

@@ -44,7 +44,7 @@ from services.scheduler.service import (
     new_deployment,
     summary,
 )
-from services.scheduler.upstream import deployment_holder
+from services.scheduler.upstream import schedule_holder
 
 __all__ = [
     "ScheduleUseCases",
@@ -194,7 +194,7 @@ class ScheduleUseCases:
         when = check_when(when, now)
         plan = await self.create.plan(request)
         assert plan.package is not None  # only a rollback plans without a package
-        await core.catalog.add_reference(plan.package.id, deployment_holder(deployment_id))
+        await core.catalog.add_reference(plan.package.id, schedule_holder(schedule_id))
         who, request_id = actor_name(principal), current_call().request_id
         deployment = waiting_deployment(
             new_deployment(

@@ -34,7 +34,14 @@ from services.scheduler.models import (
     Deployment,
     Target,
 )
-from services.scheduler.planning import Resolved, StrategySpec, assign_batches, check_strategy, misfit
+from services.scheduler.planning import (
+    Resolved,
+    StrategySpec,
+    assign_batches,
+    check_strategy,
+    misfit,
+    version_matches,
+)
 from services.scheduler.store import load_deployment
 from services.scheduler.upstream import CatalogClient, InventoryClient, deployment_holder
 
@@ -46,6 +53,7 @@ __all__ = [
     "Plan",
     "PlannedTarget",
     "CreateUseCase",
+    "target_spec",
     "actor_name",
     "new_deployment",
     "write_deployment",
@@ -156,8 +164,19 @@ class Plan:
     def batch_count(self) -> int:
         return max((target.batch for target in self.targets), default=0)
 
+    def batched(self, strategy: StrategySpec) -> Plan:
+        """The strategy's batch size and failure budget for the runnable targets, and each one's batch."""
+        runnable = self.runnable
+        self.batch_size = strategy.batch_size_for(len(runnable))
+        self.failure_budget = strategy.failure_budget_for(len(runnable))
+        for target, batch in zip(runnable, assign_batches(len(runnable), self.batch_size), strict=True):
+            target.batch = batch
+        return self
 
-def _target_spec(target: inventory_pb.Target | None) -> tuple[str, str]:
+
+def target_spec(target: inventory_pb.Target | None) -> tuple[str, str]:
+    """(kind, value) of a deployment's or a policy's target, as the tables keep it; a malformed one is
+    InvalidArgument."""
     kind = target.WhichOneof("target") if target is not None else None
     if target is None or kind not in _TARGET_KINDS:
         raise InvalidArgument("target must set one of server_id, group_id, all or selector")
@@ -211,12 +230,6 @@ def _package_facts(package: catalog_pb.Package | None, name: str, format: str) -
     }
 
 
-def _version_matches(package: catalog_pb.Package, wanted: str) -> bool:
-    """Whether the catalog package is the version a node reported (with or without its release)."""
-    full = f"{package.version}-{package.release}" if package.release else package.version
-    return wanted in (package.version, full)
-
-
 class CreateUseCase:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -260,22 +273,18 @@ class CreateUseCase:
             if request.rollback_deployment_id:
                 raise InvalidArgument("rollback_deployment_id is only for ACTION_ROLLBACK")
             plan = await self._plan(request)
-        runnable = len(plan.runnable)
-        plan.batch_size = request.strategy.batch_size_for(runnable)
-        plan.failure_budget = request.strategy.failure_budget_for(runnable)
-        for target, batch in zip(plan.runnable, assign_batches(runnable, plan.batch_size), strict=True):
-            target.batch = batch
-        return plan
+        return plan.batched(request.strategy)
 
-    async def add_references(self, deployment_id: uuid.UUID, plan: Plan) -> None:
-        """The deployment holds its packages in the catalog. Before the rows exist: a package deleted in
-        between makes this fail, and a reference left by a failure after it only keeps a package longer."""
-        holder = deployment_holder(deployment_id)
+    async def add_references(self, deployment_id: uuid.UUID, plan: Plan, holder: str = "") -> None:
+        """The deployment (or `holder`, e.g. the policy that made it) holds its packages in the catalog.
+        Before the rows exist: a package deleted in between makes this fail, and a reference left by a
+        failure after it only keeps a package longer."""
+        holder = holder or deployment_holder(deployment_id)
         for package_id in sorted({t.package.id for t in plan.runnable if t.package is not None}):
             await self.core.catalog.add_reference(package_id, holder)
 
     async def _plan(self, request: DeploymentRequest) -> Plan:
-        kind, value = _target_spec(request.target)
+        kind, value = target_spec(request.target)
         parse_uuid(request.package_id, "package_id")
         package = await self.core.catalog.get_package(request.package_id)
         servers = await self.core.inventory.resolve(request.target)  # type: ignore[arg-type]
@@ -354,7 +363,7 @@ class CreateUseCase:
             versions[target.format] = await self.core.catalog.versions(
                 target.name, next(number for number, name in _FORMATS.items() if name == target.format)
             )
-        candidates = [p for p in versions[target.format] if _version_matches(p, target.previous_version)]
+        candidates = [p for p in versions[target.format] if version_matches(p, target.previous_version)]
         fitting = [p for p in candidates if p.arch == target.arch] or [
             p for p in candidates if p.arch == "noarch"
         ]
@@ -422,9 +431,9 @@ def new_deployment(
 
 
 async def write_deployment(
-    session: AsyncSession, deployment: Deployment, plan: Plan, changes: Changes, *, existing: bool = False
+    session: AsyncSession, deployment: Deployment, plan: Plan, changes: Changes
 ) -> None:
-    """Writes the deployment (or, with `existing`, updates the row already there) and its targets, and
+    """Writes the deployment (new, or the row of a waiting scheduled one) and its targets, and
     queues their first events: a watcher sees each node from `pending` (or `skipped`, which never changes
     again) on. The caller records the audit entry and flushes `changes` in the same transaction."""
     rows = [target_row(deployment, target, changes.now) for target in plan.targets]

@@ -17,13 +17,14 @@ from services.scheduler.messages import (
     TARGET_STATE_TO_PROTO,
     deployment_to_proto,
     enum_name,
+    preview_to_proto,
     strategy_from_proto,
     target_to_proto,
 )
 from services.scheduler.policy_rpcs import PolicyRpcs, PolicyUseCases
 from services.scheduler.queries import DeploymentFilter, QueryUseCases, TargetFilter
 from services.scheduler.schedule_rpcs import ScheduleRpcs, ScheduleUseCases
-from services.scheduler.service import CreateUseCase, DeploymentRequest, Plan
+from services.scheduler.service import CreateUseCase, DeploymentRequest
 from services.scheduler.watch import WatchUseCase
 
 __all__ = ["SchedulerServicer", "Revoker"]
@@ -37,22 +38,6 @@ class Revoker(Protocol):
 
 def _view(view: DeploymentView) -> pb.Deployment:
     return deployment_to_proto(view.deployment, view.counts)
-
-
-def _preview(plan: Plan) -> tuple[list[pb.ResolvedServer], list[pb.IncompatibleServer]]:
-    resolved = [
-        pb.ResolvedServer(
-            server_id=t.server_id, hostname=t.hostname, installed_version=t.previous_version, batch=t.batch
-        )
-        for t in plan.targets
-        if not t.skip_reason
-    ]
-    incompatible = [
-        pb.IncompatibleServer(server_id=t.server_id, hostname=t.hostname, reason=t.skip_reason)
-        for t in plan.targets
-        if t.skip_reason
-    ]
-    return resolved, incompatible
 
 
 class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServicer):
@@ -88,7 +73,7 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
         if request.HasField("schedule") and request.schedule.WhichOneof("when") is not None:
             return await self.create_scheduled(draft, request.schedule)
         deployment, plan = await self._create.create(draft)
-        resolved, incompatible = _preview(plan)
+        resolved, incompatible = preview_to_proto(plan)
         counts: dict[str, int] = {}
         for target in plan.targets:
             state = "skipped" if target.skip_reason else "pending"

@@ -4,7 +4,8 @@ itself), their failures mapped to domain errors with the upstream's reason where
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
@@ -15,7 +16,7 @@ from convoy.inventory.v1 import inventory_pb2_grpc as inventory_grpc
 from services.kit.audit_client import outgoing_metadata
 from services.kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
-__all__ = ["CatalogClient", "InventoryClient", "deployment_holder"]
+__all__ = ["CatalogClient", "InventoryClient", "deployment_holder", "policy_holder", "schedule_holder"]
 
 log = logging.getLogger("convoy.scheduler.upstream")
 
@@ -25,6 +26,17 @@ _PAGE = 500
 def deployment_holder(deployment_id: object) -> str:
     """How a deployment names itself as a holder of its packages in the catalog."""
     return f"scheduler.deployment:{deployment_id}"
+
+
+def schedule_holder(schedule_id: object) -> str:
+    """How a schedule holds its package for all of its runs."""
+    return f"scheduler.schedule:{schedule_id}"
+
+
+def policy_holder(policy_id: object) -> str:
+    """How a sync policy holds the packages of the deployments it makes: one stable name per policy, so a
+    retried pass adds nothing new."""
+    return f"scheduler.policy:{policy_id}"
 
 
 def _mapped(exc: grpc.aio.AioRpcError, service: str) -> DomainError:
@@ -40,6 +52,23 @@ def _mapped(exc: grpc.aio.AioRpcError, service: str) -> DomainError:
         return Unavailable(f"{service} is unavailable; retry shortly")
     log.error("%s answered %s: %s", service, code.name, details)
     return Unavailable(f"{service} could not be used ({code.name}); retry later")
+
+
+async def _every_page(
+    method: Callable[..., Awaitable[Any]], request: Any, field: str, *, service: str, timeout: float
+) -> list[Any]:
+    """Every item of a paged listing: `request` is sent again with each next page token."""
+    items: list[Any] = []
+    request.page_size = _PAGE
+    while True:
+        try:
+            reply = await method(request, metadata=outgoing_metadata(), timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise _mapped(exc, service) from exc
+        items.extend(getattr(reply, field))
+        if not reply.next_page_token:
+            return items
+        request.page_token = reply.next_page_token
 
 
 class CatalogClient:
@@ -60,25 +89,10 @@ class CatalogClient:
 
     async def versions(self, software_name: str, format: int) -> list[catalog_pb.Package]:
         """Every package of the software in the format, newest first."""
-        packages: list[catalog_pb.Package] = []
-        token = ""
-        while True:
-            request = catalog_pb.ListVersionsRequest(
-                software_name=software_name,
-                format=format,
-                page_size=_PAGE,
-                page_token=token,  # type: ignore[arg-type]
-            )
-            try:
-                reply = await self._stub.ListVersions(
-                    request, metadata=outgoing_metadata(), timeout=self._timeout
-                )
-            except grpc.aio.AioRpcError as exc:
-                raise _mapped(exc, "the catalog") from exc
-            packages.extend(reply.packages)
-            token = reply.next_page_token
-            if not token:
-                return packages
+        request = catalog_pb.ListVersionsRequest(software_name=software_name, format=format)  # type: ignore[arg-type]
+        return await _every_page(
+            self._stub.ListVersions, request, "packages", service="the catalog", timeout=self._timeout
+        )
 
     async def add_reference(self, package_id: str, holder: str) -> None:
         request = catalog_pb.AddReferenceRequest(package_id=package_id, holder=holder)
@@ -105,20 +119,10 @@ class InventoryClient:
 
     async def groups(self) -> list[inventory_pb.Group]:
         """Every group (with its maintenance window, when it has one), by name."""
-        groups: list[inventory_pb.Group] = []
-        token = ""
-        while True:
-            request = inventory_pb.ListGroupsRequest(page_size=_PAGE, page_token=token)
-            try:
-                reply = await self._stub.ListGroups(
-                    request, metadata=outgoing_metadata(), timeout=self._timeout
-                )
-            except grpc.aio.AioRpcError as exc:
-                raise _mapped(exc, "the inventory") from exc
-            groups.extend(reply.groups)
-            token = reply.next_page_token
-            if not token:
-                return groups
+        request = inventory_pb.ListGroupsRequest()
+        return await _every_page(
+            self._stub.ListGroups, request, "groups", service="the inventory", timeout=self._timeout
+        )
 
     async def installed(self, name: str) -> dict[str, str]:
         """Server id → installed version of the software, over the whole fleet."""
@@ -126,20 +130,8 @@ class InventoryClient:
 
     async def installed_software(self, name: str) -> dict[str, inventory_pb.InstalledSoftware]:
         """Server id → what inventory knows of the software there (version, package family)."""
-        return {item.server_id: item.software async for item in self._installed(name)}
-
-    async def _installed(self, name: str) -> AsyncIterator[inventory_pb.ServerInstalledSoftware]:
-        token = ""
-        while True:
-            request = inventory_pb.ListInstalledRequest(name=name, page_size=_PAGE, page_token=token)
-            try:
-                reply = await self._stub.ListInstalled(
-                    request, metadata=outgoing_metadata(), timeout=self._timeout
-                )
-            except grpc.aio.AioRpcError as exc:
-                raise _mapped(exc, "the inventory") from exc
-            for item in reply.installed:
-                yield item
-            token = reply.next_page_token
-            if not token:
-                return
+        request = inventory_pb.ListInstalledRequest(name=name)
+        items = await _every_page(
+            self._stub.ListInstalled, request, "installed", service="the inventory", timeout=self._timeout
+        )
+        return {item.server_id: item.software for item in items}

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from services.kit.db import AsyncSession
+from services.scheduler.cron_ticks import tick_after, tick_at_or_before
 from services.scheduler.events import Changes
 from services.scheduler.models import PENDING, Deployment, Target
 
@@ -44,8 +45,6 @@ log = logging.getLogger("convoy.scheduler.windows")
 # Every message about a target or deployment waiting for windows starts so (and only those do).
 WAIT_PREFIX = "waiting for the maintenance window"
 UNKNOWN_REASON = f"{WAIT_PREFIX}s of its groups: they cannot be read from the inventory now"
-# croniter's get_prev leaves out a tick exactly at its start; starting a hair later keeps it.
-_JUST_AFTER = timedelta(microseconds=1)
 # When a deployment newer than the last read needs a fresh one, reads may come this often (at most).
 _MIN_READ_GAP = 1.0
 
@@ -64,7 +63,7 @@ class Window:
         zone = ZoneInfo(window.timezone)
         if not croniter.is_valid(window.cron):
             raise ValueError(f"cron {window.cron!r} is not understood")
-        croniter(window.cron, datetime.now(zone)).get_next(datetime)  # CroniterBadDateError: never
+        tick_after(window.cron, zone, datetime.now(UTC))  # CroniterBadDateError: never
         return cls(window.cron, timedelta(seconds=window.duration_seconds), window.timezone)
 
 
@@ -79,33 +78,21 @@ class WindowState:
 
 def window_state(window: Window, now: datetime) -> WindowState:
     """Whether the window is open at `now` (timezone-aware): open iff the latest tick at or before now
-    satisfies tick <= now < tick + duration. Ticks are wall-clock times in the window's zone, so a window
-    at 02:00 stays at 02:00 across daylight-saving changes; a tick whose wall time does not exist (clocks
-    jump forward over it) opens the window when the clock jumps, and a wall time that happens twice
-    (clocks go back) opens it once, at its first occurrence. Times come back in the window's zone."""
-    local = now.astimezone(ZoneInfo(window.timezone))
-    tick = croniter(window.cron, local + _JUST_AFTER).get_prev(datetime)
-    if _repeated(tick):
-        tick = tick.replace(fold=0)
-    # Compared in UTC: aware datetimes of one zone compare by wall time, blind to which of two 01:30s.
-    if tick.astimezone(UTC) <= now.astimezone(UTC) < _after(tick, window.duration).astimezone(UTC):
-        return WindowState(True, tick, _after(tick, window.duration))
-    ticks = croniter(window.cron, local)
-    upcoming = ticks.get_next(datetime)
-    while _repeated(upcoming):  # its first occurrence has passed already
-        upcoming = ticks.get_next(datetime)
-    return WindowState(False, upcoming, _after(upcoming, window.duration))
+    satisfies tick <= now < tick + duration. Ticks are wall-clock times in the window's zone, each once
+    (services/scheduler/cron_ticks.py: a tick skipped by the clocks jumping forward opens the window at
+    the jump, a repeated wall time opens it at its first occurrence); the duration is real time. Times
+    come back in the window's zone."""
+    zone = ZoneInfo(window.timezone)
+    tick = tick_at_or_before(window.cron, zone, now)
+    if now < tick + window.duration:
+        return _state(True, tick, window, zone)
+    return _state(False, tick_after(window.cron, zone, now), window, zone)
 
 
-def _after(start: datetime, duration: timedelta) -> datetime:
-    """`duration` of real time after `start`, in start's zone (adding to an aware datetime directly would
-    add wall-clock time, an hour off across a daylight-saving change)."""
-    return (start.astimezone(UTC) + duration).astimezone(start.tzinfo)
-
-
-def _repeated(tick: datetime) -> bool:
-    """Whether the tick is the second occurrence of its wall time, on the night the clocks went back."""
-    return tick.fold == 1 and tick.replace(fold=0).utcoffset() != tick.utcoffset()
+def _state(is_open: bool, tick: datetime, window: Window, zone: ZoneInfo) -> WindowState:
+    """The opening at the UTC `tick`, shown in the window's zone; the duration is added in UTC (adding
+    to a zoned time would add wall-clock time, an hour off across a daylight-saving change)."""
+    return WindowState(is_open, tick.astimezone(zone), (tick + window.duration).astimezone(zone))
 
 
 @dataclass(frozen=True)

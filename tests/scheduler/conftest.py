@@ -19,14 +19,20 @@ from tests.support.users import Users
 
 @pytest.fixture(scope="module")
 async def scheduler(
-    postgres: LocalPostgres, auth_stack: AuthStack, inventory: InventoryStack, catalog: CatalogStack
+    postgres: LocalPostgres,
+    auth_stack: AuthStack,
+    inventory: InventoryStack,
+    catalog: CatalogStack,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[SchedulerStack]:
+    """The module may set `SCHEDULER_SETTINGS = {...}` (settings, or with_reconciler=False)."""
+    settings = {"poll_seconds": 0.2, **getattr(request.module, "SCHEDULER_SETTINGS", {})}
     async with start_scheduler(
         postgres,
         auth_stack,
         inventory_target=inventory.target,
         catalog_target=catalog.target,
-        poll_seconds=0.2,
+        **settings,
     ) as stack:
         yield stack
 

@@ -1,6 +1,6 @@
 """Out-of-band changes at the edge: an agent's InstalledReport replaces the node's installed software in
-inventory and hints the reconciler, and every connected agent is told the software names of the enabled sync
-policies (its watch list) after its Hello and whenever they change."""
+inventory, which hints the reconciler when the set changed, and every connected agent is told the software
+names of the enabled sync policies (its watch list) after its Hello and whenever they change."""
 
 from __future__ import annotations
 
@@ -44,23 +44,31 @@ async def scheduler(
 
 
 class Hints:
-    """The reconcile hints the scheduler sends, heard on a connection of our own."""
+    """The reconcile hints inventory sends (each service here has a database of its own; deployed, they
+    share one), heard on a connection of our own."""
 
-    def __init__(self) -> None:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
         self.received: asyncio.Queue[str] = asyncio.Queue()
 
     def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         self.received.put_nowait(payload)
 
-    async def next_for(self, payload: str) -> None:
-        while await asyncio.wait_for(self.received.get(), WAIT) != payload:
-            pass
+    async def since_last(self) -> list[str]:
+        """The hints committed since the previous call: PostgreSQL delivers notifications in commit order,
+        so whatever arrives before a marker sent now was sent before it."""
+        marker = f"marker:{uuid.uuid4()}"
+        await self.connection.execute("SELECT pg_notify($1, $2)", RECONCILE_CHANNEL, marker)
+        heard: list[str] = []
+        while (payload := await asyncio.wait_for(self.received.get(), WAIT)) != marker:
+            heard.append(payload)
+        return heard
 
 
 @pytest.fixture
-async def hints(scheduler: Scheduler) -> AsyncIterator[Hints]:
-    heard = Hints()
-    connection = await asyncpg.connect(plain_dsn(scheduler.database_url))
+async def hints(inventory: InventoryStack) -> AsyncIterator[Hints]:
+    connection = await asyncpg.connect(plain_dsn(inventory.database_url))
+    heard = Hints(connection)
     await connection.add_listener(RECONCILE_CHANNEL, heard._heard)
     try:
         yield heard
@@ -121,23 +129,33 @@ async def next_watch(stream: Stream) -> list[str]:
     return list(message.watch.software_names)
 
 
-async def test_an_installed_report_replaces_the_installed_software_and_hints_the_reconciler(
+async def test_an_installed_report_replaces_the_installed_software_and_a_change_hints_the_reconciler(
     scheduler: Scheduler, auth_stack: AuthStack, users: Users, inventory: InventoryStack, hints: Hints
 ) -> None:
     node = await enrolled_node(scheduler, auth_stack, users)
+    hint = f"node:{node.node_id}"
+
+    async def installed_is(expected: dict[str, str]) -> None:
+        async def check() -> bool:
+            return await installed_of(inventory, node.node_id) == expected
+
+        await eventually(check, f"inventory to record {expected}")
+
     async with connect(scheduler, node) as stream:
         await stream.hello(node, [software("redis", "7.0.1")])
-        await hints.next_for(f"node:{node.node_id}")
-        assert await installed_of(inventory, node.node_id) == {"redis": "7.0.1"}
+        await installed_is({"redis": "7.0.1"})
+        assert hint in await hints.since_last(), "a new node came online with software"
 
+        # Handled in order: the unchanged report is recorded before the changed one, and sends no hint.
+        await stream.send(installed=agent_pb.InstalledReport(installed=[software("redis", "7.0.1")]))
         report = agent_pb.InstalledReport(installed=[software("redis", "7.0.2"), software("nginx", "1.24")])
         await stream.send(installed=report)
-        await hints.next_for(f"node:{node.node_id}")
-        assert await installed_of(inventory, node.node_id) == {"redis": "7.0.2", "nginx": "1.24"}
+        await installed_is({"redis": "7.0.2", "nginx": "1.24"})
+        assert (await hints.since_last()).count(hint) == 1
 
         await stream.send(installed=agent_pb.InstalledReport())  # removed by hand, all of it
-        await hints.next_for(f"node:{node.node_id}")
-        assert await installed_of(inventory, node.node_id) == {}
+        await installed_is({})
+        assert hint in await hints.since_last()
 
 
 async def test_an_installed_report_before_hello_is_refused(

@@ -4,7 +4,6 @@ over rows written straight into the scheduler's database (the reconciler is off 
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,31 +13,16 @@ from sqlmodel import col, select
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as pb
-from devstack.postgres import LocalPostgres
 from services.kit.hints import RECONCILE_CHANNEL
 from services.scheduler.models import Compliance, Policy
 from services.scheduler.notify import plain_dsn
-from tests.support.catalog import CatalogStack
-from tests.support.inventory import InventoryStack
 from tests.support.mistakes import server_faults
-from tests.support.scheduler import Fleet, SchedulerStack, start_scheduler
+from tests.support.scheduler import Fleet, SchedulerStack
 from tests.support.stack import AuthStack
 from tests.support.users import Users, audit_by_request, grpc_auth, request_id
 
-
-@pytest.fixture(scope="module")
-async def scheduler(
-    postgres: LocalPostgres, auth_stack: AuthStack, inventory: InventoryStack, catalog: CatalogStack
-) -> AsyncIterator[SchedulerStack]:
-    """Without its reconciler: the compliance rows these tests read are the ones they write."""
-    async with start_scheduler(
-        postgres,
-        auth_stack,
-        inventory_target=inventory.target,
-        catalog_target=catalog.target,
-        with_reconciler=False,
-    ) as stack:
-        yield stack
+# Without its reconciler: the compliance rows these tests read are the ones they write.
+SCHEDULER_SETTINGS = {"with_reconciler": False}
 
 
 def unique(prefix: str) -> str:
@@ -445,6 +429,38 @@ async def test_compliance_of_a_policy_is_paged_by_hostname_with_counts_and_a_sta
         ),
     ):
         assert (await refused(client.GetPolicyCompliance, wrong, users.viewer)).code() == code
+
+
+async def test_disabling_a_policy_deletes_its_compliance_rows_and_only_its_own(
+    client, scheduler: SchedulerStack, fleet: Fleet, users: Users
+):
+    node = await fleet.server()
+
+    def absent(name: str) -> pb.CreatePolicyRequest:
+        return request(name, unique("off"), inv_pb.Target(server_id=node), state=pb.DESIRED_STATE_ABSENT)
+
+    policy = await create(client, users.operator, absent(unique("disabled")))
+    other = await create(client, users.operator, absent(unique("kept")))
+    await write_compliance(scheduler, policy.id, [("a", "drifted", []), ("b", "compliant", [])])
+    await write_compliance(scheduler, other.id, [("c", "drifted", [])])
+    operator, viewer = grpc_auth(users.operator), grpc_auth(users.viewer)
+
+    async def compliance(policy_id: str) -> pb.GetPolicyComplianceResponse:
+        message = pb.GetPolicyComplianceRequest(policy_id=policy_id)
+        return await client.GetPolicyCompliance(message, metadata=viewer, timeout=10)
+
+    # A change that leaves it enabled keeps the rows.
+    update = pb.UpdatePolicyRequest(id=policy.id, mode=pb.POLICY_MODE_REPORT)
+    await client.UpdatePolicy(update, metadata=operator, timeout=10)
+    assert (await compliance(policy.id)).counts.total == 2
+
+    update = pb.UpdatePolicyRequest(id=policy.id, enabled=False)
+    assert not (await client.UpdatePolicy(update, metadata=operator, timeout=10)).policy.enabled
+    gone = await compliance(policy.id)
+    assert list(gone.nodes) == [] and gone.counts == pb.ComplianceCounts()
+    summary = await client.GetComplianceSummary(pb.GetComplianceSummaryRequest(), metadata=viewer, timeout=10)
+    assert {item.policy_id: item.counts.total for item in summary.policies}[policy.id] == 0
+    assert [n.hostname for n in (await compliance(other.id)).nodes] == ["c"], "another policy's rows stay"
 
 
 async def test_the_summary_counts_per_policy_in_total_over_enabled_ones_and_per_group(

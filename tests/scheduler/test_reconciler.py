@@ -5,8 +5,8 @@ report mode, absent, and no second deployment while one is under way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,34 +14,30 @@ from sqlmodel import col, select
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
+from convoy.inventory.v1 import inventory_pb2_grpc as inv_grpc
+from convoy.scheduler.v1 import scheduler_pb2 as pb
 from devstack.postgres import LocalPostgres
 from services.scheduler.models import Compliance, Deployment, Policy
 from services.scheduler.reconciler import Reconciler, backoff
-from tests.scheduler.rollout_helpers import assignment, create, finish
+from tests.scheduler.rollout_helpers import assigned_nodes, assignment, create, finish
+from tests.scheduler.rollout_helpers import deployment as get_deployment
 from tests.support.catalog import CatalogStack
 from tests.support.inventory import InventoryStack
-from tests.support.scheduler import Fleet, SchedulerStack, start_scheduler
+from tests.support.scheduler import Fleet, SchedulerStack, eventually, start_scheduler
 from tests.support.stack import AuthStack
+from tests.support.users import grpc_auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.fixture(scope="module")
-async def scheduler(
-    postgres: LocalPostgres, auth_stack: AuthStack, inventory: InventoryStack, catalog: CatalogStack
-) -> AsyncIterator[SchedulerStack]:
-    async with start_scheduler(
-        postgres,
-        auth_stack,
-        inventory_target=inventory.target,
-        catalog_target=catalog.target,
-        poll_seconds=0.2,
-        with_reconciler=False,
-        reconcile_backoff_seconds=60,
-        reconcile_backoff_max_seconds=600,
-        reconcile_max_attempts=3,
-    ) as stack:
-        yield stack
+# The tests drive the reconciler pass by pass with their own clock.
+SCHEDULER_SETTINGS = {
+    "with_reconciler": False,
+    "reconcile_backoff_seconds": 60,
+    "reconcile_backoff_max_seconds": 600,
+    "reconcile_max_attempts": 3,
+    "reconcile_settle_seconds": 0,
+}
 
 
 class Clock:
@@ -64,6 +60,20 @@ def clock() -> Clock:
 def reconciler(scheduler: SchedulerStack, clock: Clock) -> Reconciler:
     process = scheduler.process
     return Reconciler(process.core, process.creator, scheduler.settings, clock=clock)
+
+
+async def _node(fleet: Fleet, family: str = "deb", **fields: object) -> str:
+    """A server whose agent is connected (online), with the facts it reported."""
+    server_id = await fleet.server(family, **fields)  # type: ignore[arg-type]
+    await _set_status(fleet, server_id, inv_pb.SERVER_STATUS_ONLINE)
+    return server_id
+
+
+async def _set_status(fleet: Fleet, server_id: str, status: int) -> None:
+    async with fleet.inventory.channel("scheduler") as channel:
+        request = inv_pb.SetServerStatusRequest(server_id=server_id, status=status)
+        request.time.GetCurrentTime()
+        await inv_grpc.InventoryServiceStub(channel).SetServerStatus(request, timeout=10)
 
 
 def _name() -> str:
@@ -123,9 +133,9 @@ async def test_latest_policy_installs_the_newest_fitting_package_on_each_node_th
     await fleet.package(name, "1.0")
     newest_deb = await fleet.package(name, "1.1")
     await fleet.package(name, "1.1", format="rpm", release="1")
-    debs = [await fleet.server("deb") for _ in range(2)]
-    rpm_node = await fleet.server("rpm")
-    aarch = await fleet.server("deb", arch="aarch64")
+    debs = [await _node(fleet, "deb") for _ in range(2)]
+    rpm_node = await _node(fleet, "rpm")
+    aarch = await _node(fleet, "deb", arch="aarch64")
     group = await fleet.group(*debs, rpm_node, aarch)
     policy = await _policy(scheduler, name, inv_pb.Target(group_id=group))
 
@@ -172,7 +182,7 @@ async def test_report_mode_shows_drift_and_changes_nothing(
 ) -> None:
     name = _name()
     await fleet.package(name, "2.0")
-    node = await fleet.server("deb")
+    node = await _node(fleet, "deb")
     await fleet.installed(node, name, "1.0")
     policy = await _policy(scheduler, name, inv_pb.Target(server_id=node), mode="report")
 
@@ -189,7 +199,7 @@ async def test_an_exact_version_older_than_the_installed_one_goes_back_with_a_ro
     name = _name()
     await fleet.package(name, "1.0")
     await fleet.package(name, "2.0")
-    node = await fleet.server("deb")
+    node = await _node(fleet, "deb")
     await fleet.installed(node, name, "2.0")
     policy = await _policy(
         scheduler, name, inv_pb.Target(server_id=node), version_mode="exact", exact_version="1.0"
@@ -204,7 +214,7 @@ async def test_absent_policy_removes_the_software_where_it_is_installed(
     scheduler: SchedulerStack, fleet: Fleet, reconciler: Reconciler
 ) -> None:
     name = _name()
-    with_it, without = await fleet.server("deb"), await fleet.server("rpm")
+    with_it, without = await _node(fleet, "deb"), await _node(fleet, "rpm")
     await fleet.installed(with_it, name, "3.0")
     group = await fleet.group(with_it, without)
     policy = await _policy(scheduler, name, inv_pb.Target(group_id=group), desired_state="absent")
@@ -221,7 +231,7 @@ async def test_a_node_busy_with_another_deployment_of_the_software_gets_no_secon
 ) -> None:
     name = _name()
     package = await fleet.package(name, "1.0")
-    node = await fleet.server("deb")
+    node = await _node(fleet, "deb")
     manual = await create(client, users.operator, package.id, inv_pb.Target(server_id=node))
     policy = await _policy(scheduler, name, inv_pb.Target(server_id=node))
 
@@ -235,7 +245,7 @@ async def test_failures_back_off_exponentially_then_give_up_while_the_rest_conve
 ) -> None:
     name = _name()
     await fleet.package(name, "1.0")
-    good, bad = await fleet.server("deb"), await fleet.server("deb")
+    good, bad = await _node(fleet, "deb"), await _node(fleet, "deb")
     group = await fleet.group(good, bad)
     policy = await _policy(scheduler, name, inv_pb.Target(group_id=group), strategy={"max_failures": 5})
 
@@ -288,7 +298,7 @@ async def test_two_schedulers_reconciling_at_once_create_one_deployment(
 ) -> None:
     name = _name()
     await fleet.package(name, "1.0")
-    nodes = [await fleet.server("deb") for _ in range(3)]
+    nodes = [await _node(fleet, "deb") for _ in range(3)]
     group = await fleet.group(*nodes)
     policies = [await _policy(scheduler, name, inv_pb.Target(group_id=group)) for _ in range(2)]
     async with start_scheduler(
@@ -309,3 +319,136 @@ async def test_two_schedulers_reconciling_at_once_create_one_deployment(
 
 async def test_backoff_doubles_up_to_the_ceiling() -> None:
     assert [backoff(n, 30, 200).total_seconds() for n in (1, 2, 3, 4, 5)] == [30, 60, 120, 200, 200]
+
+
+async def test_the_loop_wakes_when_a_backoff_ends_without_waiting_for_its_timer(
+    scheduler: SchedulerStack, fleet: Fleet
+) -> None:
+    name = _name()
+    await fleet.package(name, "1.0")
+    node = await _node(fleet, "deb")
+    policy = await _policy(scheduler, name, inv_pb.Target(server_id=node))
+    settings = scheduler.settings.model_copy(
+        update={"reconcile_seconds": 3600, "reconcile_debounce_seconds": 0, "reconcile_backoff_seconds": 0.5}
+    )
+    process = scheduler.process
+    loop = Reconciler(process.core, process.creator, settings)
+    running = asyncio.create_task(loop.run())
+    try:
+        loop.hint()
+        first = await eventually(lambda: _deployments(scheduler, policy), what="the first deployment")
+        row = await assignment(scheduler, node, str(first[0].id))
+        await finish(scheduler, node, row, state=agent_pb.TASK_STATE_FAILED, message="broken")
+        loop.hint()  # the failure is counted; nothing but the end of its backoff wakes the loop again
+
+        async def retried() -> list[Deployment] | None:
+            made = await _deployments(scheduler, policy)
+            return made if len(made) == 2 else None
+
+        await eventually(retried, what="a second attempt once the backoff ended")
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_paused_policy_deployment_says_so_and_a_cancel_is_no_failed_attempt(
+    scheduler: SchedulerStack, fleet: Fleet, reconciler: Reconciler, client, users
+) -> None:
+    name = _name()
+    package = await fleet.package(name, "1.0")
+    nodes = [await _node(fleet) for _ in range(3)]
+    group = await fleet.group(*nodes)
+    policy = await _policy(scheduler, name, inv_pb.Target(group_id=group), strategy={"batch_size": 1})
+
+    assert await reconciler.tick() == 1
+    (deployment,) = await _deployments(scheduler, policy)
+
+    async def assigned() -> set[str]:
+        return await assigned_nodes(scheduler, nodes, str(deployment.id))
+
+    (first,) = await eventually(assigned, what="the first batch assigned")
+    row = await assignment(scheduler, first, str(deployment.id))
+    await finish(scheduler, first, row, state=agent_pb.TASK_STATE_FAILED, message="broken")
+
+    async def paused() -> pb.Deployment | None:
+        found = await get_deployment(client, users.operator, str(deployment.id))
+        return found if found.state == pb.DEPLOYMENT_STATE_PAUSED else None
+
+    await eventually(paused, what="the policy's deployment paused by its failure budget")
+    assert await reconciler.tick() == 0
+    rows = await _rows(scheduler, policy)
+    waiting = [rows[node] for node in nodes if node != first]
+    assert all(
+        r.state == "converging" and "is paused" in r.message and "resume or cancel" in r.message
+        for r in waiting
+    )
+    assert rows[first].state == "failed"
+    held = await fleet.get_package(package.id)
+    assert f"scheduler.policy:{policy.id}" in held.referenced_by
+
+    cancel = pb.CancelDeploymentRequest(id=str(deployment.id), reason="try again later")
+    await client.CancelDeployment(cancel, metadata=grpc_auth(users.operator), timeout=10)
+    # The two nodes never got it: no failed attempt for them, they get the next deployment at once.
+    assert await reconciler.tick() == 1
+    rows = await _rows(scheduler, policy)
+    assert all(rows[node].failed_attempts == 0 for node in nodes if node != first)
+    assert rows[first].failed_attempts == 1
+
+
+async def test_an_offline_node_is_shown_drifted_and_corrected_once_it_connects(
+    scheduler: SchedulerStack, fleet: Fleet, reconciler: Reconciler
+) -> None:
+    name = _name()
+    await fleet.package(name, "1.0")
+    node = await _node(fleet)
+    await _set_status(fleet, node, inv_pb.SERVER_STATUS_OFFLINE)
+    policy = await _policy(scheduler, name, inv_pb.Target(server_id=node))
+
+    assert await reconciler.tick() == 0
+    row = (await _rows(scheduler, policy))[node]
+    assert row.state == "drifted" and "not connected" in row.message
+    await _set_status(fleet, node, inv_pb.SERVER_STATUS_ONLINE)
+    assert await reconciler.tick() == 1
+
+
+async def test_policies_that_come_to_contradict_each_other_on_a_node_leave_it_alone(
+    scheduler: SchedulerStack, fleet: Fleet, reconciler: Reconciler
+) -> None:
+    name = _name()
+    await fleet.package(name, "1.0")
+    await fleet.package(name, "2.0")
+    shared, only_first = await _node(fleet), await _node(fleet)
+    # Written directly: the API refuses this overlap, but a node can join the second group later.
+    wants_latest = await _policy(
+        scheduler, name, inv_pb.Target(group_id=await fleet.group(shared, only_first))
+    )
+    pinned = await _policy(
+        scheduler, name, inv_pb.Target(server_id=shared), version_mode="exact", exact_version="1.0"
+    )
+
+    assert await reconciler.tick() == 1  # only the node the first policy alone covers
+    for policy, other in ((wants_latest, pinned), (pinned, wants_latest)):
+        row = (await _rows(scheduler, policy))[shared]
+        assert row.state == "failed" and other.name in row.message, row.message
+    (deployment,) = await _deployments(scheduler, wants_latest)
+    assert await assigned_nodes(scheduler, [shared, only_first], str(deployment.id)) <= {only_first}
+    assert await _deployments(scheduler, pinned) == []
+
+
+async def test_after_a_policy_change_nodes_that_reported_nothing_get_time_to_report(
+    scheduler: SchedulerStack, fleet: Fleet, clock: Clock
+) -> None:
+    name = _name()
+    await fleet.package(name, "1.0")
+    node = await _node(fleet)
+    policy = await _policy(scheduler, name, inv_pb.Target(server_id=node), updated_at=clock.now)
+    settings = scheduler.settings.model_copy(update={"reconcile_settle_seconds": 10})
+    process = scheduler.process
+    reconciler = Reconciler(process.core, process.creator, settings, clock=clock)
+
+    assert await reconciler.tick() == 0
+    row = (await _rows(scheduler, policy))[node]
+    assert row.state == "converging" and "report" in row.message
+    clock.advance(10)
+    assert await reconciler.tick() == 1

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -130,7 +130,7 @@ async def test_a_scheduled_deployment_previews_waits_and_holds_its_package(
     assert made.next_run_at == made.schedule.at
     assert made.override_maintenance_window and made.strategy.batch_size == 1
     assert made.created_by == users.operator_name and made.version == "1.0"
-    assert f"scheduler.deployment:{waiting.id}" in (await fleet.get_package(package.id)).referenced_by
+    assert f"scheduler.schedule:{made.id}" in (await fleet.get_package(package.id)).referenced_by
 
     listed = await client.ListDeployments(
         pb.ListDeploymentsRequest(state=pb.DEPLOYMENT_STATE_SCHEDULED, software_name=package.software_name),
@@ -167,7 +167,7 @@ async def test_wrong_schedules_are_refused_with_the_reason(client, fleet: Fleet,
         (cron("0 0 31 2 *"), {}, "never runs"),
         (cron("* * * * *"), {}, "at most every 5 minutes"),
         (cron("0,2 3 * * *"), {}, "2 minute(s) apart"),
-        (cron("0 2 * * 6", "Mars/Olympus"), {}, "IANA"),
+        (cron("0 2 * * 6", "Mars/Olympus"), {}, "schedule.cron.timezone 'Mars/Olympus' is not a known IANA"),
         (cron("0 2 * * 6", "../../etc/passwd"), {}, "IANA"),
         (cron(""), {}, "required"),
         (at(timedelta(hours=1)), {"dry_run": True}, "dry run"),
@@ -182,9 +182,15 @@ async def test_wrong_schedules_are_refused_with_the_reason(client, fleet: Fleet,
     await expect(grpc.StatusCode.NOT_FOUND, missing)
     viewer = schedule(client, users.viewer, package.id, target, at(timedelta(hours=1)))
     await expect(grpc.StatusCode.PERMISSION_DENIED, viewer)
-    # A time our clock has just passed (the caller's clock is a little behind) means now.
+    # A time our clock has just passed (the caller's clock is a little behind) means now: it runs at once.
     soon = await schedule(client, users.operator, package.id, target, at(-timedelta(seconds=5)))
     assert when(soon.schedule.next_run_at) >= when(soon.schedule.schedule.at)
+
+    async def ran() -> bool:
+        # Waited for here, so that no later test of this scheduler sees the run change the schedules.
+        return (await get_schedule(client, users.viewer, soon.schedule.id)).state == pb.SCHEDULE_STATE_DONE
+
+    await eventually(ran, timeout=20, what="the schedule due now ran")
 
 
 async def test_schedules_are_listed_soonest_first_changed_and_cancelled(
@@ -295,7 +301,7 @@ async def check_cron_runs(
     following = await get_deployment(client, users.viewer, after_first.next_deployment_id)
     assert following.state == pb.DEPLOYMENT_STATE_SCHEDULED and following.schedule_id == sid
     holders = (await fleet.get_package(package_id)).referenced_by
-    assert f"scheduler.deployment:{following.id}" in holders
+    assert f"scheduler.schedule:{sid}" in holders
 
     # The next tick comes while the first run still goes on: it is skipped.
     clock.now = first + timedelta(days=7, seconds=1)
@@ -328,6 +334,74 @@ async def check_cron_runs(
     assert sorted(r.result for r in fired) == sorted(
         [auth_pb.AUDIT_RESULT_SUCCESS, auth_pb.AUDIT_RESULT_SUCCESS, auth_pb.AUDIT_RESULT_FAILURE]
     )
+
+
+def clock_change(zone: ZoneInfo, year: int, month: int) -> date:
+    """The day of the month whose night the zone's clocks change (its offset at midnight and noon differ)."""
+    day = date(year, month, 1)
+    while (
+        datetime.combine(day, time(0), zone).utcoffset() == datetime.combine(day, time(12), zone).utcoffset()
+    ):
+        day += timedelta(days=1)
+    return day
+
+
+async def cancel_last_run(client, users: Users, schedule_id: str) -> None:
+    """The schedule's last run is cancelled, so that its next tick is not skipped for overlap."""
+    last = (await get_schedule(client, users.viewer, schedule_id)).last_deployment_id
+    await client.CancelDeployment(pb.CancelDeploymentRequest(id=last), metadata=grpc_auth(users.operator))
+
+
+async def test_daily_cron_schedules_run_once_on_the_nights_clocks_change(
+    postgres, auth_stack: AuthStack, inventory, catalog, fleet: Fleet, users: Users
+):
+    node = await fleet.server("deb", "x86_64")
+    package = await fleet.package(f"nightly-{uuid.uuid4().hex[:8]}", "1.0")
+    new_york = ZoneInfo("America/New_York")
+    year = datetime.now(UTC).year + 1
+    forward, back = clock_change(new_york, year, 3), clock_change(new_york, year, 11)
+    target = inv_pb.Target(server_id=node)
+    async with own_scheduler(postgres, auth_stack, inventory, catalog) as scheduler:
+        async with scheduler.stub() as client:
+            skipped = await schedule(
+                client, users.operator, package.id, target, cron("30 2 * * *", new_york.key)
+            )
+            repeated = await schedule(
+                client, users.operator, package.id, target, cron("30 1 * * *", new_york.key)
+            )
+            ids = skipped.schedule.id, repeated.schedule.id
+            clock = Clock(datetime.combine(forward, time(1, 45), new_york).astimezone(UTC))
+            loop = loop_of(scheduler, clock)
+            assert await loop.tick() == 2  # both missed their runs since they were made: once each
+
+            # 02:30 does not exist that night: the run comes when the clocks jump to 03:00.
+            jump = datetime.combine(forward, time(3, 0), new_york)
+            assert when((await get_schedule(client, users.viewer, ids[0])).next_run_at) == jump
+            await cancel_last_run(client, users, ids[0])
+            clock.now = jump.astimezone(UTC)
+            assert await loop.tick() == 1
+            after_jump = await get_schedule(client, users.viewer, ids[0])
+            next_day = datetime.combine(forward + timedelta(days=1), time(2, 30), new_york)
+            assert when(after_jump.next_run_at) == next_day and not after_jump.last_error
+
+            # 01:30 happens twice that night: the run comes at the first, not again an hour later.
+            for schedule_id in ids:
+                await cancel_last_run(client, users, schedule_id)
+            clock.now = datetime.combine(back, time(1, 45), new_york).astimezone(UTC)  # the first 01:45
+            assert await loop.tick() == 2
+            second = datetime.combine(back, time(1, 45, fold=1), new_york).astimezone(UTC)
+            assert second - clock.now == timedelta(hours=1)
+            clock.now = second
+            assert await loop.tick() == 0
+            once = await get_schedule(client, users.viewer, ids[1])
+            following = datetime.combine(back + timedelta(days=1), time(1, 30), new_york)
+            assert when(once.next_run_at) == following and not once.last_error
+    fired = [
+        r
+        for r in await audit_of(auth_stack, users.admin, f"schedule:{ids[1]}")
+        if r.action == "schedule.fire"
+    ]
+    assert len(fired) == 2
 
 
 async def test_a_run_waits_while_the_catalog_is_down_and_fails_when_its_target_is_gone(

@@ -78,6 +78,10 @@ def test_daylight_saving_keeps_wall_clock_ticks_and_real_durations():
     assert jumped.open and jumped.opens_at.isoformat() == "2027-03-14T03:00:00-04:00"
     next_day = window_state(spring, datetime(2027, 3, 14, 12, 0, tzinfo=UTC))
     assert next_day.opens_at.isoformat() == "2027-03-15T02:30:00-04:00"
+    hourly_spring = _window("40 * * * *", 600, "America/New_York")  # 02:40 does not exist: at the jump
+    waiting = window_state(hourly_spring, datetime(2027, 3, 14, 6, 55, tzinfo=UTC))  # 01:55 EST
+    assert not waiting.open and waiting.opens_at.isoformat() == "2027-03-14T03:00:00-04:00"
+    assert window_state(hourly_spring, datetime(2027, 3, 14, 7, 5, tzinfo=UTC)).open
 
     # The duration is real time: a two-hour window at 01:00 EST on that night closes at 04:00 EDT.
     night = _window("0 1 * * *", 7200, "America/New_York")

@@ -186,7 +186,8 @@ class InventoryServiceServicer:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
     async def RecordInstalled(self, request, context):
-        """Replaces a server's reported set of installed software in one transaction.
+        """Replaces a server's reported set of installed software in one transaction. A change of the set wakes the
+        scheduler's sync-policy reconciler (NOTIFY convoy_reconcile).
         """
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
@@ -200,7 +201,8 @@ class InventoryServiceServicer:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
     async def SetServerStatus(self, request, context):
-        """Marks a server online or offline as of a given time; an older time than last_seen is ignored.
+        """Marks a server online or offline as of a given time; an older time than last_seen is ignored. A server
+        coming online wakes the scheduler's sync-policy reconciler.
         """
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, 'Method not implemented!')
 
