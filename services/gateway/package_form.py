@@ -8,7 +8,7 @@ from collections.abc import Callable
 from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from convoy.transfer.v1 import transfer_pb2 as transfer_pb
 from services.gateway.errors import ApiError
-from services.gateway.schemas_packages import FAMILY_VALUES, FORMAT_VALUES
+from services.gateway.schemas_packages import FAMILY_VALUES, FORMAT, FORMAT_VALUES
 from services.kit.arch import NOARCH, normalise_arch
 from services.kit.versions import split_epoch
 
@@ -23,7 +23,6 @@ FORM_FIELDS = {
     "description": "defaults to the package's own",
     "os_families": "tar and container only: deb, rpm or deb,rpm (default both)",
 }
-_FORMAT_NAMES = {value: name for name, value in FORMAT_VALUES.items()}
 # Container images name themselves by repository and tag, which operators may map to other software names.
 _SELF_NAMED = {"deb", "rpm", "tar"}
 
@@ -115,7 +114,7 @@ def _families(fields: dict[str, str], fmt: str) -> list[int]:
 def _format(fields: dict[str, str], found: transfer_pb.Inspection) -> str:
     for name, value in fields.items():
         check_field(name, value)
-    fmt = _FORMAT_NAMES.get(found.format, "")
+    fmt = FORMAT.name(found.format) or ""
     declared = fields.get("format", "")
     if declared and declared != fmt:
         raise _bad(f"declared {declared} but the content is a {fmt or 'unrecognised'} package")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
+from services.gateway.schemas_enums import json_enum
 from services.kit.timestamps import from_timestamp
 
 __all__ = [
     "Role",
+    "UserRole",
+    "AuditResult",
+    "ROLE_VALUES",
+    "RESULT_VALUES",
     "LoginIn",
     "RefreshIn",
     "PasswordChangeIn",
@@ -28,15 +32,13 @@ __all__ = [
     "audit_out",
 ]
 
-Role = Literal["admin", "operator", "viewer"]
-ROLE_NAMES = {auth_pb.ROLE_ADMIN: "admin", auth_pb.ROLE_OPERATOR: "operator", auth_pb.ROLE_VIEWER: "viewer"}
-ROLE_VALUES = {name: value for value, name in ROLE_NAMES.items()}
-RESULT_NAMES = {
-    auth_pb.AUDIT_RESULT_SUCCESS: "success",
-    auth_pb.AUDIT_RESULT_DENIED: "denied",
-    auth_pb.AUDIT_RESULT_FAILURE: "failure",
-}
-RESULT_VALUES = {name: value for value, name in RESULT_NAMES.items()}
+ROLE, RESULT = json_enum(auth_pb.Role), json_enum(auth_pb.AuditResult)
+ROLE_VALUES, RESULT_VALUES = ROLE.values, RESULT.values
+# Any role a reply may show (agent and service included: the identities of processes).
+UserRole = ROLE.type
+# The roles a person's account can be given; auth keeps agent and service for processes.
+Role = ROLE.subset("admin", "operator", "viewer")
+AuditResult = RESULT.type
 
 
 class Input(BaseModel):
@@ -77,7 +79,7 @@ class UserPublic(BaseModel):
     id: str
     username: str
     display_name: str
-    role: str
+    role: UserRole | None
     disabled: bool
     created_at: datetime | None
     updated_at: datetime | None
@@ -107,7 +109,7 @@ class AuditRecordOut(BaseModel):
     actor: str
     action: str
     target: str
-    result: str
+    result: AuditResult | None
     reason: str
     request_id: str
     client_address: str
@@ -132,7 +134,7 @@ def user_out(user: auth_pb.User) -> UserPublic:
         id=user.id,
         username=user.username,
         display_name=user.display_name,
-        role=ROLE_NAMES.get(user.role, "unknown"),
+        role=ROLE.name(user.role),
         disabled=user.disabled,
         created_at=from_timestamp(user, "created_at"),
         updated_at=from_timestamp(user, "updated_at"),
@@ -161,7 +163,7 @@ def audit_out(record: auth_pb.AuditRecord) -> AuditRecordOut:
         actor=record.actor,
         action=record.action,
         target=record.target,
-        result=RESULT_NAMES.get(record.result, "unknown"),
+        result=RESULT.name(record.result),
         reason=record.reason,
         request_id=record.request_id,
         client_address=record.client_address,

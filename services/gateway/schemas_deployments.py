@@ -4,7 +4,6 @@ conversion to and from scheduler and enrollment messages."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -12,7 +11,7 @@ from convoy.auth.v1 import auth_pb2 as auth_pb
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
 from services.gateway.schemas import Input
-from services.gateway.schemas_enums import enum_names, enum_values
+from services.gateway.schemas_enums import json_enum
 from services.gateway.schemas_inventory import TargetIn
 from services.kit.timestamps import from_timestamp
 
@@ -20,6 +19,8 @@ __all__ = [
     "Action",
     "DeploymentState",
     "TargetState",
+    "Origin",
+    "ACTION",
     "ACTION_VALUES",
     "DEPLOYMENT_STATE_VALUES",
     "TARGET_STATE_VALUES",
@@ -67,29 +68,14 @@ _MAX_INT32 = 2**31 - 1
 # Ids are UUIDs; the services say so precisely. The bound only keeps absurd text out of a request.
 _ID = 64
 
-Action = Literal["install", "update", "uninstall", "rollback"]
-DeploymentState = Literal["scheduled", "pending", "running", "paused", "succeeded", "failed", "cancelled"]
-TargetState = Literal[
-    "pending",
-    "assigned",
-    "downloading",
-    "installing",
-    "succeeded",
-    "unchanged",
-    "failed",
-    "skipped",
-    "cancelled",
-    "awaiting_approval",
-]
-Origin = Literal["manual", "policy"]
-
-
-ACTION_VALUES = enum_values(sched_pb.Action, "ACTION_")
-DEPLOYMENT_STATE_VALUES = enum_values(sched_pb.DeploymentState, "DEPLOYMENT_STATE_")
-TARGET_STATE_VALUES = enum_values(sched_pb.TargetState, "TARGET_STATE_")
-ORIGIN_VALUES = enum_values(sched_pb.Origin, "ORIGIN_")
-ACTION_NAMES, DEPLOYMENT_STATE_NAMES = enum_names(ACTION_VALUES), enum_names(DEPLOYMENT_STATE_VALUES)
-TARGET_STATE_NAMES, ORIGIN_NAMES = enum_names(TARGET_STATE_VALUES), enum_names(ORIGIN_VALUES)
+ACTION = json_enum(sched_pb.Action)
+DEPLOYMENT_STATE = json_enum(sched_pb.DeploymentState)
+TARGET_STATE = json_enum(sched_pb.TargetState)
+ORIGIN = json_enum(sched_pb.Origin)
+Action, DeploymentState = ACTION.type, DEPLOYMENT_STATE.type
+TargetState, Origin = TARGET_STATE.type, ORIGIN.type
+ACTION_VALUES, DEPLOYMENT_STATE_VALUES = ACTION.values, DEPLOYMENT_STATE.values
+TARGET_STATE_VALUES = TARGET_STATE.values
 
 
 class StrategyModel(Input):
@@ -346,12 +332,12 @@ def deployment_out(deployment: sched_pb.Deployment) -> DeploymentPublic:
         package_id=deployment.package_id,
         software_name=deployment.software_name,
         version=deployment.version,
-        action=ACTION_NAMES.get(deployment.action),  # type: ignore[arg-type]
+        action=ACTION.name(deployment.action),
         target=target_out(deployment.target),
         strategy=strategy_out(deployment.strategy),
-        state=DEPLOYMENT_STATE_NAMES.get(deployment.state),  # type: ignore[arg-type]
+        state=DEPLOYMENT_STATE.name(deployment.state),
         state_reason=deployment.state_reason,
-        origin=ORIGIN_NAMES.get(deployment.origin),  # type: ignore[arg-type]
+        origin=ORIGIN.name(deployment.origin),
         policy_id=deployment.policy_id,
         schedule_id=deployment.schedule_id,
         rollback_deployment_id=deployment.rollback_deployment_id,
@@ -374,7 +360,7 @@ def deployment_target_out(target: sched_pb.DeploymentTarget) -> DeploymentTarget
         hostname=target.hostname,
         attempt=target.attempt,
         batch=target.batch,
-        state=TARGET_STATE_NAMES.get(target.state),  # type: ignore[arg-type]
+        state=TARGET_STATE.name(target.state),
         progress_percent=target.progress_percent,
         message=target.message,
         previous_version=target.previous_version,

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from services.gateway.schemas import Input
-from services.gateway.schemas_enums import enum_names
+from services.gateway.schemas_enums import json_enum
 from services.kit.timestamps import from_timestamp
 
 __all__ = [
     "Category",
     "ServerStatus",
     "PackageFamily",
+    "InstalledSource",
     "CATEGORY_VALUES",
     "STATUS_VALUES",
     "FAMILY_VALUES",
@@ -42,32 +42,14 @@ __all__ = [
     "window_in",
 ]
 
-Category = Literal["web", "database", "data-processing", "container", "general"]
-ServerStatus = Literal["pending", "online", "offline", "revoked"]
-PackageFamily = Literal["deb", "rpm"]
-
-CATEGORY_VALUES = {
-    "web": inv_pb.CATEGORY_WEB,
-    "database": inv_pb.CATEGORY_DATABASE,
-    "data-processing": inv_pb.CATEGORY_DATA_PROCESSING,
-    "container": inv_pb.CATEGORY_CONTAINER,
-    "general": inv_pb.CATEGORY_GENERAL,
-}
-STATUS_VALUES = {
-    "pending": inv_pb.SERVER_STATUS_PENDING,
-    "online": inv_pb.SERVER_STATUS_ONLINE,
-    "offline": inv_pb.SERVER_STATUS_OFFLINE,
-    "revoked": inv_pb.SERVER_STATUS_REVOKED,
-}
-FAMILY_VALUES = {"deb": inv_pb.PACKAGE_FAMILY_DEB, "rpm": inv_pb.PACKAGE_FAMILY_RPM}
-SOURCE_VALUES = {
-    "agent_report": inv_pb.INSTALLED_SOURCE_AGENT_REPORT,
-    "deployment": inv_pb.INSTALLED_SOURCE_DEPLOYMENT,
-}
-
-
-CATEGORY_NAMES, STATUS_NAMES = enum_names(CATEGORY_VALUES), enum_names(STATUS_VALUES)
-FAMILY_NAMES, SOURCE_NAMES = enum_names(FAMILY_VALUES), enum_names(SOURCE_VALUES)
+# Categories are spelt with hyphens ("data-processing"), as inventory stores them.
+CATEGORY = json_enum(inv_pb.Category, separator="-")
+STATUS = json_enum(inv_pb.ServerStatus)
+FAMILY = json_enum(inv_pb.PackageFamily)
+SOURCE = json_enum(inv_pb.InstalledSource)
+Category, ServerStatus = CATEGORY.type, STATUS.type
+PackageFamily, InstalledSource = FAMILY.type, SOURCE.type
+CATEGORY_VALUES, STATUS_VALUES, FAMILY_VALUES = CATEGORY.values, STATUS.values, FAMILY.values
 
 
 def _unicode_keys(labels: dict[str, str] | None) -> dict[str, str] | None:
@@ -191,7 +173,7 @@ class InstalledPublic(BaseModel):
     version: str
     package_family: PackageFamily | None
     observed_at: datetime | None
-    source: Literal["agent_report", "deployment"] | None
+    source: InstalledSource | None
 
 
 class InstalledPage(BaseModel):
@@ -239,19 +221,19 @@ def server_out(server: inv_pb.Server) -> ServerPublic:
         id=server.id,
         hostname=server.hostname,
         ip_address=server.ip_address,
-        category=CATEGORY_NAMES.get(server.category),  # type: ignore[arg-type]
+        category=CATEGORY.name(server.category),
         labels=dict(server.labels),
         os=OsFactsPublic(
             os_id=os.os_id,
             id_like=list(os.id_like),
             version_id=os.version_id,
             pretty_name=os.pretty_name,
-            package_family=FAMILY_NAMES.get(os.package_family),  # type: ignore[arg-type]
+            package_family=FAMILY.name(os.package_family),
             arch=os.arch,
             kernel=os.kernel,
         ),
         agent_version=server.agent_version,
-        status=STATUS_NAMES.get(server.status),  # type: ignore[arg-type]
+        status=STATUS.name(server.status),
         last_seen=from_timestamp(server, "last_seen"),
         created_at=from_timestamp(server, "created_at"),
         updated_at=from_timestamp(server, "updated_at"),
@@ -265,7 +247,7 @@ def group_out(group: inv_pb.Group) -> GroupPublic:
         id=group.id,
         name=group.name,
         description=group.description,
-        category=CATEGORY_NAMES.get(group.category),  # type: ignore[arg-type]
+        category=CATEGORY.name(group.category),
         maintenance_window=(
             MaintenanceWindowPublic(
                 cron=window.cron, duration_seconds=window.duration_seconds, timezone=window.timezone
@@ -283,9 +265,9 @@ def installed_out(software: inv_pb.InstalledSoftware) -> InstalledPublic:
     return InstalledPublic(
         name=software.name,
         version=software.version,
-        package_family=FAMILY_NAMES.get(software.package_family),  # type: ignore[arg-type]
+        package_family=FAMILY.name(software.package_family),
         observed_at=from_timestamp(software, "observed_at"),
-        source=SOURCE_NAMES.get(software.source),  # type: ignore[arg-type]
+        source=SOURCE.name(software.source),
     )
 
 

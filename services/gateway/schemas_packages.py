@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from convoy.catalog.v1 import catalog_pb2 as catalog_pb
 from services.gateway.schemas import Input
+from services.gateway.schemas_enums import json_enum
 from services.kit.timestamps import from_timestamp
 
 __all__ = [
     "PackageFormat",
     "OsFamily",
-    "FORMAT_NAMES",
     "FORMAT_VALUES",
-    "FAMILY_NAMES",
     "FAMILY_VALUES",
     "HealthCheckModel",
     "DeployProfileModel",
@@ -31,17 +29,9 @@ __all__ = [
     "profile_to_proto",
 ]
 
-PackageFormat = Literal["deb", "rpm", "tar", "container"]
-OsFamily = Literal["deb", "rpm"]
-FORMAT_NAMES = {
-    catalog_pb.FORMAT_DEB: "deb",
-    catalog_pb.FORMAT_RPM: "rpm",
-    catalog_pb.FORMAT_TAR: "tar",
-    catalog_pb.FORMAT_CONTAINER: "container",
-}
-FORMAT_VALUES = {name: value for value, name in FORMAT_NAMES.items()}
-FAMILY_NAMES = {catalog_pb.PACKAGE_FAMILY_DEB: "deb", catalog_pb.PACKAGE_FAMILY_RPM: "rpm"}
-FAMILY_VALUES = {name: value for value, name in FAMILY_NAMES.items()}
+FORMAT, FAMILY = json_enum(catalog_pb.Format), json_enum(catalog_pb.PackageFamily)
+PackageFormat, OsFamily = FORMAT.type, FAMILY.type
+FORMAT_VALUES, FAMILY_VALUES = FORMAT.values, FAMILY.values
 
 
 class HealthCheckModel(Input):
@@ -70,9 +60,9 @@ class PackagePublic(BaseModel):
     software_name: str
     version: str
     release: str
-    format: str
+    format: PackageFormat | None
     arch: str
-    os_families: list[str]
+    os_families: list[OsFamily]
     description: str
     depends: list[str]
     artifact_sha256: str
@@ -109,7 +99,7 @@ class SoftwarePublic(BaseModel):
     name: str
     version_count: int
     latest_version: str
-    formats: list[str]
+    formats: list[PackageFormat]
     updated_at: datetime | None
 
 
@@ -156,9 +146,9 @@ def package_out(package: catalog_pb.Package) -> PackagePublic:
         software_name=package.software_name,
         version=package.version,
         release=package.release,
-        format=FORMAT_NAMES.get(package.format, "unknown"),
+        format=FORMAT.name(package.format),
         arch=package.arch,
-        os_families=[FAMILY_NAMES[f] for f in package.package_families if f in FAMILY_NAMES],
+        os_families=FAMILY.known(package.package_families),
         description=package.description,
         depends=list(package.depends),
         artifact_sha256=package.artifact_sha256,
@@ -177,6 +167,6 @@ def software_out(software: catalog_pb.Software) -> SoftwarePublic:
         name=software.name,
         version_count=software.version_count,
         latest_version=software.latest_version,
-        formats=[FORMAT_NAMES.get(f, "unknown") for f in software.formats],
+        formats=FORMAT.known(software.formats),
         updated_at=from_timestamp(software, "updated_at"),
     )

@@ -4,7 +4,6 @@ scheduler messages."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,7 +17,7 @@ from services.gateway.schemas_deployments import (
     strategy_out,
     target_out,
 )
-from services.gateway.schemas_enums import enum_names, enum_values
+from services.gateway.schemas_enums import json_enum
 from services.gateway.schemas_inventory import TargetIn
 from services.kit.timestamps import from_timestamp
 
@@ -49,17 +48,14 @@ __all__ = [
     "compliance_event_data",
 ]
 
-PolicyState = Literal["present", "absent"]
-PolicyMode = Literal["enforce", "report"]
-ComplianceState = Literal["compliant", "drifted", "converging", "failed", "incompatible"]
 # The version that means "the newest package in the catalog that fits each node".
 LATEST = "latest"
 
-STATE_VALUES = enum_values(sched_pb.DesiredState, "DESIRED_STATE_")
-MODE_VALUES = enum_values(sched_pb.PolicyMode, "POLICY_MODE_")
-COMPLIANCE_STATE_VALUES = enum_values(sched_pb.ComplianceState, "COMPLIANCE_STATE_")
-STATE_NAMES, MODE_NAMES = enum_names(STATE_VALUES), enum_names(MODE_VALUES)
-COMPLIANCE_STATE_NAMES = enum_names(COMPLIANCE_STATE_VALUES)
+STATE = json_enum(sched_pb.DesiredState)
+MODE = json_enum(sched_pb.PolicyMode)
+COMPLIANCE_STATE = json_enum(sched_pb.ComplianceState)
+PolicyState, PolicyMode, ComplianceState = STATE.type, MODE.type, COMPLIANCE_STATE.type
+STATE_VALUES, MODE_VALUES, COMPLIANCE_STATE_VALUES = STATE.values, MODE.values, COMPLIANCE_STATE.values
 
 _VERSION_DOC = '"latest", or an exact version such as "1.2-1"; required for present, left out for absent'
 
@@ -232,9 +228,9 @@ def policy_out(policy: sched_pb.SyncPolicy) -> PolicyPublic:
         target=target_out(policy.target),
         software_name=policy.software_name,
         version=policy.exact_version if which == "exact_version" else LATEST if which == "latest" else None,
-        state=STATE_NAMES.get(policy.state),  # type: ignore[arg-type]
+        state=STATE.name(policy.state),
         strategy=strategy_out(policy.strategy),
-        mode=MODE_NAMES.get(policy.mode),  # type: ignore[arg-type]
+        mode=MODE.name(policy.mode),
         enabled=policy.enabled,
         created_by=policy.created_by,
         created_at=from_timestamp(policy, "created_at"),
@@ -249,7 +245,7 @@ def compliance_out(node: sched_pb.NodeCompliance) -> NodeCompliancePublic:
         hostname=node.hostname,
         desired_version=node.desired_version,
         installed_version=node.installed_version,
-        state=COMPLIANCE_STATE_NAMES.get(node.state),  # type: ignore[arg-type]
+        state=COMPLIANCE_STATE.name(node.state),
         deployment_id=node.deployment_id,
         message=node.message,
         failed_attempts=node.failed_attempts,
@@ -273,7 +269,7 @@ def summary_out(reply: sched_pb.GetComplianceSummaryResponse) -> ComplianceSumma
             policy_id=item.policy_id,
             policy_name=item.policy_name,
             software_name=item.software_name,
-            mode=MODE_NAMES.get(item.mode),  # type: ignore[arg-type]
+            mode=MODE.name(item.mode),
             enabled=item.enabled,
             counts=_counts_out(item.counts),
             checked_at=from_timestamp(item, "checked_at"),

@@ -4,14 +4,13 @@ from scheduler messages."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
 from services.gateway.schemas import Input
 from services.gateway.schemas_deployments import (
-    ACTION_NAMES,
+    ACTION,
     Action,
     DeploymentCreate,
     DeploymentCreated,
@@ -21,7 +20,7 @@ from services.gateway.schemas_deployments import (
     strategy_out,
     target_out,
 )
-from services.gateway.schemas_enums import enum_names, enum_values
+from services.gateway.schemas_enums import json_enum
 from services.kit.timestamps import from_timestamp, to_timestamp
 
 __all__ = [
@@ -38,9 +37,8 @@ __all__ = [
     "schedule_out",
 ]
 
-ScheduleState = Literal["active", "done", "cancelled"]
-SCHEDULE_STATE_VALUES = enum_values(sched_pb.ScheduleState, "SCHEDULE_STATE_")
-SCHEDULE_STATE_NAMES = enum_names(SCHEDULE_STATE_VALUES)
+SCHEDULE_STATE = json_enum(sched_pb.ScheduleState)
+ScheduleState, SCHEDULE_STATE_VALUES = SCHEDULE_STATE.type, SCHEDULE_STATE.values
 
 
 class ScheduleIn(Input):
@@ -147,11 +145,11 @@ def schedule_out(schedule: sched_pb.DeploymentSchedule) -> SchedulePublic:
         package_id=schedule.package_id,
         software_name=schedule.software_name,
         version=schedule.version,
-        action=ACTION_NAMES.get(schedule.action),  # type: ignore[arg-type]
+        action=ACTION.name(schedule.action),
         target=target_out(schedule.target),
         strategy=strategy_out(schedule.strategy),
         schedule=_schedule_out(schedule.schedule),
-        state=SCHEDULE_STATE_NAMES.get(schedule.state),  # type: ignore[arg-type]
+        state=SCHEDULE_STATE.name(schedule.state),
         next_run_at=from_timestamp(schedule, "next_run_at"),
         last_run_at=from_timestamp(schedule, "last_run_at"),
         last_deployment_id=schedule.last_deployment_id,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
-from services.gateway.schemas import RESULT_VALUES, AuditChainOut, AuditPage, audit_out
+from services.gateway.schemas import RESULT_VALUES, AuditChainOut, AuditPage, AuditResult, audit_out
 from services.gateway.security import Authed, UpstreamsDep, require_role
 from services.kit.context import ADMIN
 from services.kit.timestamps import to_timestamp
@@ -28,7 +28,7 @@ async def list_audit(
     actor: str = "",
     action: Annotated[str, Query(description="exact action, or a prefix ending in '.'")] = "",
     target: str = "",
-    result: Literal["success", "denied", "failure"] | None = None,
+    result: AuditResult | None = None,
     request_id: str = "",
     since: datetime | None = None,
     until: datetime | None = None,
