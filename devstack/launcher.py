@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import enum
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -22,12 +23,27 @@ from devstack.ports import free_port
 from devstack.postgres import LocalPostgres, LocalPostgresError
 from services.kit.pki import write_pki_dir
 
-__all__ = ["SERVICES", "LaunchError", "Service", "StateDir", "up"]
+__all__ = [
+    "ADMIN_USERNAME",
+    "LOOPBACK",
+    "PKI_NAMES",
+    "SERVICES",
+    "LaunchError",
+    "PortKind",
+    "Service",
+    "StateDir",
+    "listeners",
+    "prepare",
+    "run_step",
+    "service_env",
+    "up",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "convoy"
 ADMIN_USERNAME = "admin"
 DEFAULT_GATEWAY_ADDR = "127.0.0.1:8080"
+LOOPBACK = "127.0.0.1"
 # Every certificate the stack will ever need, so adding a service later does not rotate the CA.
 PKI_NAMES = ("auth", "gateway", "inventory", "catalog", "scheduler", "transfer")
 READY_TIMEOUT = 60.0
@@ -38,14 +54,24 @@ STOP_GRACE = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class PortKind(enum.Enum):
+    """Who dials a port, which decides the host it binds (see service_env)."""
+
+    # The gateway, the other services, a metrics scraper: always on this machine.
+    SERVICE = "service"
+    # Agents: the demo agents of `make up` dial loopback; those of the end-to-end tests live in network
+    # namespaces and dial the bridge address.
+    NODE = "node"
+
+
 @dataclass(frozen=True)
 class Service:
     """One service process: `python -m <module> serve`, after `python -m <module> migrate` if it migrates."""
 
     name: str
     module: str
-    # Variables that get a free loopback host:port when the stack starts.
-    ports: tuple[str, ...] = ()
+    # Variables that get a free host:port when the stack starts, by who dials them.
+    ports: Mapping[str, PortKind] = field(default_factory=dict)
     # Variables that point at another service: variable -> the variable holding that service's address.
     targets: Mapping[str, str] = field(default_factory=dict)
     migrates: bool = False
@@ -56,27 +82,40 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "auth",
         "services.auth",
-        ports=("CONVOY_AUTH_LISTEN", "CONVOY_AUTH_METRICS_LISTEN"),
+        ports={
+            "CONVOY_AUTH_LISTEN": PortKind.SERVICE,
+            "CONVOY_AUTH_METRICS_LISTEN": PortKind.SERVICE,
+        },
         migrates=True,
     ),
     Service(
         "inventory",
         "services.inventory",
-        ports=("CONVOY_INVENTORY_LISTEN", "CONVOY_INVENTORY_METRICS_LISTEN"),
+        ports={
+            "CONVOY_INVENTORY_LISTEN": PortKind.SERVICE,
+            "CONVOY_INVENTORY_METRICS_LISTEN": PortKind.SERVICE,
+        },
         targets={"CONVOY_INVENTORY_AUTH_TARGET": "CONVOY_AUTH_LISTEN"},
         migrates=True,
     ),
     Service(
         "transfer",
         "services.transfer",
-        ports=("CONVOY_TRANSFER_LISTEN", "CONVOY_TRANSFER_METRICS_LISTEN"),
+        ports={
+            # Services and agents alike download from it.
+            "CONVOY_TRANSFER_LISTEN": PortKind.NODE,
+            "CONVOY_TRANSFER_METRICS_LISTEN": PortKind.SERVICE,
+        },
         targets={"CONVOY_TRANSFER_AUTH_TARGET": "CONVOY_AUTH_LISTEN"},
         migrates=True,
     ),
     Service(
         "catalog",
         "services.catalog",
-        ports=("CONVOY_CATALOG_LISTEN", "CONVOY_CATALOG_METRICS_LISTEN"),
+        ports={
+            "CONVOY_CATALOG_LISTEN": PortKind.SERVICE,
+            "CONVOY_CATALOG_METRICS_LISTEN": PortKind.SERVICE,
+        },
         targets={
             "CONVOY_CATALOG_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
             "CONVOY_CATALOG_TRANSFER_TARGET": "CONVOY_TRANSFER_LISTEN",
@@ -86,12 +125,12 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "scheduler",
         "services.scheduler",
-        ports=(
-            "CONVOY_SCHEDULER_LISTEN",
-            "CONVOY_SCHEDULER_AGENT_LISTEN",
-            "CONVOY_SCHEDULER_ENROLL_LISTEN",
-            "CONVOY_SCHEDULER_METRICS_LISTEN",
-        ),
+        ports={
+            "CONVOY_SCHEDULER_LISTEN": PortKind.SERVICE,
+            "CONVOY_SCHEDULER_AGENT_LISTEN": PortKind.NODE,
+            "CONVOY_SCHEDULER_ENROLL_LISTEN": PortKind.NODE,
+            "CONVOY_SCHEDULER_METRICS_LISTEN": PortKind.SERVICE,
+        },
         targets={
             "CONVOY_SCHEDULER_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
             "CONVOY_SCHEDULER_INVENTORY_TARGET": "CONVOY_INVENTORY_LISTEN",
@@ -139,7 +178,10 @@ class StateDir:
 
     @classmethod
     def from_env(cls) -> StateDir:
-        root = Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve()
+        return cls.at(Path(os.environ.get("CONVOY_STATE_DIR", "var")).resolve())
+
+    @classmethod
+    def at(cls, root: Path) -> StateDir:
         keys, logs = root / "keys", root / "log"
         return cls(
             root,
@@ -158,6 +200,92 @@ class StateDir:
     def create(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.jwt_key.parent.mkdir(mode=0o700, exist_ok=True)
+
+
+def service_env(
+    state: StateDir,
+    database_url: str,
+    gateway_addr: str,
+    *,
+    hosts: Mapping[PortKind, str] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment every service process of a stack shares (each reads its own prefix), so that the
+    launcher and the end-to-end tests wire the services the same way: paths from the state directory, a
+    free port for each listener in SERVICES on the host of its kind (`hosts`, loopback for a kind not in
+    it), and each target pointing at the listener it names. `base` (default: this process's environment)
+    is what the services inherit besides."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        CONVOY_ENV="dev",
+        CONVOY_DATABASE_URL=database_url,
+        CONVOY_PKI_DIR=str(state.pki),
+        CONVOY_AUTH_JWT_KEY_FILE=str(state.jwt_key),
+        CONVOY_TRANSFER_STORAGE_ROOT=str(state.artifacts),
+        CONVOY_GATEWAY_ADDR=gateway_addr,
+        # The services import `convoy.*` from gen/, whichever interpreter and directory they start from.
+        PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
+    )
+    # Packages stream through gateway and transfer in 1 MiB messages. glibc raises its mmap threshold
+    # after the first such buffer is freed and serves the next ones from per-thread heaps, where they
+    # fragment and the process keeps tens of MiB it no longer uses; a fixed threshold returns each
+    # buffer on free. An operator's own GLIBC_TUNABLES wins.
+    env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+    for svc in SERVICES:
+        env.update(listeners(svc, hosts))
+    for svc in SERVICES:
+        env.update({var: env[source] for var, source in svc.targets.items()})
+    return env
+
+
+def listeners(svc: Service, hosts: Mapping[PortKind, str] | None = None) -> dict[str, str]:
+    """A free host:port for each port of the service, on the host of its kind (`hosts`, loopback for a
+    kind not in it)."""
+    found: dict[str, str] = {}
+    for var, kind in svc.ports.items():
+        host = (hosts or {}).get(kind, LOOPBACK)
+        found[var] = f"{host}:{free_port(host)}"
+    return found
+
+
+def prepare(env: Mapping[str, str], state: StateDir, say: Callable[[str], object] = print) -> None:
+    """What must exist before any service starts: the JWT signing key, every service's schema and the
+    admin user. Each step leaves what is already there alone, so every start runs them all; `say` hears
+    what is being done."""
+    say("preparing the JWT signing key…")
+    run_step(env, state, _service("auth"), "jwt-key", str(state.jwt_key))
+    for svc in SERVICES:
+        if svc.migrates:
+            say(f"migrating {svc.name}…")
+            run_step(env, state, svc, "migrate")
+    say("creating the admin user…")
+    args = ("create-admin", "--username", ADMIN_USERNAME, "--password-file", str(state.admin_password))
+    out = run_step(env, state, _service("auth"), *args)
+    lines = out.strip().splitlines()
+    try:
+        created = bool(json.loads(lines[-1]).get("created"))
+    except (IndexError, ValueError, AttributeError) as exc:
+        raise LaunchError(f"create-admin printed no JSON result: {out!r}") from exc
+    say(f"  {ADMIN_USERNAME}: {'created' if created else 'already exists'}")
+
+
+def run_step(env: Mapping[str, str], state: StateDir, svc: Service, *args: str) -> str:
+    """Runs a one-shot command of a service (jwt-key, migrate, create-admin), keeping its output in the
+    service's log; its standard output."""
+    command = f"python -m {svc.module} {' '.join(args)}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", svc.module, *args], env=dict(env), cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SETUP_TIMEOUT,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise LaunchError(f"`{command}` did not finish within {SETUP_TIMEOUT:.0f} s") from exc
+    with state.log(svc.name).open("a") as log:
+        log.write(f"--- {_timestamp()} {command} (exit {done.returncode})\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise LaunchError(f"`{command}` failed with exit code {done.returncode}:\n{output}")
+    return done.stdout
 
 
 class Stack:
@@ -185,14 +313,8 @@ class Stack:
         pg = self._start_postgres()
         print("writing PKI…")
         write_pki_dir(self.state.pki, PKI_NAMES)
-        self.env = self._service_env(pg)
-        print("preparing the JWT signing key…")
-        self._run_step(_service("auth"), "jwt-key", str(self.state.jwt_key))
-        for svc in SERVICES:
-            if svc.migrates:
-                print(f"migrating {svc.name}…")
-                self._run_step(svc, "migrate")
-        self._create_admin()
+        self.env = service_env(self.state, pg.url(DATABASE), self.gateway_addr)
+        prepare(self.env, self.state)
         for svc in SERVICES:
             print(f"starting {svc.name}…")
             self._spawn(svc)
@@ -231,63 +353,6 @@ class Stack:
         except LocalPostgresError as exc:
             raise LaunchError(str(exc)) from exc
         return pg
-
-    def _service_env(self, pg: LocalPostgres) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            CONVOY_ENV="dev",
-            CONVOY_DATABASE_URL=pg.url(DATABASE),
-            CONVOY_PKI_DIR=str(self.state.pki),
-            CONVOY_AUTH_JWT_KEY_FILE=str(self.state.jwt_key),
-            CONVOY_TRANSFER_STORAGE_ROOT=str(self.state.artifacts),
-            CONVOY_GATEWAY_ADDR=self.gateway_addr,
-            # The services import `convoy.*` from gen/, whichever interpreter and directory they start from.
-            PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
-        )
-        # Packages stream through gateway and transfer in 1 MiB messages. glibc raises its mmap threshold
-        # after the first such buffer is freed and serves the next ones from per-thread heaps, where they
-        # fragment and the process keeps tens of MiB it no longer uses; a fixed threshold returns each
-        # buffer on free. An operator's own GLIBC_TUNABLES wins.
-        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
-        for svc in SERVICES:
-            env.update({var: f"127.0.0.1:{free_port()}" for var in svc.ports})
-        for svc in SERVICES:
-            env.update({var: env[source] for var, source in svc.targets.items()})
-        return env
-
-    def _run_step(self, svc: Service, *args: str) -> str:
-        """Runs a one-shot command of a service, keeping its output in the service's log."""
-        command = f"python -m {svc.module} {' '.join(args)}"
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", svc.module, *args], env=self.env, cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SETUP_TIMEOUT,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            raise LaunchError(f"`{command}` did not finish within {SETUP_TIMEOUT:.0f} s") from exc
-        with self.state.log(svc.name).open("a") as log:
-            log.write(f"--- {_timestamp()} {command} (exit {done.returncode})\n{done.stdout}{done.stderr}")
-        if done.returncode != 0:
-            output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-            raise LaunchError(f"`{command}` failed with exit code {done.returncode}:\n{output}")
-        return done.stdout
-
-    def _create_admin(self) -> None:
-        print("creating the admin user…")
-        args = (
-            "create-admin",
-            "--username",
-            ADMIN_USERNAME,
-            "--password-file",
-            str(self.state.admin_password),
-        )
-        out = self._run_step(_service("auth"), *args)
-        lines = out.strip().splitlines()
-        try:
-            created = bool(json.loads(lines[-1]).get("created"))
-        except (IndexError, ValueError, AttributeError) as exc:
-            raise LaunchError(f"create-admin printed no JSON result: {out!r}") from exc
-        print(f"  {ADMIN_USERNAME}: {'created' if created else 'already exists'}")
 
     def _spawn(self, svc: Service) -> None:
         self._spawn_command(svc.name, [sys.executable, "-m", svc.module, "serve"], self.env)

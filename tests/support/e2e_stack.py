@@ -1,10 +1,12 @@
 """The whole control plane as real processes on a fresh database, reachable by agents in network namespaces.
 
-Every service runs as `python -m services.<name> serve`, the way `make up` runs it. Services that only the
-gateway and other services call listen on 127.0.0.1; what nodes dial (the scheduler's agent and enrollment
-ports, transfer) listens on the bridge address of the test network, which the host reaches too. The service
-certificates carry that address as a SAN, so services verify transfer at it like any other name; agents
-verify by the names "scheduler" and "transfer" (target name override) and need no address in them.
+Every service runs as `python -m services.<name> serve`, prepared and wired by the launcher of `make up`
+(devstack.launcher), with the test timings on top of its environment. Services that only the gateway and
+other services call listen on 127.0.0.1; what nodes dial (the launcher's node-facing ports: the scheduler's
+agent and enrollment ports, transfer) listens on the bridge address of the test network, which the host
+reaches too. The service certificates carry that address as a SAN, so services verify transfer at it like
+any other name; agents verify by the names "scheduler" and "transfer" (target name override) and need no
+address in them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ from typing import IO, Any
 import httpx
 from cryptography import x509
 
+from devstack.launcher import (
+    ADMIN_USERNAME,
+    LOOPBACK,
+    PKI_NAMES,
+    SERVICES,
+    PortKind,
+    StateDir,
+    listeners,
+    prepare,
+    service_env,
+)
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from services.kit.pki import DEFAULT_HOSTS, fingerprint, write_pki_dir
@@ -59,13 +72,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "e2e-Admin-pw-40417"
-PKI_NAMES = ("auth", "gateway", "inventory", "catalog", "scheduler", "transfer")
-# Start order: each one only needs those above it. The gateway comes last and tells when all are ready.
-SERVICE_ORDER = ("auth", "inventory", "transfer", "catalog", "scheduler", "gateway")
-MIGRATES = ("auth", "inventory", "transfer", "catalog", "scheduler")
-STEP_TIMEOUT = 120.0
 READY_TIMEOUT = 90.0
 STOP_GRACE = 15.0
 HTTP_TIMEOUT = 30.0
@@ -76,6 +83,9 @@ TEST_TIMINGS = {
     "CONVOY_SCHEDULER_OFFLINE_GRACE_SECONDS": "5",
     "CONVOY_SCHEDULER_LEASE_SECONDS": "10",
     "CONVOY_GATEWAY_EVENTS_HEARTBEAT_SECONDS": "2",
+    # Stops at once: the tests kill and restart services and must not wait for drains.
+    **{f"CONVOY_{svc.name.upper()}_DRAIN_SECONDS": "0" for svc in SERVICES},
+    **{f"CONVOY_{svc.name.upper()}_SHUTDOWN_GRACE_SECONDS": "2" for svc in SERVICES},
 }
 
 
@@ -129,8 +139,7 @@ class ServiceProcess:
 class E2EStack:
     """A running control plane. `host_ip` is the bridge address; `*_address` are what agents dial."""
 
-    workdir: Path
-    pki_dir: Path
+    state: StateDir
     host_ip: str
     env: dict[str, str]
     url: str
@@ -162,6 +171,15 @@ class E2EStack:
     @property
     def database_url(self) -> str:
         return self.env["CONVOY_DATABASE_URL"]
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.state.pki
+
+    @property
+    def bind_hosts(self) -> dict[PortKind, str]:
+        """Where the stack's ports listen, by who dials them (loopback for the rest)."""
+        return _bind_hosts(self.host_ip)
 
     @property
     def ca_fingerprint(self) -> str:
@@ -218,20 +236,23 @@ class E2EStack:
         self, name: str, module: str | None = None, env: Mapping[str, str] | None = None
     ) -> ServiceProcess:
         """Starts `python -m <module> serve` (module defaults to services.<name>) as `name`, with `env` on
-        top of the stack's environment; replaces a dead process of that name."""
+        top of the stack's environment; replaces a dead process of that name. Another instance of a
+        service (a name other than the service's own) gets free ports of its own for every listener,
+        so that it never competes with the first for one; `env` still decides those it names."""
         module = module or f"services.{name}"
+        svc = next((svc for svc in SERVICES if svc.module == module), None)
+        own = listeners(svc, self.bind_hosts) if svc is not None and svc.name != name else {}
         old = self.services.get(name)
         if old is not None and old.alive():
             raise StackError(f"{name} is still running")
-        log = self.workdir / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log = self.state.log(name)
         with log.open("ab") as handle:
             handle.write(f"--- {time.strftime('%H:%M:%S')} python -m {module} serve\n".encode())
             handle.flush()
             start = handle.tell()
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, "serve"],
-                env={**self.env, **(env or {})},
+                env={**self.env, **own, **(env or {})},
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
@@ -307,80 +328,14 @@ def port_open(address: str) -> bool:
         return False
 
 
-def _pythonpath(inherited: str | None) -> str:
-    return os.pathsep.join(filter(None, [str(REPO_ROOT), str(REPO_ROOT / "gen"), inherited]))
-
-
-def _run_step(env: Mapping[str, str], log: Path, module: str, *args: str) -> str:
-    """A one-shot service command (migrate, jwt-key, create-admin); its output goes to the log."""
-    command = f"python -m {module} {' '.join(args)}"
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", module, *args], env=dict(env), cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=STEP_TIMEOUT,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise StackError(f"`{command}` did not finish within {STEP_TIMEOUT:.0f} s") from exc
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as handle:
-        handle.write(f"--- {command} (exit {done.returncode})\n{done.stdout}{done.stderr}")
-    if done.returncode != 0:
-        raise StackError(f"`{command}` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def stack_env(
-    workdir: Path, database_url: str, pki_dir: Path, host_ip: str, overrides: Mapping[str, str] | None
+def _stack_env(
+    state: StateDir, database_url: str, host_ip: str, overrides: Mapping[str, str] | None
 ) -> dict[str, str]:
-    """The environment every service process of the stack shares (each reads its own prefix)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOY_")}
-
-    def loopback() -> str:
-        return f"127.0.0.1:{free_port()}"
-
-    def bridge() -> str:
-        return f"{host_ip}:{free_port(host_ip)}"
-
-    auth, inventory, catalog, scheduler = loopback(), loopback(), loopback(), loopback()
-    transfer, agent, enroll = bridge(), bridge(), bridge()
-    env.update(
-        CONVOY_ENV="dev",
-        CONVOY_DATABASE_URL=database_url,
-        CONVOY_PKI_DIR=str(pki_dir),
-        CONVOY_LOG_LEVEL="INFO",
-        PYTHONPATH=_pythonpath(env.get("PYTHONPATH")),
-        CONVOY_AUTH_LISTEN=auth,
-        CONVOY_AUTH_JWT_KEY_FILE=str(workdir / "keys" / "jwt-ed25519.pem"),
-        CONVOY_INVENTORY_LISTEN=inventory,
-        CONVOY_TRANSFER_LISTEN=transfer,
-        CONVOY_TRANSFER_STORAGE_ROOT=str(workdir / "artifacts"),
-        CONVOY_CATALOG_LISTEN=catalog,
-        CONVOY_SCHEDULER_LISTEN=scheduler,
-        CONVOY_SCHEDULER_AGENT_LISTEN=agent,
-        CONVOY_SCHEDULER_ENROLL_LISTEN=enroll,
-        CONVOY_SCHEDULER_AGENT_ADVERTISE=agent,
-        CONVOY_SCHEDULER_TRANSFER_ADVERTISE=transfer,
-        CONVOY_SCHEDULER_INVENTORY_TARGET=inventory,
-        CONVOY_SCHEDULER_CATALOG_TARGET=catalog,
-        CONVOY_SCHEDULER_TRANSFER_TARGET=transfer,
-        CONVOY_GATEWAY_ADDR=loopback(),
-        CONVOY_GATEWAY_SCHEDULER_TARGET=scheduler,
-        CONVOY_GATEWAY_INVENTORY_TARGET=inventory,
-        CONVOY_GATEWAY_CATALOG_TARGET=catalog,
-        CONVOY_GATEWAY_TRANSFER_TARGET=transfer,
-        CONVOY_GATEWAY_AGENT_ENROLL_ADDRESS=enroll,
-        CONVOY_CATALOG_TRANSFER_TARGET=transfer,
-        CONVOY_ADMIN_PASSWORD=ADMIN_PASSWORD,
-    )
-    for name in SERVICE_ORDER:
-        prefix = f"CONVOY_{name.upper()}_"
-        if name != "auth":
-            env[f"{prefix}AUTH_TARGET"] = auth
-        # Stops at once: the tests kill and restart services and must not wait for drains.
-        env[f"{prefix}DRAIN_SECONDS"] = "0"
-        env[f"{prefix}SHUTDOWN_GRACE_SECONDS"] = "2"
-    env.update(TEST_TIMINGS)
-    env.update(overrides or {})
+    """The launcher's environment for the stack, node-facing ports on `host_ip`, none of this process's
+    CONVOY_* settings, with the test timings and the test's overrides on top."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("CONVOY_")}
+    env = service_env(state, database_url, f"{LOOPBACK}:{free_port()}", hosts=_bind_hosts(host_ip), base=base)
+    env.update(CONVOY_ADMIN_PASSWORD=ADMIN_PASSWORD, **TEST_TIMINGS, **(overrides or {}))
     return env
 
 
@@ -397,26 +352,19 @@ def e2e_stack(
     service and waits for the gateway's readiness; stops them all on the way out. `env` overrides settings
     (e.g. {"CONVOY_SCHEDULER_LEASE_SECONDS": "5"}). On an error while starting, the logs go to `log_sink`
     (default stderr)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    state = StateDir.at(workdir)
+    state.create()
     database = f"e2e_{uuid.uuid4().hex[:10]}"
     postgres.create_database(database)
-    pki_dir = workdir / "pki"
-    write_pki_dir(pki_dir, PKI_NAMES, hosts=[*DEFAULT_HOSTS, host_ip])
-    stack_environment = stack_env(workdir, postgres.url(database), pki_dir, host_ip, env)
-    stack = E2EStack(
-        workdir, pki_dir, host_ip, stack_environment, f"http://{stack_environment['CONVOY_GATEWAY_ADDR']}"
-    )
-    logs = workdir / "logs"
+    write_pki_dir(state.pki, PKI_NAMES, hosts=[*DEFAULT_HOSTS, host_ip])
+    stack_environment = _stack_env(state, postgres.url(database), host_ip, env)
+    stack = E2EStack(state, host_ip, stack_environment, f"http://{stack_environment['CONVOY_GATEWAY_ADDR']}")
     try:
-        (workdir / "keys").mkdir(mode=0o700, exist_ok=True)
-        _run_step(
-            stack.env, logs / "auth.log", "services.auth", "jwt-key", stack.env["CONVOY_AUTH_JWT_KEY_FILE"]
-        )
-        for name in MIGRATES:
-            _run_step(stack.env, logs / f"{name}.log", f"services.{name}", "migrate")
-        _run_step(stack.env, logs / "auth.log", "services.auth", "create-admin", "--username", ADMIN_USERNAME)
-        for name in SERVICE_ORDER:
-            stack.spawn(name)
+        prepare(stack.env, state, say=_quiet)
+        # In the launcher's start order: each service only needs those above it; the gateway comes last
+        # and tells when all are ready.
+        for svc in SERVICES:
+            stack.spawn(svc.name, svc.module)
         stack.wait_ready()
         yield stack
     except BaseException:
@@ -424,6 +372,15 @@ def e2e_stack(
         raise
     finally:
         stack.stop()
+
+
+def _bind_hosts(host_ip: str) -> dict[PortKind, str]:
+    """What nodes dial listens on the bridge address, which the namespaces reach; the rest on loopback."""
+    return {PortKind.NODE: host_ip}
+
+
+def _quiet(line: str) -> None:
+    """Keeps the launcher's progress lines out of the test output: the logs tell what went wrong."""
 
 
 # --- the REST API as the tests use it ------------------------------------------------------------------------
