@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -17,13 +18,27 @@ from services.kit.interceptors import BearerVerifier, CallInterceptor
 from services.kit.settings import ServiceSettings
 from services.kit.tls import SERVER_OPTIONS, NodeCa, server_credentials
 
-__all__ = ["GrpcServer", "stop_signalled"]
+__all__ = ["GrpcServer", "ListenPort", "stop_signalled"]
 
 log = logging.getLogger("convoy.server")
 
 
+@dataclass(frozen=True)
+class ListenPort:
+    """Where a server listens instead of the process's `listen` port, with credentials of its own (None:
+    plaintext, for dev stacks without a PKI only)."""
+
+    address: str
+    credentials: grpc.ServerCredentials | None
+
+
 class GrpcServer:
-    """A grpc.aio server with our interceptor, the library health servicer and reflection."""
+    """A grpc.aio server with our interceptor, the library health servicer and reflection.
+
+    By default it listens on `settings.listen` with the service CA's mutual TLS. A process serves callers
+    that must not reach its services there (agents) from another GrpcServer on a `ListenPort`, usually
+    without reflection: reflection answers with every descriptor the process has loaded.
+    """
 
     def __init__(
         self,
@@ -31,8 +46,11 @@ class GrpcServer:
         *,
         verifier: Callable[[], BearerVerifier | None] = lambda: None,
         probe: Callable[[], Awaitable[None]] | None = None,
+        listen: ListenPort | None = None,
+        serve_reflection: bool = True,
     ):
         self.settings = settings
+        self._listen = listen
         # Checked every probe_interval_seconds: while it fails, health says NOT_SERVING (e.g. database down).
         self._probe = probe
         self._probe_task: asyncio.Task[None] | None = None
@@ -40,7 +58,11 @@ class GrpcServer:
         self._interceptor = CallInterceptor(verifier)
         self.server = grpc.aio.server(interceptors=[self._interceptor], options=list(SERVER_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self._names: list[str] = [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        # Health answers for every name served; for ours (_services) it follows the probe.
+        self._names: list[str] = [health.SERVICE_NAME]
+        if serve_reflection:
+            self._names.append(reflection.SERVICE_NAME)
+        self._services: list[str] = []
         self._node_ca: NodeCa | None = None
         self.port = 0
 
@@ -48,7 +70,7 @@ class GrpcServer:
         self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: ServiceDescriptor
     ) -> None:
         add_to_server(servicer, self.server)
-        self._names.append(service.full_name)
+        self._services.append(service.full_name)
 
     def recognise_nodes(self, node_ca: NodeCa) -> None:
         """Callers whose certificate `node_ca` issued are agents, every other certificate is a service's;
@@ -80,8 +102,9 @@ class GrpcServer:
         return port
 
     async def start(self) -> int:
-        reflection.enable_server_reflection(self._names, self.server)
-        self.port = self._bind(self.settings.listen)
+        if reflection.SERVICE_NAME in self._names:
+            reflection.enable_server_reflection([*self._names, *self._services], self.server)
+        self.port = self._bind()
         await self.server.start()
         # With dependencies to check, SERVING waits for the first good probe (moments after start).
         initial = (
@@ -89,11 +112,11 @@ class GrpcServer:
             if self._probe is None
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in self._names:
+        for name in [*self._names, *self._services]:
             await self.health.set(name, initial)
         if self._probe is not None:
             self._probe_task = asyncio.create_task(self._watch_dependencies(self._probe))
-        log.info("serving %s on port %d", ", ".join(self._names[2:]), self.port)
+        log.info("serving %s on port %d", ", ".join(self._services), self.port)
         return self.port
 
     async def _watch_dependencies(self, probe: Callable[[], Awaitable[None]]) -> None:
@@ -123,11 +146,13 @@ class GrpcServer:
 
     async def _set_status(self, status: int) -> None:
         # The library ignores this once graceful shutdown has begun, so a drain is never undone.
-        for name in ["", *self._names[2:]]:
+        for name in ["", *self._services]:
             await self.health.set(name, status)
 
-    def _bind(self, address: str) -> int:
-        files = self.settings.tls_files()
+    def _bind(self) -> int:
+        if self._listen is not None:
+            return self.add_port(self._listen.address, self._listen.credentials)
+        address, files = self.settings.listen, self.settings.tls_files()
         if files is None:
             return self.add_port(address, None)
         roots = None

@@ -14,7 +14,7 @@ from pydantic import Field
 from services.kit.audit_client import AuditClient
 from services.kit.db import Database
 from services.kit.errors import Unavailable
-from services.kit.grpc_server import GrpcServer, stop_signalled
+from services.kit.grpc_server import GrpcServer, ListenPort, stop_signalled
 from services.kit.logs import configure_logging
 from services.kit.metrics import start_metrics_listener
 from services.kit.settings import ServiceSettings
@@ -49,6 +49,18 @@ class ServiceRuntime:
         self.server = GrpcServer(settings, verifier=lambda: self.keys.verifier, probe=self._probe)
         self._tasks: list[asyncio.Task[None]] = []
 
+    def port_server(self, listen: ListenPort) -> GrpcServer:
+        """A server of its own for a port whose callers must not reach `server`'s services (the scheduler's
+        agents): the same interceptor, token keys and health probe, no reflection. The caller starts and
+        stops it."""
+        return GrpcServer(
+            self.settings,
+            verifier=lambda: self.keys.verifier,
+            probe=self._probe,
+            listen=listen,
+            serve_reflection=False,
+        )
+
     def channel(self, target: str) -> grpc.aio.Channel:
         """An mTLS channel to another service, closed with the process."""
         channel = open_channel(target, self.settings.tls_files())
@@ -81,8 +93,8 @@ class ServiceRuntime:
         await self.db.close()
 
     async def stop(self) -> None:
-        """Drains and stops the server, then closes the rest; a service that must act before the server
-        stops (the scheduler telling its agents to go) overrides this and calls it last."""
+        """Drains and stops the server, then closes the rest; a service with servers of its own
+        (port_server) overrides this, stops them alongside `server`, and calls close() last."""
         await self.server.stop()
         await self.close()
 

@@ -1,5 +1,5 @@
-"""The agents' side of the scheduler: AgentService (Enroll, Renew, Connect) on its own ports, the Connect
-streams with their pushes, and the offline sweep."""
+"""The agents' side of the scheduler: AgentService on servers of its own (Connect and Renew on the agent
+port, Enroll on the enrollment port), the Connect streams with their pushes, and the offline sweep."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from services.kit.errors import (
     Unavailable,
 )
 from services.kit.grants import issue_grant
-from services.kit.grpc_server import GrpcServer
+from services.kit.grpc_server import GrpcServer, ListenPort
 from services.kit.hints import RECONCILE_CHANNEL
 from services.kit.pki import CertifiedKey, load_certified_key
 from services.kit.runtime import ServiceRuntime
@@ -55,7 +55,7 @@ from services.scheduler.sessions import (
     WatchBook,
 )
 
-__all__ = ["AgentEdge", "AgentServicer", "Streams"]
+__all__ = ["AgentEdge", "AgentServicer", "EnrollServicer", "Streams"]
 
 log = logging.getLogger("convoy.scheduler.edge")
 
@@ -307,8 +307,9 @@ def _installed(
     )
 
 
-class AgentServicer(agent_grpc.AgentServiceServicer):
-    """AgentService: proto in, use cases called, proto out."""
+class EnrollServicer(agent_grpc.AgentServiceServicer):
+    """AgentService as the enrollment port serves it, to callers without a certificate: Enroll only (the
+    base class answers UNIMPLEMENTED for the rest)."""
 
     def __init__(self, edge: AgentEdge) -> None:
         self._edge = edge
@@ -324,6 +325,14 @@ class AgentServicer(agent_grpc.AgentServiceServicer):
             not_after=to_timestamp(enrolled.not_after),
             agent_address=self._edge.agent_address,
         )
+
+
+class AgentServicer(agent_grpc.AgentServiceServicer):
+    """AgentService as the agent port serves it, to nodes with their certificates: Renew and Connect (the
+    base class answers UNIMPLEMENTED for Enroll)."""
+
+    def __init__(self, edge: AgentEdge) -> None:
+        self._edge = edge
 
     async def Renew(self, request: agent_pb.RenewRequest, context: grpc.aio.ServicerContext) -> Any:
         certificate_pem, not_after = await self._edge.enrollment.renew(
@@ -344,12 +353,14 @@ class AgentEdge:
 
     listener = Listener(database_url, (..., *AgentEdge.CHANNELS))
     edge = AgentEdge(runtime, settings, inventory=..., listener=listener, process=process_id())
-    edge.add_to(runtime.server)   # AgentService on every port, plus the agent and enroll ports
-    await runtime.start(); await edge.start()   # and the listener runs
+    await runtime.start(); await edge.start()   # and the listener runs; edge.agent_port, edge.enroll_port
     ...
     await edge.revoke(server_id, reason)   # RevokeServer
     ...
-    await edge.stop(); await runtime.stop()
+    await asyncio.gather(edge.stop(), runtime.server.stop()); await runtime.close()
+
+    The agent and enrollment ports are servers of their own, which serve AgentService alone: whatever
+    the process serves on its internal port (mutual TLS with the service CA) is out of reach there.
     """
 
     # What the edge hears: new work for a node, revocations, and policy changes (its agents' watch lists).
@@ -386,6 +397,7 @@ class AgentEdge:
         self._subscriptions = contextlib.ExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self.agent_server, self.enroll_server = self._servers(runtime)
         self.agent_port = self.enroll_port = 0
 
     @property
@@ -393,34 +405,41 @@ class AgentEdge:
         """Where enrolled agents connect: the advertised address, or the agent port on the enrollment host."""
         return self.settings.agent_advertise or f":{self.agent_port}"
 
-    def add_to(self, server: GrpcServer) -> tuple[int, int]:
-        """Serves AgentService and binds the agent port (mutual TLS, node CA) and the enrollment port
-        (server-only TLS); call before the server starts. Returns (agent port, enroll port)."""
-        pb_service = agent_pb.DESCRIPTOR.services_by_name["AgentService"]
-        server.add(agent_grpc.add_AgentServiceServicer_to_server, AgentServicer(self), pb_service)
+    def _servers(self, runtime: ServiceRuntime) -> tuple[GrpcServer, GrpcServer]:
+        """The agent port (mutual TLS with the node CA: Renew, Connect) and the enrollment port (server-only
+        TLS: Enroll), each a server of its own."""
         files, node_ca = self.settings.tls_files(), load_node_ca(self.settings)
         agent_credentials = enroll_credentials = None
         if files is not None:
             if node_ca is None:
                 raise ValueError("the agent port needs the node CA certificate (node_ca or pki_dir)")
-            server.recognise_nodes(node_ca)
             agent_credentials = server_credentials(files, client_roots=node_ca.pem)
             enroll_credentials = server_credentials(files, require_client_auth=False)
-        self.agent_port = server.add_port(self.settings.agent_listen, agent_credentials)
-        self.enroll_port = server.add_port(self.settings.enroll_listen, enroll_credentials)
-        return self.agent_port, self.enroll_port
+        agent = runtime.port_server(ListenPort(self.settings.agent_listen, agent_credentials))
+        if node_ca is not None:
+            agent.recognise_nodes(node_ca)
+        enroll = runtime.port_server(ListenPort(self.settings.enroll_listen, enroll_credentials))
+        service = agent_pb.DESCRIPTOR.services_by_name["AgentService"]
+        agent.add(agent_grpc.add_AgentServiceServicer_to_server, AgentServicer(self), service)
+        enroll.add(agent_grpc.add_AgentServiceServicer_to_server, EnrollServicer(self), service)
+        return agent, enroll
 
     async def start(self) -> None:
-        """Listens for new work, revocations and policy changes, and starts the offline sweep."""
+        """Listens for new work, revocations and policy changes, starts the offline sweep, then opens the
+        agent and enrollment ports."""
         self._subscriptions.enter_context(self.listener.subscribe(NODE_CHANNEL, self._on_node))
         self._subscriptions.enter_context(self.listener.subscribe(REVOKED_CHANNEL, self._on_revoked))
         self._subscriptions.enter_context(self.listener.subscribe(RECONCILE_CHANNEL, self.streams.watch.hint))
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
         self._tasks.append(asyncio.create_task(self.streams.watch.run()))
+        self.agent_port = await self.agent_server.start()
+        self.enroll_port = await self.enroll_server.start()
 
     async def stop(self) -> None:
-        """Tells every connected agent to go elsewhere, then stops listening (before the server stops)."""
+        """Tells every connected agent to go elsewhere while its port still delivers that, drains and stops
+        the agent and enrollment ports, then stops listening."""
         self.sessions.close_all("the scheduler is stopping")
+        await asyncio.gather(self.agent_server.stop(), self.enroll_server.stop())
         self._subscriptions.close()
         for task in self._tasks:
             task.cancel()

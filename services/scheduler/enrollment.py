@@ -36,7 +36,6 @@ from services.kit.pki import CLOCK_SKEW, REPLACED_CERTIFICATE, replaced_by_enrol
 from services.kit.text import check_text
 from services.scheduler import dispatch
 from services.scheduler.events import Changes
-from services.scheduler.service import require_service_channel
 from services.scheduler.sessions import NodeBook, SessionRegistry
 
 __all__ = [
@@ -296,8 +295,6 @@ class EnrollmentUseCases:
         await self._mark_revoked_in_inventory(node_id)
 
     async def _authorize_revoke(self, node_id: str) -> None:
-        # The service certificate first (the gateway's): RevokeServer is reachable on the enrollment port.
-        require_service_channel()
         try:
             require_role(*WRITE_ROLES)
         except PermissionDenied as exc:

@@ -1,7 +1,10 @@
 """Wires the scheduler process: runtime, upstream clients, use cases, the rollout loop, and the agent edge
-with its two extra ports (agent: mutual TLS with node certificates; enrollment: server-only TLS)."""
+with its two servers of its own (agent port: mutual TLS with node certificates; enrollment port:
+server-only TLS), apart from the internal port's SchedulerService (mutual TLS with the service CA)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from convoy.scheduler.v1 import scheduler_pb2 as pb
 from convoy.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
@@ -74,10 +77,20 @@ class SchedulerProcess(ServiceRuntime):
             self.servicer,
             pb.DESCRIPTOR.services_by_name["SchedulerService"],
         )
-        self.agent_port, self.enroll_port = self.edge.add_to(self.server)
+
+    @property
+    def agent_port(self) -> int:
+        """The agent port as bound (after start)."""
+        return self.edge.agent_port
+
+    @property
+    def enroll_port(self) -> int:
+        """The enrollment port as bound (after start)."""
+        return self.edge.enroll_port
 
     async def start(self) -> int:
-        """Serves SchedulerService (and AgentService) on every port; the rollout starts at once."""
+        """Serves SchedulerService on the internal port, then opens the edge's ports; the rollout starts at
+        once. Returns the internal port."""
         self.run_in_background(self.listener.run())
         self.run_in_background(self.rollout.run())
         self.run_in_background(self.schedule_loop.run())
@@ -88,9 +101,10 @@ class SchedulerProcess(ServiceRuntime):
         return port
 
     async def stop(self) -> None:
-        """The agents are told to go first, while the server can still deliver that."""
-        await self.edge.stop()
-        await super().stop()
+        """The edge tells its agents to go while their ports still deliver that and drains those ports
+        alongside the internal one; the database and channels close once every port has stopped."""
+        await asyncio.gather(self.edge.stop(), self.server.stop())
+        await self.close()
 
 
 def build(settings: SchedulerSettings, *, with_reconciler: bool = True) -> SchedulerProcess:

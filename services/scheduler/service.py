@@ -17,7 +17,7 @@ from convoy.inventory.v1 import inventory_pb2 as inventory_pb
 from services.kit.audit_client import AuditClient
 from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, current_call, require_caller
 from services.kit.db import AsyncSession, Database
-from services.kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
+from services.kit.errors import FailedPrecondition, InvalidArgument
 from services.kit.pagination import parse_uuid
 from services.scheduler.events import Changes
 from services.scheduler.models import (
@@ -47,7 +47,6 @@ from services.scheduler.upstream import CatalogClient, InventoryClient, deployme
 
 __all__ = [
     "utcnow",
-    "require_service_channel",
     "Core",
     "DeploymentRequest",
     "Plan",
@@ -87,27 +86,13 @@ class Core:
 
     @staticmethod
     def require_reader() -> Principal:
-        require_service_channel()
+        """Any user's token, or a service acting for itself. Only the internal port serves SchedulerService
+        and it takes only service certificates, so a token arrives with the gateway's."""
         return require_caller(*USER_ROLES)
 
     async def authorize(self, action: str, target: str) -> Principal:
         """An operator or admin (or a service acting for itself); a refusal is audited."""
-        require_service_channel()
         return await self.audit.authorize(action, target, *WRITE_ROLES)
-
-
-def require_service_channel() -> Principal:
-    """The caller presented a service certificate: the gateway (forwarding its user's token) or a service.
-
-    One gRPC server serves SchedulerService on every port of the process, the enrollment port included,
-    which asks for no client certificate; a token alone, without the certificate, must not get in there.
-    A node certificate (the agent port) is refused as well."""
-    peer = current_call().peer
-    if peer is not None and peer.kind == "agent":
-        raise PermissionDenied("a node certificate does not allow this call")
-    if peer is None or peer.kind != "service":
-        raise Unauthenticated("a service certificate is required for this call")
-    return peer
 
 
 def actor_name(principal: Principal) -> str:

@@ -132,11 +132,12 @@ async def test_renew_signs_a_new_key_for_the_same_node_and_the_new_certificate_c
     assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_renew_without_a_node_certificate_is_unauthenticated(scheduler: Scheduler) -> None:
+async def test_renew_is_not_served_on_the_enrollment_port(scheduler: Scheduler) -> None:
+    # Only the agent port serves Renew, and its TLS handshake asks for a node certificate.
     _, key = new_key()
     async with channel_to(scheduler.enroll_target, scheduler.pki_dir) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await agent_grpc.AgentServiceStub(channel).Renew(
                 agent_pb.RenewRequest(csr_pem=csr_for(key)), timeout=10
             )
-    assert failed.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert failed.value.code() == grpc.StatusCode.UNIMPLEMENTED
