@@ -15,7 +15,7 @@ from tests.support.catalog import (
     start_catalog,
 )
 from tests.support.inventory import InventoryStack, start_inventory
-from tests.support.stack import AuthStack, auth_settings, fresh_database, start_auth
+from tests.support.stack import SERVICE_CERTIFICATES, AuthStack, start_fresh_auth
 from tests.support.users import Users, make_users
 
 
@@ -33,7 +33,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private CA with certificates for the services."""
     directory = tmp_path_factory.mktemp("pki") / "pki"
-    write_pki_dir(directory, ["auth", "gateway", "inventory", "catalog", "scheduler", "transfer"])
+    write_pki_dir(directory, SERVICE_CERTIFICATES)
     return directory
 
 
@@ -42,9 +42,7 @@ async def auth_stack(
     postgres: LocalPostgres, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[AuthStack]:
     """A real auth server over mTLS on its own migrated database, shared by one test module."""
-    url = await fresh_database(postgres, "auth")
-    key_file = tmp_path_factory.mktemp("keys") / "jwt.pem"
-    async with start_auth(auth_settings(url, pki_dir, key_file)) as stack:
+    async with start_fresh_auth(postgres, pki_dir, tmp_path_factory.mktemp("keys") / "jwt.pem") as stack:
         yield stack
 
 

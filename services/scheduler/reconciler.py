@@ -90,6 +90,8 @@ _SOFTWARE_LOCK_SPACE = zlib.crc32(b"scheduler.software") - 2**31
 _SETTLE = timedelta(seconds=30)
 _UNFINISHED_DEPLOYMENTS = (PENDING, RUNNING, PAUSED, CANCELLED)
 _UNFINISHED_TARGETS = (PENDING, *IN_FLIGHT)
+# Nodes judged between two chances for the event loop to serve others.
+_YIELD_EVERY = 200
 
 
 def _software_key(name: str) -> int:
@@ -230,11 +232,15 @@ class Reconciler:
         )
         settle = timedelta(seconds=self.settings.reconcile_settle_seconds)
         settling = bool(settle) and work.now - policy.updated_at < settle
-        for server in servers:
+        for index, server in enumerate(servers):
+            if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a 10,000-node policy must not stall the agents' streams for seconds
             server_id = uuid.UUID(server.id)
             row = rows.pop(server_id, None) or Compliance(
                 policy_id=policy.id,
                 server_id=server_id,
+                # Given, not defaulted: pydantic's default factory costs more than the whole row otherwise.
+                group_ids=list(server.group_ids),
                 state="",
                 generation=policy.generation,
                 checked_at=work.now,

@@ -21,7 +21,7 @@ from services.scheduler.config import SchedulerSettings
 from services.scheduler.models import SCHEMA
 from services.scheduler.server import SchedulerProcess, build
 from tests.support.catalog import MemoryTransfer
-from tests.support.stack import AuthStack, ServiceStack, fresh_database, service_settings
+from tests.support.stack import AuthStack, ServiceStack, fresh_database, fresh_ip, service_settings
 from tests.support.users import grpc_auth
 
 __all__ = [
@@ -147,7 +147,7 @@ class Fleet:
         group_ids: tuple[str, ...] = (),
     ) -> str:
         hostname = hostname or f"node-{uuid.uuid4().hex[:10]}"
-        ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
+        ip = fresh_ip()  # inventory refuses a second live server at an address
         async with self.inventory.channel("gateway") as channel:
             stub = inventory_grpc.InventoryServiceStub(channel)
             request = inventory_pb.CreateServerRequest(
@@ -169,6 +169,13 @@ class Fleet:
                 )
                 await inventory_grpc.InventoryServiceStub(channel).RecordFacts(facts, timeout=10)
         return server.id
+
+    async def set_status(self, server_id: str, status: int = inventory_pb.SERVER_STATUS_ONLINE) -> None:
+        """What the agent edge tells inventory when the node's stream opens (ONLINE) or goes."""
+        async with self.inventory.channel("scheduler") as channel:
+            request = inventory_pb.SetServerStatusRequest(server_id=server_id, status=status)
+            request.time.GetCurrentTime()
+            await inventory_grpc.InventoryServiceStub(channel).SetServerStatus(request, timeout=10)
 
     async def group(self, *server_ids: str) -> str:
         async with self.inventory.channel("gateway") as channel:

@@ -40,11 +40,13 @@ from services.kit.tls import MESSAGE_OPTIONS, open_channel
 
 __all__ = [
     "ADMIN_PASSWORD",
+    "SERVICE_CERTIFICATES",
     "ServiceStack",
     "service_settings",
     "AuthStack",
     "fresh_database",
     "start_auth",
+    "start_fresh_auth",
     "gateway_client",
     "auth_settings",
     "isolated_gateway",
@@ -59,6 +61,8 @@ __all__ = [
 ]
 
 ADMIN_PASSWORD = "admin-test-password"
+# The certificates a test PKI holds: the services call one another (and the tests call them) with these.
+SERVICE_CERTIFICATES = ("auth", "gateway", "inventory", "catalog", "scheduler", "transfer")
 
 
 async def fresh_database(
@@ -133,6 +137,16 @@ async def start_auth(settings: AuthSettings) -> AsyncIterator[AuthStack]:
     finally:
         await process.server.stop()
         await process.db.close()
+
+
+@asynccontextmanager
+async def start_fresh_auth(
+    postgres: LocalPostgres, pki_dir: Path, key_file: Path, **overrides: Any
+) -> AsyncIterator[AuthStack]:
+    """A real auth server over mTLS on a migrated database of its own, signing with a new key in `key_file`."""
+    url = await fresh_database(postgres, "auth")
+    async with start_auth(auth_settings(url, pki_dir, key_file, **overrides)) as stack:
+        yield stack
 
 
 @asynccontextmanager
