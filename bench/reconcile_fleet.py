@@ -37,7 +37,7 @@ import resource
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from convoy.inventory.v1 import inventory_pb2 as inventory_pb
-from devstack.postgres import LocalPostgres
+from devstack.postgres import LocalPostgres, throwaway_postgres
 from services.kit.pki import write_pki_dir
 from services.scheduler.models import Deployment, Event, Policy, Target
 from tests.support.catalog import catalog_database, memory_transfer, start_catalog
@@ -217,16 +217,6 @@ class Bench:
 # --- the fleet ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _postgres(work: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(work / "pg" / "data", durable=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(fast=False)  # nothing in it is worth a shutdown checkpoint
-
-
 @contextlib.asynccontextmanager
 async def _services(postgres: LocalPostgres, work: Path) -> AsyncIterator[tuple[SchedulerStack, Fleet]]:
     """Auth, inventory, catalog over the in-memory transfer, and a scheduler without its reconciler loop,
@@ -390,7 +380,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="convoy-reconcile-bench-") as scratch:
         work = Path(scratch)
-        with _postgres(work) as postgres:
+        with throwaway_postgres(work / "pg" / "data") as postgres:
             try:
                 asyncio.run(asyncio.wait_for(run(postgres, work, args), args.timeout))
             except TimeoutError:

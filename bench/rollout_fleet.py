@@ -30,7 +30,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
 from convoy.agent.v1 import agent_pb2_grpc as agent_grpc
-from devstack.postgres import LocalPostgres
+from devstack.postgres import throwaway_postgres
 from tests.support.e2e_stack import HTTP_TIMEOUT, E2EStack, e2e_stack
 from tests.support.packages import build_tarball
 from tests.support.stack import node_csr
@@ -446,16 +445,6 @@ async def run(stack: E2EStack, workdir: Path, args: argparse.Namespace) -> None:
     _row("streams lost during the rollout", f"{sum(node.losses for node in fleet) - losses_before}")
 
 
-@contextlib.contextmanager
-def _postgres(work: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(work / "pg" / "data", durable=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(fast=False)  # nothing in it is worth a shutdown checkpoint
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -481,7 +470,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="convoy-bench-") as scratch:
         work = Path(scratch)
         with (
-            _postgres(work) as postgres,
+            throwaway_postgres(work / "pg" / "data") as postgres,
             e2e_stack(postgres, work / "stack", "127.0.0.1", env=TIMINGS) as stack,
         ):
             try:

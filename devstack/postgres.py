@@ -9,11 +9,13 @@ import shlex
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from devstack.ports import free_port
 
-__all__ = ["LocalPostgres", "LocalPostgresError", "find_pg_bin"]
+__all__ = ["LocalPostgres", "LocalPostgresError", "find_pg_bin", "throwaway_postgres"]
 
 PG_ROOT = Path("/usr/lib/postgresql")
 HOST = "127.0.0.1"
@@ -295,3 +297,15 @@ def _grant_traverse(path: Path) -> None:
 def _may_loosen(directory: Path) -> bool:
     temp_root = Path(tempfile.gettempdir()).resolve()
     return directory.is_relative_to(temp_root) or directory.is_relative_to(_PROJECT_ROOT)
+
+
+@contextmanager
+def throwaway_postgres(data_dir: Path) -> Iterator[LocalPostgres]:
+    """A server for tests and benchmarks: not durable, and stopped without a shutdown checkpoint's worth of
+    care (nothing in it is kept)."""
+    server = LocalPostgres(data_dir, durable=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(fast=False)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.postgres import LocalPostgres
+from devstack.postgres import LocalPostgres, throwaway_postgres
 from services.kit.pki import write_pki_dir
 from tests.support.catalog import (
     CatalogStack,
@@ -22,11 +22,8 @@ from tests.support.users import Users, make_users
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
     """A throwaway PostgreSQL server for the session; tests isolate themselves with their own databases."""
-    server = LocalPostgres(tmp_path_factory.mktemp("postgres") / "data", durable=False)
-    server.start()
-    yield server
-    # Nothing in it is worth a shutdown checkpoint.
-    server.stop(fast=False)
+    with throwaway_postgres(tmp_path_factory.mktemp("postgres") / "data") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
 from tests.support.agents import AgentHost, Fleet, build_scripted_deb
 from tests.support.e2e_stack import (
@@ -28,7 +27,6 @@ from tests.support.e2e_stack import (
     describe,
     e2e_stack,
     ok,
-    port_open,
     targets,
     upload,
     wait_for,
@@ -208,18 +206,8 @@ def test_scheduler_killed_mid_rollout_is_restarted_and_the_rollout_completes(fle
 
 def test_two_schedulers_never_dispatch_twice(fleet: Fleet, tmp_path: Path) -> None:
     client, stack = fleet.client, fleet.stack
-    listen = f"127.0.0.1:{free_port()}"
-    second = stack.spawn(
-        "scheduler-2",
-        "services.scheduler",
-        env={
-            "CONVOY_SCHEDULER_LISTEN": listen,
-            "CONVOY_SCHEDULER_AGENT_LISTEN": f"{stack.host_ip}:{free_port(stack.host_ip)}",
-            "CONVOY_SCHEDULER_ENROLL_LISTEN": f"{stack.host_ip}:{free_port(stack.host_ip)}",
-        },
-    )
+    second = stack.start_replica("scheduler", "scheduler-2")
     try:
-        wait_for(lambda: port_open(listen), timeout=60, what="scheduler-2 serving")
         deployments: list[dict[str, Any]] = []
         for index in range(3):
             name = f"twice-{index}"

@@ -15,7 +15,7 @@ import pytest
 from convoy_agent.sandbox import RPM_DBPATH
 
 from tests.support.agents import AgentHost, Family, Fleet, build_scripted_deb, build_scripted_rpm
-from tests.support.e2e_stack import E2EStack, free_port, ok, port_open, upload, wait_for
+from tests.support.e2e_stack import E2EStack, ok, upload, wait_for
 from tests.support.sandbox import set_failing
 
 E2E_HOSTS = 4
@@ -39,17 +39,7 @@ pytestmark = pytest.mark.timeout(900)
 def second_scheduler(fleet: Fleet) -> Iterator[None]:
     """A second scheduler process on the same database for the whole module: both reconcile and roll out."""
     stack: E2EStack = fleet.stack
-    listen = f"127.0.0.1:{free_port()}"
-    stack.spawn(
-        "scheduler-2",
-        "services.scheduler",
-        env={
-            "CONVOY_SCHEDULER_LISTEN": listen,
-            "CONVOY_SCHEDULER_AGENT_LISTEN": f"{stack.host_ip}:{free_port(stack.host_ip)}",
-            "CONVOY_SCHEDULER_ENROLL_LISTEN": f"{stack.host_ip}:{free_port(stack.host_ip)}",
-        },
-    )
-    wait_for(lambda: port_open(listen), timeout=60, what="scheduler-2 serving")
+    stack.start_replica("scheduler", "scheduler-2")
     yield
     stack.kill("scheduler-2")
 

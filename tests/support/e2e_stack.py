@@ -263,6 +263,14 @@ class E2EStack:
         self.services[name] = service
         return service
 
+    def start_replica(self, service: str, name: str) -> ServiceProcess:
+        """Another instance of `service` (e.g. a second scheduler on the same database) as `name`, on ports
+        of its own, once its main port answers."""
+        listen = f"{LOOPBACK}:{free_port()}"
+        process = self.spawn(name, f"services.{service}", env={f"CONVOY_{service.upper()}_LISTEN": listen})
+        wait_for(lambda: port_open(listen), timeout=READY_TIMEOUT, what=f"{name} serving")
+        return process
+
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = STOP_GRACE) -> int:
         """Sends `sig` to the service and waits for it to exit; its exit code."""
         service = self.services[name]
