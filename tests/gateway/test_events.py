@@ -199,6 +199,13 @@ async def create(stack: FullStack, token: str, body: dict) -> dict:
     return response.json()["deployment"]
 
 
+async def standing(stack: FullStack, deployment_id: str, headers: dict[str, str]) -> str:
+    """The deployment and its targets as the API shows them: what a failed wait reports."""
+    deployment = await stack.client.get(f"/api/v1/deployments/{deployment_id}", headers=headers)
+    targets = await stack.client.get(f"/api/v1/deployments/{deployment_id}/targets", headers=headers)
+    return f"deployment {deployment.text}; targets {targets.text}"
+
+
 def is_final_deployment(deployment_id: str, state: str) -> Callable[[Event], bool]:
     def check(event: Event) -> bool:
         data = event.json
@@ -383,7 +390,10 @@ async def test_a_node_working_through_its_task_shows_every_state_in_order(
         deployment = await create(stack, users.operator, {**body, "strategy": {"require_approval": True}})
         did = deployment["id"]
         async with watch(gateway, users.viewer, deployment_id=did, since=1) as stream:
-            task = (await node.receive("assignment")).assignment
+            try:
+                task = (await node.receive("assignment")).assignment
+            except TimeoutError:
+                pytest.fail(f"no assignment reached the node: {await standing(stack, did, headers)}")
             assert task.deployment_id == did
             ids = {"assignment_id": task.assignment_id, "attempt": task.attempt}
             for state, percent in steps:
