@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from services.gateway.config import GatewaySettings
+from services.gateway.console import serve_console
 from services.gateway.errors import ApiError, error_response, http_status
 from services.gateway.routes import (
     audit,
@@ -75,6 +76,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     for router in (module.router for module in routers):
         app.include_router(router)
+    serve_console(app, settings.console_dir)
     _add_error_handlers(app)
     app.middleware("http")(_observe)
     app.state.event_streams = StreamSlots(settings.events_max_streams_per_user)

@@ -11,6 +11,9 @@ from services.kit.settings import ServiceSettings
 
 __all__ = ["GatewaySettings"]
 
+# The console's build in a source checkout (`npm run build` in frontend/).
+_CONSOLE_BUILD = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+
 
 class GatewaySettings(ServiceSettings):
     service_name = "gateway"
@@ -40,6 +43,8 @@ class GatewaySettings(ServiceSettings):
     # Serve HTTPS when both are set (the gRPC client certificate comes from the PKI settings).
     https_cert: Path | None = None
     https_key: Path | None = None
+    # The built web console served at `/` (CONVOY_GATEWAY_CONSOLE_DIR); nothing is served when it is absent.
+    console_dir: Path | None = _CONSOLE_BUILD
     upstream_timeout_seconds: float = Field(10.0, gt=0)
     readiness_timeout_seconds: float = Field(2.0, gt=0)
 
