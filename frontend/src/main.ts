@@ -10,7 +10,7 @@ import { useAuthStore } from '@/stores/auth'
 const app = createApp(App)
 app.use(createPinia())
 const auth = useAuthStore()
-const router = createConsoleRouter(() => auth.loggedIn)
+const router = createConsoleRouter({ loggedIn: () => auth.loggedIn, role: () => auth.user?.role ?? null })
 useTokenKeeper(
   auth.tokenKeeper(() => {
     void router.replace({ name: 'login', query: { redirect: router.currentRoute.value.fullPath, expired: '1' } })

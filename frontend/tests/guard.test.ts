@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createMemoryHistory, createRouter } from 'vue-router'
 
+import type { Role } from '@/api/auth'
 import { installGuard } from '@/router/guard'
 import { routes } from '@/router/routes'
 
@@ -10,9 +11,9 @@ vi.mock('@/features/layout/AppLayout.vue', () => ({ default: { render: () => nul
 vi.mock('@/features/servers/ServersPage.vue', () => ({ default: { render: () => null } }))
 vi.mock('@/features/placeholder/ComingSoon.vue', () => ({ default: { render: () => null } }))
 
-async function visit(path: string, loggedIn: boolean) {
+async function visit(path: string, loggedIn: boolean, role: Role = 'operator') {
   const router = createRouter({ history: createMemoryHistory(), routes })
-  installGuard(router, () => loggedIn)
+  installGuard(router, { loggedIn: () => loggedIn, role: () => (loggedIn ? role : null) })
   await router.push(path)
   return router.currentRoute.value
 }
@@ -30,5 +31,11 @@ describe('the navigation guard', () => {
 
   it('sends a signed-in user away from the login page', async () => {
     expect((await visit('/login', true)).name).toBe('overview')
+  })
+
+  it('keeps admin pages for admins', async () => {
+    expect((await visit('/users', true, 'operator')).name).toBe('overview')
+    expect((await visit('/audit', true, 'viewer')).name).toBe('overview')
+    expect((await visit('/users', true, 'admin')).name).toBe('users')
   })
 })

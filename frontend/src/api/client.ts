@@ -81,3 +81,16 @@ export function errorMessage(error: unknown): string | null {
   const body = error.response?.data as { error?: { message?: string } } | undefined
   return body?.error?.message ?? null
 }
+
+/** The access token to send now, for requests made outside axios (the event stream's fetch). */
+export function currentAccessToken(): string | null {
+  return keeper?.accessToken() ?? null
+}
+
+/** After a 401 outside axios: renews once (shared with axios's renewals); false when the session has
+ * ended, and then the user is already on the way to the login page. */
+export async function renewAfterUnauthorized(): Promise<boolean> {
+  if (await renewOnce()) return true
+  keeper?.expired()
+  return false
+}

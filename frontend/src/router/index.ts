@@ -1,10 +1,10 @@
 import { createRouter, createWebHistory } from 'vue-router'
 
-import { installGuard } from './guard'
+import { installGuard, type Visitor } from './guard'
 import { routes } from './routes'
 
-export function createConsoleRouter(loggedIn: () => boolean) {
+export function createConsoleRouter(visitor: Visitor) {
   const router = createRouter({ history: createWebHistory(), routes })
-  installGuard(router, loggedIn)
+  installGuard(router, visitor)
   return router
 }

@@ -1,6 +1,16 @@
-/** Every page of the console; pages not built yet share the placeholder. */
+/** Every page of the console: each feature keeps its own routes next to its pages. */
 import type { RouteRecordRaw } from 'vue-router'
 
+import type { Role } from '@/api/auth'
+import account from '@/features/account/routes'
+import audit from '@/features/audit/routes'
+import deployments from '@/features/deployments/routes'
+import groups from '@/features/groups/routes'
+import overview from '@/features/overview/routes'
+import packages from '@/features/packages/routes'
+import policies from '@/features/policies/routes'
+import servers from '@/features/servers/routes'
+import users from '@/features/users/routes'
 import type { MessageSchema } from '@/i18n'
 
 declare module 'vue-router' {
@@ -9,12 +19,10 @@ declare module 'vue-router' {
     public?: boolean
     /** The menu entry and page title. */
     title?: keyof MessageSchema['menu']
+    /** Only these roles may open the page (the server refuses the others anyway). */
+    roles?: Role[]
   }
 }
-
-const ComingSoon = () => import('@/features/placeholder/ComingSoon.vue')
-
-const comingPages = ['overview', 'groups', 'packages', 'deployments', 'policies', 'users', 'audit'] as const
 
 export const routes: RouteRecordRaw[] = [
   {
@@ -28,13 +36,15 @@ export const routes: RouteRecordRaw[] = [
     component: () => import('@/features/layout/AppLayout.vue'),
     redirect: { name: 'overview' },
     children: [
-      {
-        path: 'servers',
-        name: 'servers',
-        component: () => import('@/features/servers/ServersPage.vue'),
-        meta: { title: 'servers' },
-      },
-      ...comingPages.map((page) => ({ path: page, name: page, component: ComingSoon, meta: { title: page } })),
+      ...overview,
+      ...servers,
+      ...groups,
+      ...packages,
+      ...deployments,
+      ...policies,
+      ...users,
+      ...audit,
+      ...account,
     ],
   },
   { path: '/:pathMatch(.*)*', redirect: { name: 'overview' } },

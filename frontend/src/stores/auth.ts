@@ -26,6 +26,9 @@ export const useAuthStore = defineStore('auth', () => {
   const session = ref<Session | null>(loadSession())
   const user = computed(() => session.value?.user ?? null)
   const loggedIn = computed(() => session.value !== null)
+  /** Operators and admins change things; viewers only look (the server refuses them anyway). */
+  const canWrite = computed(() => user.value?.role === 'admin' || user.value?.role === 'operator')
+  const isAdmin = computed(() => user.value?.role === 'admin')
 
   function keep(tokens: TokenOut): void {
     session.value = { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, user: tokens.user }
@@ -61,5 +64,5 @@ export const useAuthStore = defineStore('auth', () => {
     }
   }
 
-  return { session, user, loggedIn, login, logout, tokenKeeper }
+  return { session, user, loggedIn, canWrite, isAdmin, login, logout, keep, tokenKeeper }
 })

@@ -1,4 +1,13 @@
 import type { MessageSchema } from '..'
+import * as overview from '@/features/overview/messages'
+import * as servers from '@/features/servers/messages'
+import * as groups from '@/features/groups/messages'
+import * as packages from '@/features/packages/messages'
+import * as deployments from '@/features/deployments/messages'
+import * as policies from '@/features/policies/messages'
+import * as users from '@/features/users/messages'
+import * as audit from '@/features/audit/messages'
+import * as account from '@/features/account/messages'
 
 const en: MessageSchema = {
   app: { name: 'Convoy control centre' },
@@ -11,6 +20,7 @@ const en: MessageSchema = {
     policies: 'Sync policies',
     users: 'Users',
     audit: 'Audit log',
+    password: 'Change password',
   },
   common: {
     coming: 'The {page} page is coming',
@@ -34,18 +44,6 @@ const en: MessageSchema = {
     failed: 'Wrong username or password',
     expired: 'Your session has expired; log in again',
   },
-  servers: {
-    searchPlaceholder: 'Search by hostname or IP address',
-    hostname: 'Hostname',
-    ipAddress: 'IP address',
-    category: 'Category',
-    os: 'Operating system',
-    status: 'Status',
-    agentVersion: 'Agent version',
-    lastSeen: 'Last seen',
-    empty: 'No servers yet: add a server or run the join command on a node and it appears here',
-    noMatch: 'No server matches the search',
-  },
   serverStatus: { pending: 'Pending', online: 'Online', offline: 'Offline', revoked: 'Revoked', unknown: 'Unknown' },
   category: {
     web: 'Web',
@@ -54,6 +52,15 @@ const en: MessageSchema = {
     container: 'Container',
     general: 'General',
   },
+  overview: overview.en,
+  servers: servers.en,
+  groups: groups.en,
+  packages: packages.en,
+  deployments: deployments.en,
+  policies: policies.en,
+  users: users.en,
+  audit: audit.en,
+  account: account.en,
 }
 
 export default en

@@ -1,3 +1,13 @@
+import * as overview from '@/features/overview/messages'
+import * as servers from '@/features/servers/messages'
+import * as groups from '@/features/groups/messages'
+import * as packages from '@/features/packages/messages'
+import * as deployments from '@/features/deployments/messages'
+import * as policies from '@/features/policies/messages'
+import * as users from '@/features/users/messages'
+import * as audit from '@/features/audit/messages'
+import * as account from '@/features/account/messages'
+
 // Terms follow the project glossary: the words Chinese operations teams already use.
 export default {
   app: { name: 'Convoy 管理中心' },
@@ -10,6 +20,7 @@ export default {
     policies: '同步策略',
     users: '用户',
     audit: '审计日志',
+    password: '修改密码',
   },
   common: {
     coming: '“{page}”页面即将推出',
@@ -33,18 +44,6 @@ export default {
     failed: '用户名或密码错误',
     expired: '登录已过期，请重新登录',
   },
-  servers: {
-    searchPlaceholder: '按主机名或 IP 地址搜索',
-    hostname: '主机名',
-    ipAddress: 'IP 地址',
-    category: '类别',
-    os: '操作系统',
-    status: '状态',
-    agentVersion: 'Agent 版本',
-    lastSeen: '最后在线',
-    empty: '还没有服务器：添加服务器或在节点上运行接入命令后，它们会出现在这里',
-    noMatch: '没有符合条件的服务器',
-  },
   serverStatus: { pending: '待接入', online: '在线', offline: '离线', revoked: '已吊销', unknown: '未知' },
   category: {
     web: 'Web 应用',
@@ -53,4 +52,13 @@ export default {
     container: '容器化',
     general: '通用',
   },
+  overview: overview.zhCN,
+  servers: servers.zhCN,
+  groups: groups.zhCN,
+  packages: packages.zhCN,
+  deployments: deployments.zhCN,
+  policies: policies.zhCN,
+  users: users.zhCN,
+  audit: audit.zhCN,
+  account: account.zhCN,
 }

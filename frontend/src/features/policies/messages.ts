@@ -1,0 +1,4 @@
+/** What the policies pages say, in every language of the console (en must have the same keys). */
+export const zhCN = {}
+
+export const en: typeof zhCN = {}
