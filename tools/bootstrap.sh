@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Prepares this machine for `make up` / `make test`: system packages (Debian/Ubuntu), .venv, pinned deps.
-# Quick and silent when there is nothing to do.
+# Quick and silent when there is nothing to do. `--test` also installs what only the tests use (the browser
+# the console's tests drive, and a CJK font so Chinese renders in their screenshots).
 set -euo pipefail
+
+for_tests=0
+[ "${1:-}" = "--test" ] && for_tests=1
 
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
@@ -39,6 +43,21 @@ check_system() {
     if command -v "$python" >/dev/null 2>&1; then
         have_python_headers || missing+=(python3-dev)
     fi
+    # The web console is built with Node.js and npm (frontend/).
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    if [ "$for_tests" = 1 ]; then
+        [ -x /usr/bin/chromium ] || missing+=(chromium)
+        [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+    fi
+}
+
+# Vite 8 needs Node.js 20.19 or newer; distributions before Debian 13 / Ubuntu 25.04 ship an older one.
+check_node_version() {
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' && return 0
+    say "the web console needs Node.js >= 20.19, but node is $(node --version)."
+    say "Install a newer Node.js (e.g. from NodeSource or nodejs.org) and run again."
+    exit 1
 }
 
 check_python_version() {
@@ -106,6 +125,7 @@ if command -v "$python" >/dev/null 2>&1; then
 fi
 install_missing
 check_python_version
+check_node_version
 [ -x "$venv/bin/python" ] || { say "creating $venv"; "$python" -m venv "$venv"; }
 install_requirements
 write_pth
