@@ -71,6 +71,21 @@ class Listener:
                 log.warning("cannot listen for notifications (%s); retrying", exc)
             finally:
                 self.connected.clear()
-                if connection is not None and not connection.is_closed():
-                    await connection.close(timeout=2)
+                if connection is not None:
+                    await _close(connection)
             await asyncio.sleep(self._retry)
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    """Says goodbye to the server when it can; drops the socket at once (terminate) when the close fails or
+    is itself cancelled (the listener is stopping): an interrupted close would leave the connection open."""
+    if connection.is_closed():
+        return
+    try:
+        await connection.close(timeout=2)
+    except asyncio.CancelledError:
+        connection.terminate()
+        raise
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("closing the notification connection failed (%s); dropping it", exc)
+        connection.terminate()
