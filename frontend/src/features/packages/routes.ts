@@ -1,10 +1,8 @@
 /** The packages pages. */
 import type { RouteRecordRaw } from 'vue-router'
 
-const ComingSoon = () => import('@/features/placeholder/ComingSoon.vue')
-
 const routes: RouteRecordRaw[] = [
-  { path: 'packages', name: 'packages', component: ComingSoon, meta: { title: 'packages' } },
+  { path: 'packages', name: 'packages', component: () => import('./PackagesPage.vue'), meta: { title: 'packages' } },
 ]
 
 export default routes
