@@ -1,18 +1,26 @@
-import { describe, expect, it, vi } from 'vitest'
-import { createMemoryHistory, createRouter } from 'vue-router'
+import { describe, expect, it } from 'vitest'
+import { createMemoryHistory, createRouter, type RouteRecordRaw } from 'vue-router'
 
 import type { Role } from '@/api/auth'
 import { installGuard } from '@/router/guard'
 import { routes } from '@/router/routes'
 
-// The guard decides before any page loads; empty pages keep Element Plus out of this test.
-vi.mock('@/features/auth/LoginPage.vue', () => ({ default: { render: () => null } }))
-vi.mock('@/features/layout/AppLayout.vue', () => ({ default: { render: () => null } }))
-vi.mock('@/features/servers/ServersPage.vue', () => ({ default: { render: () => null } }))
-vi.mock('@/features/placeholder/ComingSoon.vue', () => ({ default: { render: () => null } }))
+// The guard decides before any page loads: the real routes with every page replaced by an empty one.
+const Empty = { render: () => null }
+
+function withoutPages(records: RouteRecordRaw[]): RouteRecordRaw[] {
+  return records.map(
+    (record) =>
+      ({
+        ...record,
+        ...('component' in record && record.component ? { component: Empty } : {}),
+        ...(record.children ? { children: withoutPages(record.children) } : {}),
+      }) as RouteRecordRaw,
+  )
+}
 
 async function visit(path: string, loggedIn: boolean, role: Role = 'operator') {
-  const router = createRouter({ history: createMemoryHistory(), routes })
+  const router = createRouter({ history: createMemoryHistory(), routes: withoutPages(routes) })
   installGuard(router, { loggedIn: () => loggedIn, role: () => (loggedIn ? role : null) })
   await router.push(path)
   return router.currentRoute.value
