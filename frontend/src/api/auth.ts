@@ -35,3 +35,8 @@ export async function logout(refreshToken: string): Promise<void> {
 export async function currentUser(): Promise<User> {
   return (await http.get<User>('/api/v1/auth/me')).data
 }
+
+/** Changes the caller's own password; the server ends their other sessions and keeps this one. */
+export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+  await http.post('/api/v1/auth/password', { current_password: currentPassword, new_password: newPassword })
+}

@@ -1,10 +1,13 @@
-/** The account pages. */
+/** The account pages: what every signed-in user may change about their own account. */
 import type { RouteRecordRaw } from 'vue-router'
 
-const ComingSoon = () => import('@/features/placeholder/ComingSoon.vue')
-
 const routes: RouteRecordRaw[] = [
-  { path: 'account/password', name: 'password', component: ComingSoon, meta: { title: 'password' } },
+  {
+    path: 'account/password',
+    name: 'password',
+    component: () => import('./ChangePasswordPage.vue'),
+    meta: { title: 'password' },
+  },
 ]
 
 export default routes
