@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -10,6 +12,7 @@ from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from services.gateway.schemas import Input
 from services.gateway.schemas_enums import json_enum
 from services.kit.timestamps import from_timestamp
+from services.kit.versions import VersionKey
 
 __all__ = [
     "Category",
@@ -34,11 +37,13 @@ __all__ = [
     "MembersAdded",
     "InstalledPublic",
     "InstalledPage",
+    "VersionServers",
     "TargetIn",
     "ResolvedTargets",
     "server_out",
     "group_out",
     "installed_out",
+    "distribution_out",
     "window_in",
 ]
 
@@ -181,6 +186,13 @@ class InstalledPage(BaseModel):
     next_page_token: str
 
 
+class VersionServers(BaseModel):
+    """How many servers run one version of a software."""
+
+    version: str
+    servers: int
+
+
 class TargetIn(Input):
     """Exactly one of the four."""
 
@@ -269,6 +281,26 @@ def installed_out(software: inv_pb.InstalledSoftware) -> InstalledPublic:
         observed_at=from_timestamp(software, "observed_at"),
         source=SOURCE.name(software.source),
     )
+
+
+def _installed_key(software: inv_pb.InstalledSoftware) -> VersionKey:
+    """The version as the node's package database wrote it: rpm's "V-R", dpkg's full version."""
+    if software.package_family == inv_pb.PACKAGE_FAMILY_RPM:
+        version, dash, release = software.version.rpartition("-")
+        return VersionKey("rpm", version, release) if dash else VersionKey("rpm", software.version, "")
+    return VersionKey("deb", software.version, "")
+
+
+def distribution_out(installed: Iterable[inv_pb.InstalledSoftware]) -> list[VersionServers]:
+    """Servers per installed version, newest first by the package format's own order (rpm's rules
+    between a deb and an rpm version); versions are first put in text order so ties stay stable."""
+    counts: Counter[str] = Counter()
+    keys: dict[str, VersionKey] = {}
+    for software in installed:
+        counts[software.version] += 1
+        keys.setdefault(software.version, _installed_key(software))
+    ordered = sorted(sorted(counts), key=keys.__getitem__, reverse=True)
+    return [VersionServers(version=version, servers=counts[version]) for version in ordered]
 
 
 def window_in(window: MaintenanceWindowIn) -> inv_pb.MaintenanceWindow:

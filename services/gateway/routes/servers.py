@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from convoy.inventory.v1 import inventory_pb2 as inv_pb
 from convoy.scheduler.v1 import scheduler_pb2 as sched_pb
@@ -23,6 +23,8 @@ from services.gateway.schemas_inventory import (
     ServerStatus,
     ServerUpdate,
     TargetIn,
+    VersionServers,
+    distribution_out,
     installed_out,
     server_out,
 )
@@ -39,6 +41,7 @@ CanCreate = Annotated[Authed, Depends(require_role("server.create", *WRITE_ROLES
 CanUpdate = Annotated[Authed, Depends(require_role("server.update", *WRITE_ROLES))]
 CanDelete = Annotated[Authed, Depends(require_role("server.delete", *WRITE_ROLES))]
 CanResolve = Annotated[Authed, Depends(require_role("target.resolve", *USER_ROLES))]
+CanSurvey = Annotated[Authed, Depends(require_role("software.distribution", *USER_ROLES))]
 PageSize = Annotated[int, Query(ge=0, le=500)]
 
 
@@ -148,6 +151,29 @@ async def list_software(
     return InstalledPage(
         items=[installed_out(row.software) for row in reply.installed], next_page_token=reply.next_page_token
     )
+
+
+@router.get(
+    "/software/{name}/distribution",
+    response_model=list[VersionServers],
+    summary="How many servers run each installed version of a software, newest version first",
+)
+async def software_distribution(
+    name: Annotated[str, Path(max_length=256, description="exact software name")],
+    authed: CanSurvey,
+    upstreams: UpstreamsDep,
+) -> list[VersionServers]:
+    installed: list[inv_pb.InstalledSoftware] = []
+    token = ""
+    while True:
+        request = inv_pb.ListInstalledRequest(name=name, page_size=500, page_token=token)
+        reply = await upstreams.inventory.ListInstalled(
+            request, metadata=authed.info.metadata(), timeout=upstreams.timeout
+        )
+        installed += [row.software for row in reply.installed]
+        token = reply.next_page_token
+        if not token:
+            return distribution_out(installed)
 
 
 @router.post(

@@ -1,10 +1,8 @@
 /** The overview pages. */
 import type { RouteRecordRaw } from 'vue-router'
 
-const ComingSoon = () => import('@/features/placeholder/ComingSoon.vue')
-
 const routes: RouteRecordRaw[] = [
-  { path: 'overview', name: 'overview', component: ComingSoon, meta: { title: 'overview' } },
+  { path: 'overview', name: 'overview', component: () => import('./OverviewPage.vue'), meta: { title: 'overview' } },
 ]
 
 export default routes

@@ -1,10 +1,14 @@
 /** The policies pages. */
 import type { RouteRecordRaw } from 'vue-router'
 
-const ComingSoon = () => import('@/features/placeholder/ComingSoon.vue')
-
 const routes: RouteRecordRaw[] = [
-  { path: 'policies', name: 'policies', component: ComingSoon, meta: { title: 'policies' } },
+  { path: 'policies', name: 'policies', component: () => import('./PoliciesPage.vue'), meta: { title: 'policies' } },
+  {
+    path: 'policies/:id',
+    name: 'policy',
+    component: () => import('./PolicyCompliancePage.vue'),
+    meta: { title: 'policies' },
+  },
 ]
 
 export default routes

@@ -1,0 +1,123 @@
+import { flushPromises, mount } from '@vue/test-utils'
+import MockAdapter from 'axios-mock-adapter'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+
+import { http } from '@/api/client'
+import { getDistribution } from '@/api/overview'
+import { distributionBars, serversRunning } from '@/features/overview/distribution'
+import DistributionCard from '@/features/overview/DistributionCard.vue'
+import { createConsoleI18n } from '@/i18n'
+
+async function settled(): Promise<void> {
+  for (let turn = 0; turn < 10; turn += 1) await flushPromises()
+}
+
+function software(name: string) {
+  return { name, version_count: 1, latest_version: '1.0', formats: ['deb'], updated_at: null }
+}
+
+describe('version distribution as bars', () => {
+  it('makes each bar as wide as its share of the servers, in the order given', () => {
+    const bars = distributionBars([
+      { version: '1.26.1-1', servers: 3 },
+      { version: '1.24.0-1', servers: 1 },
+    ])
+    expect(bars).toEqual([
+      { version: '1.26.1-1', servers: 3, percent: 75 },
+      { version: '1.24.0-1', servers: 1, percent: 25 },
+    ])
+  })
+
+  it('rounds shares to one decimal and leaves out versions no server runs', () => {
+    const items = [
+      { version: '3', servers: 1 },
+      { version: '2', servers: 0 },
+      { version: '1', servers: 2 },
+    ]
+    expect(distributionBars(items).map((bar) => [bar.version, bar.percent])).toEqual([
+      ['3', 33.3],
+      ['1', 66.7],
+    ])
+    expect(serversRunning(items)).toBe(3)
+    expect(distributionBars(null)).toEqual([])
+  })
+})
+
+describe('the distribution card', () => {
+  let gateway: MockAdapter
+
+  beforeEach(() => {
+    gateway = new MockAdapter(http)
+    gateway.onGet('/api/v1/software').reply(200, { items: [software('nginx'), software('redis')], next_page_token: '', total: 2 })
+    localStorage.setItem('convoy.locale', 'en')
+  })
+  afterEach(() => gateway.restore())
+
+  function mountCard() {
+    return mount(DistributionCard, { props: { tick: 0 }, global: { plugins: [createConsoleI18n()] } })
+  }
+
+  it('shows the first software at once, one bar per version with its count', async () => {
+    gateway.onGet('/api/v1/software/nginx/distribution').reply(200, [
+      { version: '1.26.1-1', servers: 2 },
+      { version: '1.24.0-1', servers: 6 },
+    ])
+    const wrapper = mountCard()
+    await settled()
+
+    const rows = wrapper.findAll('.distribution__row')
+    expect(rows.map((row) => [row.attributes('data-version'), row.find('.distribution__bar').attributes('style')])).toEqual([
+      ['1.26.1-1', 'width: 25%;'],
+      ['1.24.0-1', 'width: 75%;'],
+    ])
+    expect(rows[1]?.text()).toContain('6 · 75%')
+    expect(wrapper.text()).toContain('8 servers have it installed')
+  })
+
+  it('says the distribution is not available when the gateway does not offer it', async () => {
+    gateway.onGet('/api/v1/software/nginx/distribution').reply(404, { error: { code: 'not_found', message: 'Not Found' } })
+    const wrapper = mountCard()
+    await settled()
+
+    expect(wrapper.find('[data-state="not-available"]').exists()).toBe(true)
+    expect(wrapper.text()).toContain('Version distribution is not available')
+    expect(wrapper.text()).not.toContain('Not Found')
+  })
+
+  it('says so when no server runs the software', async () => {
+    gateway.onGet('/api/v1/software/nginx/distribution').reply(200, [])
+    const wrapper = mountCard()
+    await settled()
+
+    expect(wrapper.text()).toContain('No server has "nginx" installed yet')
+  })
+
+  it("shows the gateway's reason when the distribution cannot be read", async () => {
+    gateway
+      .onGet('/api/v1/software/nginx/distribution')
+      .reply(503, { error: { code: 'unavailable', message: 'inventory is not answering' } })
+    const wrapper = mountCard()
+    await settled()
+
+    expect(wrapper.text()).toContain('inventory is not answering')
+  })
+})
+
+describe('reading the distribution', () => {
+  let gateway: MockAdapter
+
+  beforeEach(() => {
+    gateway = new MockAdapter(http)
+  })
+  afterEach(() => gateway.restore())
+
+  it('escapes the software name and takes a 404 as "not offered"', async () => {
+    gateway.onGet('/api/v1/software/a%2Fb/distribution').reply(200, [{ version: '1', servers: 1 }])
+    gateway.onGet('/api/v1/software/old/distribution').reply(404, {})
+    gateway.onGet('/api/v1/software/down/distribution').reply(502, {})
+
+    expect(await getDistribution('a/b')).toEqual([{ version: '1', servers: 1 }])
+    expect(await getDistribution('old')).toBeNull()
+    await expect(getDistribution('down')).rejects.toMatchObject({ response: { status: 502 } })
+  })
+})
