@@ -108,8 +108,9 @@ class ConsolePage:
 
     def login(self, username: str, password: str) -> None:
         self.goto("/login")
-        self.page.locator("[data-test=login-username] input").fill(username)
-        self.page.locator("[data-test=login-password] input").fill(password)
+        for name, value in (("login-username", username), ("login-password", password)):
+            field = f"input[data-test={name}], [data-test={name}] input"
+            self.page.locator(field).first.fill(value)
         self.page.locator("[data-test=login-submit]").click()
         self.page.wait_for_url(re.compile(r".*/overview$"))
 
