@@ -2,7 +2,7 @@ import MockAdapter from 'axios-mock-adapter'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 import type { TokenOut } from '@/api/auth'
-import { http, REFRESH_URL, useTokenKeeper } from '@/api/client'
+import { errorMessage, http, REFRESH_URL, renewAfterUnauthorized, useTokenKeeper } from '@/api/client'
 
 function tokens(access: string, refresh: string): TokenOut {
   const user = {
@@ -79,14 +79,80 @@ describe('the HTTP client', () => {
     expect(state).toMatchObject({ access: 'new', refresh: 'r2', expired: 0 })
   })
 
-  it('ends the session when the renewal is refused', async () => {
+  it.each([400, 401])('ends the session when the renewal is refused with %i', async (status) => {
     const state = keeper('old', 'r1')
-    gateway.onPost(REFRESH_URL).reply(401, { error: { code: 'unauthenticated' } })
+    gateway.onPost(REFRESH_URL).reply(status, { error: { code: 'unauthenticated' } })
     gateway.onGet('/api/v1/servers').reply(401, {})
 
     await expect(http.get('/api/v1/servers')).rejects.toMatchObject({ response: { status: 401 } })
     expect(state.expired).toBe(1)
     expect(gateway.history.post).toHaveLength(1)
+  })
+
+  it('keeps the session when the renewal meets an unavailable server, and says why', async () => {
+    const state = keeper('old', 'r1')
+    gateway.onPost(REFRESH_URL).replyOnce(503, { error: { message: 'auth is unavailable' } })
+    gateway.onGet('/api/v1/servers').reply((config) =>
+      config.headers?.Authorization === 'Bearer new' ? [200, { items: [] }] : [401, {}],
+    )
+
+    const failure = await http.get('/api/v1/servers').catch((error: unknown) => error)
+    expect(errorMessage(failure)).toBe('auth is unavailable')
+    expect(state).toMatchObject({ access: 'old', refresh: 'r1', expired: 0 })
+
+    // The user tries again once the server is back: the refresh token was never used, so it still works.
+    gateway.onPost(REFRESH_URL).reply(200, tokens('new', 'r2'))
+    await expect(http.get('/api/v1/servers')).resolves.toMatchObject({ status: 200 })
+    expect(state).toMatchObject({ access: 'new', refresh: 'r2', expired: 0 })
+  })
+
+  it.each([
+    ['a network error', (route: MockAdapter.RequestHandler) => route.networkError()],
+    ['a timeout', (route: MockAdapter.RequestHandler) => route.timeout()],
+  ])('keeps the session when the renewal meets %s', async (_, fail) => {
+    const state = keeper('old', 'r1')
+    fail(gateway.onPost(REFRESH_URL))
+    gateway.onGet('/api/v1/servers').reply(401, {})
+
+    const failure = await http.get('/api/v1/servers').catch((error: unknown) => error)
+    expect(failure).toMatchObject({ config: { url: REFRESH_URL } })
+    expect(failure).not.toHaveProperty('response.status')
+    expect(state).toMatchObject({ access: 'old', refresh: 'r1', expired: 0 })
+  })
+
+  it('tells the event stream that a renewal failed without ending the session', async () => {
+    const state = keeper('old', 'r1')
+    gateway.onPost(REFRESH_URL).replyOnce(502, {}).onPost(REFRESH_URL).replyOnce(401, {})
+
+    expect(await renewAfterUnauthorized()).toBe(false)
+    expect(state.expired).toBe(0)
+    expect(await renewAfterUnauthorized()).toBe(false)
+    expect(state.expired).toBe(1)
+  })
+
+  it('retries a request refused before the last renewal with the new token, without renewing again', async () => {
+    const state = keeper('old', 'r1')
+    gateway.onPost(REFRESH_URL).reply(200, tokens('new', 'r2'))
+    // The first try of this request is answered only after another request has renewed the tokens.
+    let answerLate = (): void => undefined
+    gateway.onGet('/api/v1/slow').reply((config) =>
+      config.headers?.Authorization === 'Bearer new'
+        ? [200, {}]
+        : new Promise((resolve) => {
+            answerLate = () => resolve([401, {}])
+          }),
+    )
+    gateway.onGet('/api/v1/servers').reply((config) =>
+      config.headers?.Authorization === 'Bearer new' ? [200, {}] : [401, {}],
+    )
+
+    const slow = http.get('/api/v1/slow')
+    await http.get('/api/v1/servers')
+    answerLate()
+
+    await expect(slow).resolves.toMatchObject({ status: 200 })
+    expect(gateway.history.post).toHaveLength(1)
+    expect(state).toMatchObject({ access: 'new', refresh: 'r2', expired: 0 })
   })
 
   it('does not renew when the retried request is refused again', async () => {

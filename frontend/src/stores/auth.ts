@@ -1,6 +1,7 @@
-/** The signed-in user and their tokens, kept in the browser so a reload does not log out. */
+/** The signed-in user and their tokens, kept in the browser so a reload does not log out and every
+ * tab of the console shares one session. */
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, onScopeDispose, ref } from 'vue'
 
 import * as authApi from '@/api/auth'
 import type { TokenOut, User } from '@/api/auth'
@@ -22,6 +23,10 @@ function loadSession(): Session | null {
   }
 }
 
+function sameTokens(a: Session | null, b: Session | null): boolean {
+  return a?.accessToken === b?.accessToken && a?.refreshToken === b?.refreshToken
+}
+
 export const useAuthStore = defineStore('auth', () => {
   const session = ref<Session | null>(loadSession())
   const user = computed(() => session.value?.user ?? null)
@@ -40,6 +45,30 @@ export const useAuthStore = defineStore('auth', () => {
     localStorage.removeItem(STORAGE_KEY)
   }
 
+  let onExpired: () => void = () => undefined
+
+  function expire(): void {
+    forget()
+    onExpired()
+  }
+
+  /** Takes up what another tab stored: its renewed tokens, another user's session, or none. */
+  function reload(): void {
+    const stored = loadSession()
+    if (!sameTokens(stored, session.value)) session.value = stored
+  }
+
+  // Another tab renewed, logged in or out: follow it at once, or this tab's next renewal would reuse a
+  // refresh token that has already rotated, which the server takes as theft and ends the session.
+  function followOtherTabs(event: StorageEvent): void {
+    if (event.key !== STORAGE_KEY && event.key !== null) return
+    const hadSession = session.value !== null
+    reload()
+    if (hadSession && session.value === null) expire()
+  }
+  window.addEventListener('storage', followOtherTabs)
+  onScopeDispose(() => window.removeEventListener('storage', followOtherTabs))
+
   async function login(username: string, password: string): Promise<void> {
     keep(await authApi.login(username, password))
   }
@@ -51,16 +80,16 @@ export const useAuthStore = defineStore('auth', () => {
     if (refreshToken) await authApi.logout(refreshToken).catch(() => undefined)
   }
 
-  /** What the HTTP client needs: the tokens, and someone to tell when they change or expire. */
-  function tokenKeeper(onExpired: () => void): TokenKeeper {
+  /** What the HTTP client needs: the tokens, and someone to tell when they change or expire. The last
+   * keeper's onExpired is also called when another tab logs out. */
+  function tokenKeeper(whenExpired: () => void): TokenKeeper {
+    onExpired = whenExpired
     return {
       accessToken: () => session.value?.accessToken ?? null,
       refreshToken: () => session.value?.refreshToken ?? null,
       renewed: keep,
-      expired: () => {
-        forget()
-        onExpired()
-      },
+      expired: expire,
+      reload,
     }
   }
 
