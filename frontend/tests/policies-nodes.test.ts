@@ -86,7 +86,7 @@ describe('the compliance of one policy', () => {
   beforeEach(() => {
     gateway = new MockAdapter(http)
     gateway.onGet('/api/v1/policies/p-web').reply(200, policy)
-    gateway.onGet('/api/v1/groups').reply(200, { items: [{ id: 'g-web', name: 'web' }], next_page_token: '', total: 1 })
+    gateway.onGet('/api/v1/groups/g-web').reply(200, { id: 'g-web', name: 'web' })
     gateway.onGet('/api/v1/policies/p-web/compliance').reply(200, {
       items: [
         node('web-01'),
@@ -102,20 +102,37 @@ describe('the compliance of one policy', () => {
       next_page_token: '',
       counts: { total: 2, compliant: 1, drifted: 0, converging: 0, failed: 1, incompatible: 0 },
     })
+    // Like a browser's fetch, the body fails once the request is aborted.
     vi.stubGlobal(
       'fetch',
-      vi.fn(async () => {
-        const body = new ReadableStream<Uint8Array>({ start: (controller) => void (stream = controller) })
+      vi.fn(async (_url: string, init?: RequestInit) => {
+        const body = new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            stream = controller
+            init?.signal?.addEventListener('abort', () => controller.error(new DOMException('aborted', 'AbortError')))
+          },
+        })
         return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } })
       }),
     )
   })
   afterEach(() => {
     mounted?.unmount()
+    mounted = null
     gateway.restore()
     vi.unstubAllGlobals()
+    vi.useRealTimers()
     document.body.innerHTML = ''
   })
+
+  function complianceReads(): number {
+    return gateway.history.get.filter((request) => request.url === '/api/v1/policies/p-web/compliance').length
+  }
+
+  function send(change: NodeCompliance, sequence: number): void {
+    const event = JSON.stringify({ sequence, time: change.checked_at, policy_id: 'p-web', compliance: change })
+    stream.enqueue(new TextEncoder().encode(`id: ${sequence}\nevent: compliance\ndata: ${event}\n\n`))
+  }
 
   async function mountPage() {
     localStorage.setItem('convoy.locale', 'en')
@@ -173,5 +190,66 @@ describe('the compliance of one policy', () => {
 
     expect(rows(wrapper)[1]?.attributes('data-state')).toBe('converging')
     expect(rows(wrapper)[1]?.text()).toContain('deployment d-2 under way')
+  })
+
+  it('asks nothing more once the page is left, also when the stream reports closing after that', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
+    const wrapper = await mountPage()
+    await settled()
+    await vi.advanceTimersByTimeAsync(3000)
+    expect(wrapper.text()).toContain('Live')
+    const before = gateway.history.get.length
+
+    wrapper.unmount()
+    mounted = null
+    await settled()
+    await vi.advanceTimersByTimeAsync(60_000)
+    await settled()
+
+    expect(gateway.history.get.length).toBe(before)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('reads the counts again every 2 s while changes keep coming, not only once they stop', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
+    const wrapper = await mountPage()
+    await settled()
+    await vi.advanceTimersByTimeAsync(3000)
+    const before = complianceReads()
+
+    for (let second = 10; second < 20; second += 1) {
+      send(node('web-02', { state: 'converging', checked_at: at(second) }), second)
+      await vi.advanceTimersByTimeAsync(500)
+    }
+
+    expect(complianceReads() - before).toBe(2)
+    expect(rows(wrapper)[1]?.attributes('data-state')).toBe('converging')
+  })
+
+  it('shows the counts of the newest reading when an older reply arrives last', async () => {
+    let release: (reply: [number, unknown]) => void = () => undefined
+    const slow = new Promise<[number, unknown]>((resolve) => (release = resolve))
+    const reading = (failed: number, total: number) => ({
+      items: [node('web-02', { state: 'failed' })],
+      next_page_token: '',
+      counts: { total, compliant: total - failed, drifted: 0, converging: 0, failed, incompatible: 0 },
+    })
+    gateway.resetHandlers()
+    gateway.onGet('/api/v1/policies/p-web').reply(200, policy)
+    gateway.onGet('/api/v1/groups/g-web').reply(200, { id: 'g-web', name: 'web' })
+    gateway
+      .onGet('/api/v1/policies/p-web/compliance')
+      .reply((config) => (config.params?.state === 'failed' ? [200, reading(3, 5)] : slow))
+    const wrapper = await mountPage()
+    await settled()
+
+    await wrapper.find('[data-test="compliance-filter"] [data-value="failed"] input').setValue(true)
+    await settled()
+    release([200, reading(1, 2)])
+    await settled()
+
+    const filter = wrapper.find('[data-test="compliance-filter"]')
+    expect(filter.find('[data-value="failed"]').text()).toBe('Failed 3')
+    expect(filter.text()).toContain('All 5')
   })
 })

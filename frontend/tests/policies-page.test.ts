@@ -9,6 +9,8 @@ import { http } from '@/api/client'
 import type { ComplianceCounts, Policy } from '@/api/policies'
 import PoliciesPage from '@/features/policies/PoliciesPage.vue'
 import PolicyDialog from '@/features/policies/PolicyDialog.vue'
+import GroupPicker from '@/features/groups/GroupPicker.vue'
+import ServerPicker from '@/features/groups/ServerPicker.vue'
 import { createConsoleI18n } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 
@@ -105,7 +107,7 @@ describe('the sync policies page', () => {
   beforeEach(() => {
     gateway = new MockAdapter(http)
     gateway.onGet('/api/v1/policies').reply(200, { items: [web, old], next_page_token: '', total: 2 })
-    gateway.onGet('/api/v1/groups').reply(200, { items: [{ id: 'g-web', name: 'web' }], next_page_token: '', total: 1 })
+    gateway.onGet('/api/v1/groups/g-web').reply(200, { id: 'g-web', name: 'web' })
     gateway.onGet('/api/v1/compliance').reply(200, {
       policies: [{ policy_id: 'p-web', policy_name: web.name, software_name: 'nginx', mode: 'enforce', enabled: true, counts: counts(3, 1), checked_at: null }],
       total: counts(3, 1),
@@ -182,6 +184,40 @@ describe('the sync policies page', () => {
     await settled()
     expect(gateway.history.delete.map((request) => request.url)).toEqual(['/api/v1/policies/p-old'])
   })
+
+  it('names the groups and servers of the policies shown, each read once by its id', async () => {
+    const pinned = policy('p-one', 'nginx on web-01', { target: { server_id: 's-1' } })
+    gateway.onGet('/api/v1/policies').reply(200, { items: [web, old, pinned], next_page_token: '', total: 3 })
+    gateway.onGet('/api/v1/servers/s-1').reply(200, { id: 's-1', hostname: 'web-01', ip_address: '10.0.0.1' })
+    const wrapper = await mountPage()
+    await settled()
+
+    expect(row(wrapper, 'nginx pinned').text()).toContain('Group: web')
+    expect(row(wrapper, 'nginx on web-01').text()).toContain('Server: web-01')
+    const urls = gateway.history.get.map((request) => request.url)
+    expect(urls.filter((url) => url === '/api/v1/groups/g-web')).toHaveLength(1)
+    expect(urls.filter((url) => url === '/api/v1/servers/s-1')).toHaveLength(1)
+    expect(urls).not.toContain('/api/v1/groups')
+  })
+
+  it('offers only the pages the cursor can reach, and turns to the next with its token', async () => {
+    gateway.onGet('/api/v1/policies').reply((config) =>
+      config.params?.page_token === 'p2'
+        ? [200, { items: [old], next_page_token: '', total: 500 }]
+        : [200, { items: [web], next_page_token: 'p2', total: 500 }],
+    )
+    const wrapper = await mountPage()
+    await settled()
+
+    const pages = () => wrapper.findAll('.el-pager li').map((item) => item.text())
+    expect(pages()).toEqual(['1', '2'])
+    await wrapper.findAll('.el-pager li')[1]!.trigger('click')
+    await settled()
+
+    expect(gateway.history.get.filter((request) => request.url === '/api/v1/policies').at(-1)?.params).toMatchObject({ page_token: 'p2' })
+    expect(row(wrapper, 'nginx pinned').exists()).toBe(true)
+    expect(pages()).toEqual(['1', '2'])
+  })
 })
 
 describe('the policy dialog', () => {
@@ -197,16 +233,77 @@ describe('the policy dialog', () => {
     document.body.innerHTML = ''
   })
 
-  async function openEditor(edited: Policy) {
+  async function openEditor(edited: Policy | null) {
     const wrapper = mount(PolicyDialog, {
       ...(await signIn('operator')),
-      props: { modelValue: false, policy: edited, groups: [], hostnames: {} },
+      props: { modelValue: false, policy: edited },
       attachTo: document.body,
     })
     await wrapper.setProps({ modelValue: true })
     await settled()
     return wrapper
   }
+
+  function optionLabels(wrapper: { findAllComponents: ReturnType<typeof mount>['findAllComponents'] }, dataTest: string): string[] {
+    const select = wrapper.findAllComponents({ name: 'ElSelect' }).find((item) => item.attributes('data-test') === dataTest)
+    return (select?.findAllComponents({ name: 'ElOption' }) ?? []).map((option) => String(option.props('label')))
+  }
+
+  it('creates a policy on a group found by typing part of its name', async () => {
+    const demo = { id: 'g-demo', name: 'demo' }
+    gateway.onGet('/api/v1/groups').reply(200, { items: [demo], next_page_token: '', total: 1 })
+    gateway.onPost('/api/v1/policies').reply(201, policy('p-new', 'fixsync nginx', { target: { group_id: 'g-demo' } }))
+    const wrapper = await openEditor(null)
+
+    const picker = wrapper.findComponent(GroupPicker)
+    expect(picker.attributes('data-test')).toBe('policy-group')
+    const search = picker.findComponent({ name: 'ElSelect' }).props('remoteMethod') as (query: string) => Promise<void>
+    await search(' dem ')
+    expect(gateway.history.get.find((request) => request.url === '/api/v1/groups')?.params).toEqual({ q: 'dem', page_size: 20 })
+    picker.vm.$emit('update:modelValue', 'g-demo')
+    await inBody('input[data-test="policy-name"]').setValue('fixsync nginx')
+    wrapper.findAllComponents({ name: 'ElSelect' }).find((item) => item.attributes('data-test') === 'policy-software')?.vm.$emit('update:modelValue', 'nginx')
+    await settled()
+    await inBody('[data-test="policy-save"]').trigger('click')
+    await settled()
+
+    expect(JSON.parse(gateway.history.post[0]?.data)).toMatchObject({ name: 'fixsync nginx', target: { group_id: 'g-demo' }, software_name: 'nginx' })
+    expect(wrapper.emitted('saved')?.[0]?.[1]).toBe(true)
+  })
+
+  it('targets one server found by typing, and names the server of an edited policy', async () => {
+    const host = { id: 's-1', hostname: 'web-01', ip_address: '10.0.0.1' }
+    gateway.onGet('/api/v1/servers/s-1').reply(200, host)
+    gateway.onPatch('/api/v1/policies/p-web').reply(200, policy('p-web', 'nginx on web', { target: { server_id: 's-2' } }))
+    const wrapper = await openEditor(policy('p-web', 'nginx on web', { target: { server_id: 's-1' } }))
+
+    const picker = wrapper.findComponent(ServerPicker)
+    expect(picker.attributes('data-test')).toBe('policy-server')
+    expect(picker.findAllComponents({ name: 'ElOption' }).map((option) => option.props('label'))).toEqual(['web-01 (10.0.0.1)'])
+    picker.vm.$emit('update:modelValue', 's-2')
+    await inBody('[data-test="policy-save"]').trigger('click')
+    await settled()
+
+    expect(JSON.parse(gateway.history.patch[0]?.data)).toEqual({ target: { server_id: 's-2' } })
+  })
+
+  it('lists the versions of the policy opened last, whatever order the replies arrive in', async () => {
+    let release: (reply: [number, unknown]) => void = () => undefined
+    const slow = new Promise<[number, unknown]>((resolve) => (release = resolve))
+    const versions = (...list: string[]) => ({ items: list.map((version) => ({ version, release: '' })), next_page_token: '' })
+    gateway.resetHandlers()
+    gateway.onGet('/api/v1/software').reply(200, { items: [], next_page_token: '', total: 0 })
+    gateway.onGet('/api/v1/software/nginx/versions').reply(() => slow)
+    gateway.onGet('/api/v1/software/redis/versions').reply(200, versions('7.2.4'))
+    const wrapper = await openEditor(web)
+    await wrapper.setProps({ modelValue: false })
+    await wrapper.setProps({ policy: policy('p-redis', 'redis on web', { software_name: 'redis' }), modelValue: true })
+    await settled()
+    release([200, versions('1.24.0-1')])
+    await settled()
+
+    expect(optionLabels(wrapper, 'policy-version')).toEqual(['Latest (newest that fits)', '7.2.4'])
+  })
 
   it('sends only the changed fields of an edited policy', async () => {
     gateway.onPatch('/api/v1/policies/p-web').reply(200, { ...web, name: 'nginx everywhere' })

@@ -1,6 +1,7 @@
 /** The policy dialog's fields, and how they become the API's create and change bodies. */
 import type { Strategy, Target } from '@/api/deployments'
 import { LATEST, type Policy, type PolicyCreate, type PolicyMode, type PolicyState, type PolicyUpdate } from '@/api/policies'
+import { normalizeSelector } from '@/utils/selector'
 
 export type TargetKind = 'group' | 'server' | 'all' | 'selector'
 /** A batch size or a failure budget is given as a number of nodes or as a share of them. */
@@ -83,15 +84,6 @@ export function policyToForm(policy: Policy): PolicyForm {
   }
 }
 
-/** Blanks around the terms are the user's spacing, not part of a key or value. */
-function selectorText(text: string): string {
-  return text
-    .split(',')
-    .map((term) => term.trim())
-    .filter(Boolean)
-    .join(',')
-}
-
 export function formTarget(form: PolicyForm): Target {
   switch (form.targetKind) {
     case 'server':
@@ -99,7 +91,7 @@ export function formTarget(form: PolicyForm): Target {
     case 'all':
       return { all: true }
     case 'selector':
-      return { selector: selectorText(form.selector) }
+      return { selector: normalizeSelector(form.selector) }
     default:
       return { group_id: form.groupId }
   }

@@ -21,8 +21,12 @@ export function useComplianceFeed(policyId: () => string, handlers: ComplianceFe
   const live = ref(false)
   let watch: EventWatch | null = null
   let timer: ReturnType<typeof setInterval> | undefined
+  // The stream reports `closed` after it is stopped, that is after the page has gone: from then on no
+  // report may start polling again.
+  let stopped = false
 
   function poll(): void {
+    if (stopped) return
     timer ??= setInterval(() => {
       if (document.visibilityState === 'visible') handlers.reread()
     }, POLL_MS)
@@ -42,6 +46,7 @@ export function useComplianceFeed(policyId: () => string, handlers: ComplianceFe
         if (data.policy_id === policyId()) handlers.changed(data.compliance)
       },
       onStatus: (status) => {
+        if (stopped) return
         const opened = status === 'open' && !live.value
         live.value = status === 'open'
         if (!live.value) return poll()
@@ -49,10 +54,13 @@ export function useComplianceFeed(policyId: () => string, handlers: ComplianceFe
         // What changed between the last reading and the stream opening was sent to no one.
         if (opened) handlers.reread()
       },
-      onResync: handlers.reread,
+      onResync: () => {
+        if (!stopped) handlers.reread()
+      },
     })
   })
   onBeforeUnmount(() => {
+    stopped = true
     watch?.stop()
     stopPolling()
   })
