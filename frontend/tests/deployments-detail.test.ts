@@ -110,9 +110,10 @@ describe('a deployment, live', { timeout: 20_000 }, () => {
     stream.send('target', target({ server_id: 's1', hostname: 'demo-deb-1', state: 'succeeded', progress_percent: 100, updated_at: later(5) }))
     stream.send('target', target({ server_id: 's2', hostname: 'demo-deb-2', batch: 2, state: 'installing', updated_at: later(6) }))
     stream.send('deployment', deployment({ state: 'paused', state_reason: 'paused by ops', current_batch: 2, updated_at: later(7) }))
+    // Target events show a frame later, all together.
+    await vi.waitFor(() => expect(states(wrapper)).toEqual({ 'demo-deb-1': 'succeeded', 'demo-deb-2': 'installing' }))
     await settled()
 
-    expect(states(wrapper)).toEqual({ 'demo-deb-1': 'succeeded', 'demo-deb-2': 'installing' })
     expect(wrapper.get('[data-test="deployment-state"]').attributes('data-state')).toBe('paused')
     expect(wrapper.get('[data-test="deployment-reason"]').text()).toBe('paused by ops')
     const tally = wrapper.findAll('[data-test="deployment-count"]').map((tag) => tag.attributes('data-state'))

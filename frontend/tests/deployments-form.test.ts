@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import {
+  batchSizeFor,
   emptyForm,
   formProblems,
   previewRequest,
@@ -72,6 +73,23 @@ describe('the request a deployment form makes', () => {
     const scheduled = form({ schedule: { mode: 'at', at: new Date(), cron: '', timezone: 'UTC' } })
     expect(previewRequest(scheduled)).toMatchObject({ body: { dry_run: true } })
     expect(previewRequest(scheduled)).not.toHaveProperty('body.schedule')
+  })
+
+  it('asks the same preview whatever the strategy: it changes the batches, not the nodes', () => {
+    const strategy = { batchBy: 'percent', batch: 25, failuresBy: 'count', failures: 2, canary: true, pauseSeconds: 60, requireApproval: true } as const
+    expect(previewRequest(form({ strategy }))).toEqual(previewRequest(form()))
+    expect(previewRequest(form({ action: 'rollback', rollbackOf: 'd7', strategy }))).toEqual({
+      kind: 'dryRun',
+      body: { action: 'rollback', rollback_deployment_id: 'd7', dry_run: true },
+    })
+  })
+
+  it('numbers the batches as the scheduler plans them', () => {
+    const strategy = emptyForm().strategy
+    expect(batchSizeFor(strategy, 95)).toBe(10)
+    expect(batchSizeFor({ ...strategy, batch: 3 }, 95)).toBe(3)
+    expect(batchSizeFor({ ...strategy, batchBy: 'percent', batch: 10 }, 95)).toBe(10)
+    expect(batchSizeFor({ ...strategy, batchBy: 'percent', batch: 1 }, 20)).toBe(1)
   })
 })
 

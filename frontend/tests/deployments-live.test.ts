@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { summarizeBatches } from '@/features/deployments/batches'
-import { applyDeploymentRow, applyTargetRow, countsOf, newerDeployment, TargetLedger } from '@/features/deployments/liveState'
+import { applyDeploymentRow, applyTargetRows, countsOf, newerDeployment, TargetIndex, TargetLedger } from '@/features/deployments/liveState'
 
 import { deployment, target } from './deployments-fixtures'
 
@@ -10,33 +10,36 @@ const at = (second: number) => `2026-11-28T07:00:${String(second).padStart(2, '0
 describe('applying target events to the table', () => {
   it('replaces the row of that server with the newer state, in place', () => {
     const rows = [target({ server_id: 's1' }), target({ server_id: 's2', hostname: 'demo-deb-2' })]
-    const changed = applyTargetRow(rows, target({ server_id: 's2', state: 'installing', progress_percent: 40, updated_at: at(5) }), false)
+    applyTargetRows(rows, [target({ server_id: 's2', state: 'installing', progress_percent: 40, updated_at: at(5) })], 0)
 
-    expect(changed).toBe(true)
     expect(rows.map((row) => row.state)).toEqual(['pending', 'installing'])
     expect(rows[1]?.progress_percent).toBe(40)
   })
 
   it('ignores an event older than the row (the snapshot was read after it)', () => {
     const rows = [target({ state: 'succeeded', updated_at: at(9) })]
-    expect(applyTargetRow(rows, target({ state: 'installing', updated_at: at(5) }), false)).toBe(false)
+    applyTargetRows(rows, [target({ state: 'installing', updated_at: at(5) })], 0)
     expect(rows[0]?.state).toBe('succeeded')
   })
 
   it('never lets a late result of an old attempt overwrite the current one', () => {
     const rows = [target({ attempt: 2, state: 'pending', updated_at: at(1) })]
-    applyTargetRow(rows, target({ attempt: 1, state: 'failed', updated_at: at(30) }), false)
+    applyTargetRows(rows, [target({ attempt: 1, state: 'failed', updated_at: at(30) })], 0)
     expect(rows[0]).toMatchObject({ attempt: 2, state: 'pending' })
-    applyTargetRow(rows, target({ attempt: 3, state: 'assigned', updated_at: at(0) }), false)
+    applyTargetRows(rows, [target({ attempt: 3, state: 'assigned', updated_at: at(0) })], 0)
     expect(rows[0]).toMatchObject({ attempt: 3, state: 'assigned' })
   })
 
-  it('adds a server not on the page only where it surely belongs', () => {
+  it('adds servers not on the page only where they surely belong, as many as there is room for', () => {
     const rows = [target({ server_id: 's1' })]
-    expect(applyTargetRow(rows, target({ server_id: 's9' }), false)).toBe(false)
+    expect(applyTargetRows(rows, [target({ server_id: 's9' })], 0)).toBe(0)
     expect(rows).toHaveLength(1)
-    expect(applyTargetRow(rows, target({ server_id: 's9' }), true)).toBe(true)
-    expect(rows.map((row) => row.server_id)).toEqual(['s1', 's9'])
+    const added = applyTargetRows(rows, [target({ server_id: 's8' }), target({ server_id: 's1', state: 'assigned', updated_at: at(3) }), target({ server_id: 's9' })], 1)
+    expect(added).toBe(1)
+    expect(rows.map((row) => [row.server_id, row.state])).toEqual([
+      ['s1', 'assigned'],
+      ['s8', 'pending'],
+    ])
   })
 
   it('lays the newest events over a snapshot read later but answered older', () => {
@@ -66,6 +69,26 @@ describe('applying deployment events', () => {
 })
 
 describe('the counts between deployment events', () => {
+  it('keeps the counts of every target as events change them, newer wins, one lookup per event', () => {
+    const states = ['pending', 'assigned', 'downloading', 'installing', 'succeeded', 'failed'] as const
+    const fleet = Array.from({ length: 10_000 }, (_, n) => target({ server_id: `s${n}`, hostname: `node-${n}`, updated_at: at(0) }))
+    const index = new TargetIndex()
+    index.apply(fleet)
+    const events = Array.from({ length: 30_000 }, (_, n) =>
+      target({ server_id: `s${(n * 7919) % 10_000}`, state: states[n % states.length], updated_at: at(1 + (n % 50)) }),
+    )
+    const started = performance.now()
+    for (let from = 0; from < events.length; from += 500) index.apply(events.slice(from, from + 500))
+    const took = performance.now() - started
+
+    expect(index.rows).toHaveLength(10_000)
+    expect(index.counts()).toEqual(countsOf(index.rows))
+    expect(index.get('s42')).toBe(index.rows[42])
+    expect(index.apply([target({ server_id: 's42', state: 'failed', updated_at: at(0) })])).toBe(false)
+    // A pass over the fleet per event would take seconds here.
+    expect(took).toBeLessThan(1500)
+  })
+
   it('tallies the current state of every target', () => {
     const counts = countsOf([
       target({ server_id: 'a', state: 'succeeded' }),

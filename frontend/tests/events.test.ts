@@ -2,7 +2,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import type { TokenOut } from '@/api/auth'
 import { http, REFRESH_URL, useTokenKeeper } from '@/api/client'
-import { SseParser, watchEvents, type SseMessage, type StreamProblem, type StreamStatus, type WatchedEvent } from '@/api/events'
+import {
+  SseParser,
+  watchEvents,
+  type SseMessage,
+  type StreamProblem,
+  type StreamStatus,
+  type WatchedEvent,
+  type WatchOptions,
+} from '@/api/events'
 import MockAdapter from 'axios-mock-adapter'
 
 // What the gateway sends: a comment on connecting, events with ids, keep-alive comments between them.
@@ -69,6 +77,19 @@ describe('the event-stream parser', () => {
     expect(parser.lastEventId).toBe('41')
   })
 
+  it('takes an id only when its event is complete: a stream cut mid-event resumes after the one before', () => {
+    const parser = new SseParser()
+    parser.push('id: 41\nevent: target\ndata: {}\n\n')
+    parser.push('id: 42\nevent: target\ndata: {"half":')
+    expect(parser.lastEventId).toBe('41')
+    parser.reset()
+    expect(parser.push('data: x\n\n')).toEqual([{ id: '41', event: 'message', data: 'x' }])
+    parser.push('id: 43\n')
+    expect(parser.lastEventId).toBe('41')
+    parser.push('\n')
+    expect(parser.lastEventId).toBe('43')
+  })
+
   it('dispatches nothing for an event without data, and resets the event type after each event', () => {
     const { messages } = parseAll(['event: target\n\n', 'data: plain\n\n'])
     expect(messages).toEqual([{ id: '', event: 'message', data: 'plain' }])
@@ -83,13 +104,14 @@ describe('the event-stream parser', () => {
 
 /** A fetch whose answers the test scripts one connection at a time; each stream stays open until closed. */
 function scriptedFetch() {
-  const calls: { url: string; headers: Record<string, string>; signal?: AbortSignal | null }[] = []
+  const calls: { url: string; headers: Record<string, string>; signal?: AbortSignal | null; at: number }[] = []
   const streams: ReadableStreamDefaultController<Uint8Array>[] = []
   const answers: (() => Response)[] = []
   const encoder = new TextEncoder()
 
   const fetch = vi.fn(async (url: RequestInfo | URL, init?: RequestInit) => {
-    calls.push({ url: String(url), headers: { ...(init?.headers as Record<string, string>) }, signal: init?.signal })
+    const headers = { ...(init?.headers as Record<string, string>) }
+    calls.push({ url: String(url), headers, signal: init?.signal, at: performance.now() })
     const answer = answers.shift()
     if (answer) return answer()
     let controller!: ReadableStreamDefaultController<Uint8Array>
@@ -110,6 +132,10 @@ function scriptedFetch() {
     refuse(status: number, code: string, message: string) {
       answers.push(() => new Response(JSON.stringify({ error: { code, message } }), { status }))
     },
+    /** The next connection is accepted with the gateway's greeting, `then` and the end of the stream. */
+    greet(then = '') {
+      answers.push(() => new Response(`: connected\n\n${then}`, { status: 200 }))
+    },
     send(text: string, stream = streams.length - 1) {
       streams[stream]?.enqueue(encoder.encode(text))
     },
@@ -117,6 +143,11 @@ function scriptedFetch() {
       streams[stream]?.close()
     },
   }
+}
+
+/** The time between one connection and the next. */
+function gaps(calls: { at: number }[]): number[] {
+  return calls.slice(1).map((call, index) => call.at - calls[index]!.at)
 }
 
 async function settled(): Promise<void> {
@@ -159,7 +190,7 @@ function keeper(access: string) {
   return state
 }
 
-function watcher(server: ReturnType<typeof scriptedFetch>, deploymentId = 'd1') {
+function watcher(server: ReturnType<typeof scriptedFetch>, deploymentId = 'd1', tuning: Partial<WatchOptions> = {}) {
   const events: WatchedEvent[] = []
   const statuses: StreamStatus[] = []
   const problems: StreamProblem[] = []
@@ -172,6 +203,7 @@ function watcher(server: ReturnType<typeof scriptedFetch>, deploymentId = 'd1') 
     onStatus: (status) => statuses.push(status),
     onProblem: (problem) => problems.push(problem),
     onResync: () => resyncs.push(1),
+    ...tuning,
   })
   return { watch, events, statuses, problems, resyncs }
 }
@@ -183,6 +215,7 @@ describe('watching events', () => {
     gateway?.restore()
     gateway = null
     useTokenKeeper(null)
+    vi.restoreAllMocks()
   })
 
   it('asks for one deployment with the access token and hands on its events', async () => {
@@ -217,6 +250,94 @@ describe('watching events', () => {
     expect(server.calls).toHaveLength(2)
     expect(server.calls[1]?.headers['Last-Event-ID']).toBe('8')
     expect(events.map((event) => event.data.sequence)).toEqual([7, 8, 9])
+    watch.stop()
+  })
+
+  it('resumes after the last complete event when the stream drops in the middle of one', async () => {
+    keeper('a1')
+    const server = scriptedFetch()
+    const { watch, events } = watcher(server)
+    await settled()
+    server.send(STREAM)
+    server.send('id: 9\nevent: target\ndata: {"sequence":9,')
+    server.close()
+    await settled()
+
+    expect(server.calls[1]?.headers['Last-Event-ID']).toBe('8')
+    expect(events).toHaveLength(2)
+    watch.stop()
+  })
+
+  it('waits longer each time a stream is accepted and drops again before any event', async () => {
+    keeper('a1')
+    vi.spyOn(Math, 'random').mockReturnValue(1)
+    const server = scriptedFetch()
+    for (let n = 0; n < 4; n += 1) server.greet()
+    const { watch, statuses } = watcher(server, 'd1', { delays: [20, 200, 400] })
+    await vi.waitFor(() => expect(server.calls).toHaveLength(5), { timeout: 3000 })
+
+    const waits = gaps(server.calls)
+    expect(waits[1]).toBeGreaterThan(waits[0]! + 150)
+    expect(waits[2]).toBeGreaterThanOrEqual(395)
+    expect(waits[3]).toBeGreaterThanOrEqual(395)
+    expect(statuses.filter((status) => status === 'reconnecting')).toHaveLength(4)
+    watch.stop()
+  })
+
+  it('starts the waits short again once an event came through', async () => {
+    keeper('a1')
+    vi.spyOn(Math, 'random').mockReturnValue(1)
+    const server = scriptedFetch()
+    server.greet()
+    server.greet()
+    server.greet('id: 3\nevent: deployment\ndata: {"sequence":3,"deployment_id":"d1","deployment":{"id":"d1"}}\n\n')
+    server.greet()
+    const { watch, events } = watcher(server, 'd1', { delays: [20, 300] })
+    await vi.waitFor(() => expect(server.calls).toHaveLength(5), { timeout: 3000 })
+
+    const waits = gaps(server.calls)
+    expect(events).toHaveLength(1)
+    expect(waits[1]).toBeGreaterThanOrEqual(295)
+    expect(waits[2]).toBeLessThan(250)
+    expect(waits[3]).toBeGreaterThanOrEqual(295)
+    watch.stop()
+  })
+
+  it('starts the waits short again after a stream stayed open long enough, even without events', async () => {
+    keeper('a1')
+    vi.spyOn(Math, 'random').mockReturnValue(1)
+    const server = scriptedFetch()
+    server.greet()
+    server.greet()
+    const { watch } = watcher(server, 'd1', { delays: [20, 400], steadyMs: 50 })
+    const closeAfter = async (ms: number, calls: number): Promise<number> => {
+      await vi.waitFor(() => expect(server.calls).toHaveLength(calls), { timeout: 3000 })
+      server.send(': connected\n\n')
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      server.close()
+      return performance.now()
+    }
+    const brief = await closeAfter(0, 3)
+    const steady = await closeAfter(80, 4)
+    await vi.waitFor(() => expect(server.calls).toHaveLength(5), { timeout: 3000 })
+
+    expect(server.calls[3]!.at - brief).toBeGreaterThanOrEqual(395)
+    expect(server.calls[4]!.at - steady).toBeLessThan(300)
+    watch.stop()
+  })
+
+  it('never waits more than 30 s, less a random part, however long the trouble lasts', async () => {
+    keeper('a1')
+    const timeouts = vi.spyOn(globalThis, 'setTimeout')
+    vi.spyOn(Math, 'random').mockReturnValue(0)
+    const server = scriptedFetch()
+    server.greet()
+    const { watch } = watcher(server, 'd1', { delays: [120_000], idleMs: 1000, steadyMs: 1000 })
+    await settled()
+
+    const waits = timeouts.mock.calls.map((call) => call[1])
+    expect(waits).toContain(15_000)
+    expect(waits.some((ms) => (ms ?? 0) > 30_000)).toBe(false)
     watch.stop()
   })
 
@@ -277,6 +398,26 @@ describe('watching events', () => {
 
     expect(resyncs).toHaveLength(1)
     expect(server.calls.map((call) => call.headers['Last-Event-ID'])).toEqual([undefined, '8', undefined])
+    watch.stop()
+  })
+
+  it('starts afresh again on a later reset of the event log, once events came through in between', async () => {
+    keeper('a1')
+    const server = scriptedFetch()
+    const { watch, resyncs, problems } = watcher(server)
+    await settled()
+    server.send(STREAM)
+    server.close()
+    server.refuse(400, 'invalid_argument', 'since is beyond the last event')
+    await settled()
+    server.send('id: 3\nevent: deployment\ndata: {"sequence":3,"deployment_id":"d1","deployment":{"id":"d1"}}\n\n')
+    server.close()
+    server.refuse(400, 'invalid_argument', 'since is beyond the last event')
+    await settled()
+
+    expect(resyncs).toHaveLength(2)
+    expect(problems.filter((problem) => problem.fatal)).toEqual([])
+    expect(server.calls.map((call) => call.headers['Last-Event-ID'])).toEqual([undefined, '8', undefined, '3', undefined])
     watch.stop()
   })
 

@@ -39,6 +39,18 @@ export const TARGET_STATES: TargetState[] = [
   'skipped',
   'cancelled',
 ]
+/** Told to the node and not finished, as the scheduler counts them against the batch size. */
+export const IN_FLIGHT_STATES: readonly TargetState[] = ['assigned', 'downloading', 'installing', 'awaiting_approval']
+/** Done with for this attempt: only a retry starts the target again. */
+export const FINAL_TARGET_STATES: readonly TargetState[] = ['succeeded', 'unchanged', 'failed', 'skipped', 'cancelled']
+
+export function isInFlight(state: TargetState | null): boolean {
+  return state !== null && IN_FLIGHT_STATES.includes(state)
+}
+
+export function isFinal(state: TargetState | null): boolean {
+  return state !== null && FINAL_TARGET_STATES.includes(state)
+}
 
 /** Exactly one field is set. */
 export interface Target {

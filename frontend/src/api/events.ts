@@ -1,8 +1,8 @@
 /**
  * /api/v1/events: the changes of deployments and their targets as Server-Sent Events. Read with fetch and
- * a stream reader because EventSource cannot send the Authorization header; reconnects by itself, resuming
- * after the last event it saw (Last-Event-ID), and renews the access token once when the gateway says it
- * has expired.
+ * a stream reader because EventSource cannot send the Authorization header; reconnects by itself with a
+ * growing delay, resuming after the last event it saw (Last-Event-ID), and renews the access token once
+ * when the gateway says it has expired.
  */
 import { currentAccessToken, renewAfterUnauthorized } from './client'
 import type { Deployment, DeploymentTarget } from './deployments'
@@ -16,13 +16,17 @@ export interface SseMessage {
 
 /**
  * The WHATWG event-stream format, fed with text as it arrives: a piece may end anywhere, even between
- * the CR and LF of one line break. The last event id carries over from event to event, as in browsers.
+ * the CR and LF of one line break. As in browsers, an `id:` line is only pending until its event is
+ * dispatched (a blank line ends it): a stream cut mid-event resumes from the last event delivered. The
+ * last event id carries over from event to event and from one connection to the next.
  */
 export class SseParser {
+  /** The id of the last event dispatched. */
   lastEventId = ''
   /** The reconnection delay the server asked for, in milliseconds. */
   retry: number | null = null
   private buffer = ''
+  private pendingId = ''
   private data: string[] = []
   private event = ''
   private started = false
@@ -52,9 +56,10 @@ export class SseParser {
     return messages
   }
 
-  /** Forgets a half-read event (a new connection starts afresh); the last event id stays. */
+  /** Forgets a half-read event, its id too (a new connection starts afresh); the last event id stays. */
   reset(): void {
     this.buffer = ''
+    this.pendingId = this.lastEventId
     this.data = []
     this.event = ''
     this.started = false
@@ -70,9 +75,15 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1)
     if (field === 'data') this.data.push(value)
     else if (field === 'event') this.event = value
-    else if (field === 'id' && !value.includes('\0')) this.lastEventId = value
+    else if (field === 'id' && !value.includes('\0')) this.pendingId = value
     else if (field === 'retry' && /^[0-9]+$/.test(value)) this.retry = Number(value)
     return null
+  }
+
+  /** Forgets every id: the next connection starts from now. */
+  forgetLastEventId(): void {
+    this.lastEventId = ''
+    this.pendingId = ''
   }
 
   private dispatch(): SseMessage | null {
@@ -80,6 +91,8 @@ export class SseParser {
     const event = this.event || 'message'
     this.data = []
     this.event = ''
+    // The end of an event commits its id, even of an event without data (as browsers do).
+    this.lastEventId = this.pendingId
     if (data.length === 0) return null
     return { id: this.lastEventId, event, data: data.join('\n') }
   }
@@ -116,10 +129,13 @@ export interface WatchOptions {
   /** Events may have been missed (the event log was reset): read the current state again. */
   onResync?: () => void
   fetch?: typeof fetch
-  /** Waits before each reconnection in a row, in milliseconds; the last one repeats. */
+  /** Waits before each reconnection in a row, in milliseconds (at most 30 s, less a random part of up
+   * to half, so many pages do not come back at once); the last one repeats. */
   delays?: number[]
   /** A stream silent for this long is taken as dead (the gateway sends a comment every 15 s). */
   idleMs?: number
+  /** A stream open this long counts as healthy again even without events: the next wait starts short. */
+  steadyMs?: number
 }
 
 export interface EventWatch {
@@ -127,8 +143,10 @@ export interface EventWatch {
   readonly lastEventId: string
 }
 
-const DEFAULT_DELAYS = [1000, 2000, 5000, 10_000, 30_000]
+const DEFAULT_DELAYS = [1000, 2000, 4000, 8000, 16_000, 30_000]
+const MAX_DELAY_MS = 30_000
 const DEFAULT_IDLE_MS = 45_000
+const DEFAULT_STEADY_MS = 30_000
 
 type Outcome = { next: 'again' } | { next: 'retry'; delay?: number } | { next: 'stop' }
 
@@ -182,7 +200,14 @@ class Watcher {
   private backoff(): number {
     const delays = this.options.delays ?? DEFAULT_DELAYS
     this.failures += 1
-    return delays[Math.min(this.failures, delays.length) - 1] ?? 1000
+    const delay = Math.min(delays[Math.min(this.failures, delays.length) - 1] ?? 1000, MAX_DELAY_MS)
+    return delay / 2 + (Math.random() * delay) / 2
+  }
+
+  /** The stream works again: the next trouble starts with the shortest wait, and may reset the log. */
+  private recovered(): void {
+    this.failures = 0
+    this.resynced = false
   }
 
   private sleep(ms: number): Promise<void> {
@@ -236,7 +261,7 @@ class Watcher {
     if (response.status === 400 && this.parser.lastEventId && !this.resynced) {
       // The event log was reset: the events after ours are gone, so start from now and reread the state.
       this.resynced = true
-      this.parser.lastEventId = ''
+      this.parser.forgetLastEventId()
       this.options.onResync?.()
       return { next: 'again' }
     }
@@ -263,6 +288,9 @@ class Watcher {
     if (!reader) return { next: 'retry' }
     const decoder = new TextDecoder()
     this.parser.reset()
+    // The gateway greets every stream it accepts with a comment, so bytes alone do not show the trouble
+    // is over: an event does (deliver), or the stream staying up this long.
+    const steady = setTimeout(() => this.recovered(), this.options.steadyMs ?? DEFAULT_STEADY_MS)
     let idle = this.idleTimer()
     try {
       for (;;) {
@@ -270,8 +298,7 @@ class Watcher {
         if (done) return { next: 'retry' }
         clearTimeout(idle)
         idle = this.idleTimer()
-        // A stream that delivers again earns a fresh backoff and a fresh renewal.
-        this.failures = 0
+        // An accepted stream shows the token works: its later expiry may be renewed again.
         this.renewed = false
         const outcome = await this.deliver(this.parser.push(decoder.decode(value, { stream: true })))
         if (outcome) {
@@ -283,6 +310,7 @@ class Watcher {
       return this.stopped ? { next: 'stop' } : { next: 'retry' }
     } finally {
       clearTimeout(idle)
+      clearTimeout(steady)
     }
   }
 
@@ -295,6 +323,7 @@ class Watcher {
     for (const message of messages) {
       if (this.stopped) return { next: 'stop' }
       if (message.event === 'error') return this.streamError(message.data)
+      this.recovered()
       if (!WATCHED.has(message.event)) continue
       const data = parse(message.data)
       if (data) this.options.onEvent({ type: message.event, data } as WatchedEvent)

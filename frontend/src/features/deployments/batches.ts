@@ -1,5 +1,5 @@
 /** The batch timeline: what each batch of a rollout has done so far, from its targets. */
-import type { Deployment, DeploymentTarget, TargetState } from '@/api/deployments'
+import { isFinal, isInFlight, type Deployment, type DeploymentTarget } from '@/api/deployments'
 
 /** As el-steps shows a step. */
 export type BatchStatus = 'wait' | 'process' | 'success' | 'error'
@@ -15,9 +15,6 @@ export interface BatchSummary {
   finishedAt: string | null
 }
 
-const FINAL: TargetState[] = ['succeeded', 'unchanged', 'failed', 'skipped', 'cancelled']
-const IN_FLIGHT: TargetState[] = ['assigned', 'downloading', 'installing', 'awaiting_approval']
-
 function earliest(a: string | null, b: string | null): string | null {
   if (!a) return b
   if (!b) return a
@@ -32,15 +29,15 @@ function latest(a: string | null, b: string | null): string | null {
 
 function statusOf(targets: DeploymentTarget[]): BatchStatus {
   const states = targets.map((target) => target.state)
-  if (states.some((state) => state && IN_FLIGHT.includes(state))) return 'process'
-  const final = states.filter((state) => state && FINAL.includes(state))
+  if (states.some(isInFlight)) return 'process'
+  const final = states.filter(isFinal)
   if (final.length === 0) return 'wait'
   if (final.length < states.length) return 'process'
   return states.includes('failed') ? 'error' : 'success'
 }
 
 function summary(batch: number, targets: DeploymentTarget[]): BatchSummary {
-  const final = targets.filter((target) => target.state && FINAL.includes(target.state))
+  const final = targets.filter((target) => isFinal(target.state))
   return {
     batch,
     total: targets.length,

@@ -62,6 +62,8 @@ export type FormProblems = Partial<Record<FormField, Problem>>
 
 // The gateway's bounds (schemas_deployments.py, the selector parser and the schedule checks).
 export const MAX_COUNT = 1_000_000
+// Without a batch count or percentage the scheduler sends nodes ten at a time.
+export const DEFAULT_BATCH_SIZE = 10
 export const MAX_PAUSE_SECONDS = 86_400
 const MAX_SELECTOR = 4096
 const MAX_TERMS = 64
@@ -148,11 +150,27 @@ export function requestOf(form: DeployForm, dryRun = false): DeploymentCreate {
  * also says which nodes the package does not fit; before that only which servers the target means. */
 export type PreviewRequest = { kind: 'dryRun'; body: DeploymentCreate } | { kind: 'resolve'; target: Target } | null
 
+/** The strategy decides the batches, not which nodes resolve: it is left out, so changing it asks
+ * nothing again, and the preview numbers the batches itself (batchSizeFor). */
+function dryRunOf(form: DeployForm): DeploymentCreate {
+  const body = requestOf(form, true)
+  delete body.strategy
+  return body
+}
+
 export function previewRequest(form: DeployForm): PreviewRequest {
-  if (form.action === 'rollback' && form.rollbackOf) return { kind: 'dryRun', body: requestOf(form, true) }
+  if (form.action === 'rollback' && form.rollbackOf) return { kind: 'dryRun', body: dryRunOf(form) }
   const target = targetOf(form)
   if (!target || (form.targetKind === 'selector' && selectorProblem(form.selector))) return null
-  return form.packageId ? { kind: 'dryRun', body: requestOf(form, true) } : { kind: 'resolve', target }
+  return form.packageId ? { kind: 'dryRun', body: dryRunOf(form) } : { kind: 'resolve', target }
+}
+
+/** Nodes per batch as the scheduler plans them: the count, or the percentage of the nodes that will
+ * run (at least one), or its default. */
+export function batchSizeFor(strategy: StrategyForm, runnable: number): number {
+  if (strategy.batch <= 0) return DEFAULT_BATCH_SIZE
+  if (strategy.batchBy === 'count') return strategy.batch
+  return Math.max(1, Math.ceil((runnable * strategy.batch) / 100))
 }
 
 /** What the selector parser refuses for its shape; which keys and values exist the gateway says. */

@@ -41,20 +41,25 @@ export class TargetLedger {
 }
 
 /**
- * Applies a target event to the rows of a table page, in place. A row of that server is replaced when the
- * event is newer; a server not on the page is added only when `appendable` (the unfiltered last page
- * with room left: the targets of a scheduled deployment appear as it starts). True when the rows changed.
+ * Applies target events to the rows of a table page, in place. A row of that server is replaced when the
+ * event is newer; a server not on the page is added only while `room` lasts (the unfiltered last page
+ * with room left: the targets of a scheduled deployment appear as it starts). Returns the rows added.
  */
-export function applyTargetRow(rows: DeploymentTarget[], next: DeploymentTarget, appendable: boolean): boolean {
-  const index = rows.findIndex((row) => row.server_id === next.server_id)
-  if (index < 0) {
-    if (appendable) rows.push(next)
-    return appendable
+export function applyTargetRows(rows: DeploymentTarget[], batch: Iterable<DeploymentTarget>, room: number): number {
+  const positions = new Map(rows.map((row, index) => [row.server_id, index]))
+  let added = 0
+  for (const next of batch) {
+    const index = positions.get(next.server_id)
+    if (index !== undefined) {
+      const kept = newerTarget(rows[index], next)
+      if (kept !== rows[index]) rows[index] = kept
+    } else if (added < room) {
+      positions.set(next.server_id, rows.length)
+      rows.push(next)
+      added += 1
+    }
   }
-  const kept = newerTarget(rows[index], next)
-  if (kept === rows[index]) return false
-  rows[index] = kept
-  return true
+  return added
 }
 
 /** Applies a deployment event to the rows of a list page, in place; true when a row changed. */
@@ -88,4 +93,44 @@ export function countsOf(targets: Iterable<DeploymentTarget>): Counts {
     if (target.state) counts[target.state] += 1
   }
   return counts
+}
+
+/** Every target of a deployment by server, with the counts per state kept as targets change: an event
+ * costs a lookup, not a pass over a fleet of thousands. */
+export class TargetIndex {
+  /** In the order first seen; replaced in place. */
+  readonly rows: DeploymentTarget[] = []
+  private readonly positions = new Map<string, number>()
+  private readonly tally = countsOf([])
+
+  get(serverId: string): DeploymentTarget | undefined {
+    const index = this.positions.get(serverId)
+    return index === undefined ? undefined : this.rows[index]
+  }
+
+  /** Lays each target over the one held for its server where it is newer; true when anything changed. */
+  apply(batch: Iterable<DeploymentTarget>): boolean {
+    let changed = false
+    for (const next of batch) {
+      const index = this.positions.get(next.server_id)
+      const current = index === undefined ? undefined : this.rows[index]
+      const kept = newerTarget(current, next)
+      if (kept === current) continue
+      if (current) this.count(current, -1)
+      this.count(kept, 1)
+      if (index === undefined) this.positions.set(kept.server_id, this.rows.push(kept) - 1)
+      else this.rows[index] = kept
+      changed = true
+    }
+    return changed
+  }
+
+  counts(): Counts {
+    return { ...this.tally }
+  }
+
+  private count(target: DeploymentTarget, by: 1 | -1): void {
+    this.tally.total += by
+    if (target.state) this.tally[target.state] += by
+  }
 }

@@ -48,6 +48,7 @@ export const zhCN = {
     createdBy: '创建人',
     from: '创建日期起',
     to: '创建日期止',
+    policy: '同步策略：{name}',
     package: '软件包',
     action: '操作',
     state: '状态',
@@ -93,7 +94,8 @@ export const zhCN = {
     openHint: '节点状态变化会自动显示在本页',
     reconnectingHint: '连接中断，正在自动重连，恢复后会补上错过的变化',
     closedHint: '实时更新已停止，刷新页面可重新连接',
-    stopped: '实时更新已停止：{message}。刷新页面可重新连接。',
+    stopped: '实时更新已停止：{message}。点击“重新加载”可重新连接。',
+    reload: '重新加载',
   },
   batches: {
     title: '批次进度',
@@ -172,6 +174,8 @@ export const zhCN = {
     status: '状态',
     reason: '原因',
     none: '没有匹配的服务器',
+    more: '另有 {n} 台未列出',
+    batches: '批次：{n}',
     failed: '无法预览：{message}',
   },
   form: {
@@ -335,6 +339,7 @@ export const en: typeof zhCN = {
     createdBy: 'Created by',
     from: 'Created from',
     to: 'Created to',
+    policy: 'Sync policy: {name}',
     package: 'Package',
     action: 'Action',
     state: 'State',
@@ -380,7 +385,8 @@ export const en: typeof zhCN = {
     openHint: 'Changes of the nodes show on this page by themselves',
     reconnectingHint: 'The connection dropped; reconnecting, and the changes missed meanwhile will follow',
     closedHint: 'Live updates stopped; reload the page to reconnect',
-    stopped: 'Live updates stopped: {message}. Reload the page to reconnect.',
+    stopped: 'Live updates stopped: {message}. Press Reload to reconnect.',
+    reload: 'Reload',
   },
   batches: {
     title: 'Batches',
@@ -460,6 +466,8 @@ export const en: typeof zhCN = {
     status: 'Status',
     reason: 'Reason',
     none: 'No server matches',
+    more: 'and {n} more',
+    batches: 'Batches: {n}',
     failed: 'No preview: {message}',
   },
   form: {

@@ -70,6 +70,13 @@ export function useDeploymentLive(id: Ref<string>, handlers: LiveHandlers) {
     })
   }
 
+  /** After the stream gave up: follow it anew and read everything again (changes may have been missed). */
+  function reconnect(): void {
+    watchStream(id.value)
+    void load()
+    handlers.onResync()
+  }
+
   watch(
     id,
     (next) => {
@@ -81,5 +88,5 @@ export function useDeploymentLive(id: Ref<string>, handlers: LiveHandlers) {
   )
   onBeforeUnmount(() => stream?.stop())
 
-  return { deployment, loading, failure, status, problem, load, take }
+  return { deployment, loading, failure, status, problem, load, take, reconnect }
 }

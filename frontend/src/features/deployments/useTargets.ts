@@ -3,14 +3,14 @@
  * target for the batch timeline. Both are kept current by target events through one ledger, so a row
  * read after an event never shows an older state than the event did.
  */
-import { computed, reactive, ref, watch, type Ref } from 'vue'
+import { reactive, ref, shallowRef, triggerRef, watch, type Ref } from 'vue'
 import { useI18n } from 'vue-i18n'
 
 import { errorMessage } from '@/api/client'
-import { listTargets, type DeploymentTarget, type TargetState } from '@/api/deployments'
+import { listTargets, type Counts, type DeploymentTarget, type TargetState } from '@/api/deployments'
 import { useCursorPages } from '@/composables/useCursorPages'
 
-import { applyTargetRow, countsOf, newerTarget, TargetLedger } from './liveState'
+import { applyTargetRows, TargetIndex, type TargetLedger } from './liveState'
 
 export interface TargetFilters {
   state: TargetState | ''
@@ -35,58 +35,79 @@ export function useTargetTable(id: Ref<string>, ledger: Ref<TargetLedger>) {
   )
 
   /** New targets appear only where they belong for sure: the unfiltered last page with room left. */
-  function apply(target: DeploymentTarget): void {
+  function apply(batch: DeploymentTarget[]): void {
     const rows = pages.items.value
-    const appendable = !filters.state && !filters.q.trim() && !pages.hasNext.value && rows.length < pages.pageSize.value
-    const before = rows.length
-    applyTargetRow(rows, target, appendable)
-    if (rows.length > before) pages.total.value += 1
+    const appendable = !filters.state && !filters.q.trim() && !pages.hasNext.value
+    const room = appendable ? Math.max(pages.pageSize.value - rows.length, 0) : 0
+    pages.total.value += applyTargetRows(rows, batch, room)
   }
 
   return { ...pages, filters, apply }
 }
 
+/** Every target of the deployment (up to the limit), for the batch timeline, the counts and the log. The
+ * rows are one array changed in place (a shallow ref told of each change): thousands of targets are not
+ * copied or made deeply reactive on every event. */
 export function useTargetIndex(id: Ref<string>, ledger: Ref<TargetLedger>) {
   const { t } = useI18n()
-  const byServer = ref(new Map<string, DeploymentTarget>())
+  let held = new TargetIndex()
+  const targets = shallowRef<DeploymentTarget[]>(held.rows)
+  /** The counts per state as the targets have them now; null until every target has been read. */
+  const counts = shallowRef<Counts | null>(null)
   const failure = ref('')
   const complete = ref(true)
   const loaded = ref(false)
   let generation = 0
 
+  function publish(): void {
+    triggerRef(targets)
+    counts.value = loaded.value && complete.value ? held.counts() : null
+  }
+
+  function hold(next: TargetIndex): void {
+    held = next
+    targets.value = next.rows
+    publish()
+  }
+
   async function load(): Promise<void> {
     const mine = ++generation
     failure.value = ''
-    const found = new Map<string, DeploymentTarget>()
+    const read = new TargetIndex()
     let token = ''
     try {
       do {
         const page = await listTargets(id.value, { page_size: INDEX_PAGE, page_token: token })
         if (mine !== generation) return
-        for (const target of ledger.value.overlay(page.items)) found.set(target.server_id, target)
+        read.apply(page.items)
         token = page.next_page_token
-      } while (token && found.size < INDEX_LIMIT)
+      } while (token && read.rows.length < INDEX_LIMIT)
+      // Events that came while later pages were read are newer than the earlier pages: the newer wins.
+      read.apply(ledger.value.all())
       complete.value = !token
-      for (const target of ledger.value.all()) if (!found.has(target.server_id)) found.set(target.server_id, target)
-      byServer.value = found
       loaded.value = true
+      hold(read)
     } catch (error) {
       if (mine === generation) failure.value = errorMessage(error) ?? t('common.networkError')
     }
   }
 
-  function apply(target: DeploymentTarget): void {
-    byServer.value.set(target.server_id, newerTarget(byServer.value.get(target.server_id), target))
+  /** Target events, a frame's worth at a time. */
+  function apply(batch: DeploymentTarget[]): void {
+    if (held.apply(batch)) publish()
+  }
+
+  /** The target of one server as it is now; tracked like `targets`. */
+  function find(serverId: string): DeploymentTarget | undefined {
+    void targets.value
+    return held.get(serverId)
   }
 
   watch(id, () => {
-    byServer.value = new Map()
+    generation += 1
     loaded.value = false
+    hold(new TargetIndex())
   })
 
-  const targets = computed(() => [...byServer.value.values()])
-  /** The counts per state as the targets have them now; null until every target has been read. */
-  const counts = computed(() => (loaded.value && complete.value ? countsOf(targets.value) : null))
-
-  return { targets, counts, failure, complete, load, apply }
+  return { targets, counts, failure, complete, load, apply, find }
 }
