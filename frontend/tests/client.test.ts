@@ -124,9 +124,9 @@ describe('the HTTP client', () => {
     const state = keeper('old', 'r1')
     gateway.onPost(REFRESH_URL).replyOnce(502, {}).onPost(REFRESH_URL).replyOnce(401, {})
 
-    expect(await renewAfterUnauthorized()).toBe(false)
+    expect(await renewAfterUnauthorized()).toBe('unavailable')
     expect(state.expired).toBe(0)
-    expect(await renewAfterUnauthorized()).toBe(false)
+    expect(await renewAfterUnauthorized()).toBe('ended')
     expect(state.expired).toBe(1)
   })
 

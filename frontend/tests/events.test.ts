@@ -358,6 +358,23 @@ describe('watching events', () => {
     watch.stop()
   })
 
+  it('keeps the stream going when the token cannot be renewed for now (auth unreachable)', async () => {
+    const state = keeper('old')
+    gateway = new MockAdapter(http)
+    gateway.onPost(REFRESH_URL).replyOnce(503, {}).onPost(REFRESH_URL).reply(200, tokens('new'))
+    const server = scriptedFetch()
+    server.refuse(401, 'unauthenticated', 'token expired')
+    server.refuse(401, 'unauthenticated', 'token expired')
+    const { watch, problems } = watcher(server, 'd1', { delays: [1] })
+    await settled()
+    await settled()
+
+    expect(state.expired).toBe(0)
+    expect(problems.filter((problem) => problem.fatal)).toEqual([])
+    expect(server.calls.map((call) => call.headers.Authorization)).toEqual(['Bearer old', 'Bearer old', 'Bearer new'])
+    watch.stop()
+  })
+
   it('renews and goes on from the last event when the stream ends because its token expired', async () => {
     keeper('old')
     gateway = new MockAdapter(http)

@@ -114,11 +114,11 @@ export function currentAccessToken(): string | null {
   return keeper?.accessToken() ?? null
 }
 
-/** After a 401 outside axios: renews once (shared with axios's renewals). False when not renewed:
- * either the session has ended, and then the user is already on the way to the login page, or the
- * server could not be reached, and then the session is kept for a later try. */
-export async function renewAfterUnauthorized(): Promise<boolean> {
+/** After a 401 outside axios: renews once (shared with axios's renewals). 'ended': the session is over and
+ * the user is already on the way to the login page; 'unavailable': the server could not be asked, the
+ * session is kept for a later try. */
+export async function renewAfterUnauthorized(): Promise<'renewed' | 'ended' | 'unavailable'> {
   const outcome = await renewOnce(currentAccessToken()).catch(() => null)
   if (outcome === 'ended') keeper?.expired()
-  return outcome === 'renewed'
+  return outcome === 'renewed' || outcome === 'ended' ? outcome : 'unavailable'
 }

@@ -277,7 +277,13 @@ class Watcher {
   private async renew(message: string): Promise<Outcome> {
     if (!this.renewed) {
       this.renewed = true
-      if (await renewAfterUnauthorized()) return { next: 'again' }
+      const renewal = await renewAfterUnauthorized()
+      if (renewal === 'renewed') return { next: 'again' }
+      // The token could not be renewed now (auth unreachable): the session stands, so try again later.
+      if (renewal === 'unavailable') {
+        this.renewed = false
+        return { next: 'retry' }
+      }
     }
     this.problem('unauthenticated', message, true)
     return { next: 'stop' }
