@@ -9,6 +9,8 @@ import { http } from '@/api/client'
 import type { Server } from '@/api/servers'
 import ServerDrawer from '@/features/servers/ServerDrawer.vue'
 import ServersPage from '@/features/servers/ServersPage.vue'
+import ServerFilterBar from '@/features/servers/ServerFilterBar.vue'
+import { emptyFilters } from '@/features/servers/serverFilters'
 import { createConsoleI18n } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 
@@ -67,7 +69,11 @@ async function mountPage(role: Role, path = '/servers') {
   await router.push(path)
   const wrapper = mount(ServersPage, { global: { plugins: [pinia, router, createConsoleI18n()], stubs }, attachTo: document.body })
   await settled()
-  return wrapper
+  return { wrapper, router }
+}
+
+function listRequests() {
+  return gateway.history.get.filter((request) => request.url === '/api/v1/servers')
 }
 
 function mountDrawer(role: Role, shown: Server) {
@@ -99,7 +105,7 @@ afterEach(() => {
 
 describe('the servers page', () => {
   it('lists servers with their status kept as a raw value', async () => {
-    const wrapper = await mountPage('viewer')
+    const { wrapper } = await mountPage('viewer')
     const row = wrapper.find('[data-test="server-row"][data-host="db-1"]')
     expect(row.exists()).toBe(true)
     expect(row.find('[data-state]').attributes('data-state')).toBe('offline')
@@ -107,9 +113,9 @@ describe('the servers page', () => {
   })
 
   it('offers "Add server" to operators and not to viewers', async () => {
-    expect((await mountPage('operator')).find('[data-test="servers-add"]').exists()).toBe(true)
+    expect((await mountPage('operator')).wrapper.find('[data-test="servers-add"]').exists()).toBe(true)
     document.body.innerHTML = ''
-    expect((await mountPage('viewer')).find('[data-test="servers-add"]').exists()).toBe(false)
+    expect((await mountPage('viewer')).wrapper.find('[data-test="servers-add"]').exists()).toBe(false)
   })
 
   it('asks the API for the filters in the address', async () => {
@@ -119,8 +125,37 @@ describe('the servers page', () => {
 
   it('says when no server matches the filters', async () => {
     gateway.onGet('/api/v1/servers').reply(200, { items: [], next_page_token: '', total: 0 })
-    const wrapper = await mountPage('operator', '/servers?q=nothing')
+    const { wrapper } = await mountPage('operator', '/servers?q=nothing')
     expect(wrapper.text()).toContain('No server matches')
+  })
+
+  it('shows the whole fleet again when the menu entry clears the filters from the address', async () => {
+    const { wrapper, router } = await mountPage('viewer', '/servers?status=offline')
+    await router.push('/servers')
+    await settled()
+    expect(listRequests().map((request) => request.params)).toEqual([
+      { status: 'offline', page_token: '', page_size: 50 },
+      { page_token: '', page_size: 50 },
+    ])
+    expect(wrapper.findComponent(ServerFilterBar).props('modelValue')).toMatchObject({ status: '' })
+  })
+
+  it('follows back and forward between filtered lists', async () => {
+    const { router } = await mountPage('viewer', '/servers?status=offline')
+    await router.push('/servers?category=web')
+    await settled()
+    expect(listRequests().at(-1)?.params).toEqual({ category: 'web', page_token: '', page_size: 50 })
+  })
+
+  it('loads once when its own filters are applied, and writes them to the address', async () => {
+    const { wrapper, router } = await mountPage('viewer')
+    const bar = wrapper.findComponent(ServerFilterBar)
+    bar.vm.$emit('update:modelValue', { ...emptyFilters(), osFamily: 'deb' })
+    bar.vm.$emit('apply')
+    await settled()
+    expect(listRequests()).toHaveLength(2)
+    expect(listRequests()[1]?.params).toEqual({ os_family: 'deb', page_token: '', page_size: 50 })
+    expect(router.currentRoute.value.query).toEqual({ os_family: 'deb' })
   })
 })
 
@@ -155,12 +190,9 @@ describe('the server drawer', () => {
       total: 1,
     })
     gateway.onGet('/api/v1/deployments/d-1/targets').reply(200, {
-      items: [
-        { server_id: 's-other', state: 'succeeded', message: '' },
-        { server_id: 's-1', state: 'failed', message: 'dpkg: error' },
-      ],
+      items: [{ server_id: 's-1', state: 'failed', message: 'dpkg: error' }],
       next_page_token: '',
-      total: 2,
+      total: 1,
     })
     mountDrawer('viewer', server('s-1', 'web-1'))
     await settled()
@@ -169,5 +201,41 @@ describe('the server drawer', () => {
     expect(deployments.find('[title="dpkg: error"]').attributes('data-state')).toBe('failed')
     const asked = gateway.history.get.find((request) => request.url === '/api/v1/deployments')
     expect(asked?.params).toEqual({ server_id: 's-1', page_size: 5 })
+  })
+
+  it('asks for this server’s own row by id, so a server without a hostname finds it too', async () => {
+    gateway.onGet('/api/v1/deployments').reply(200, {
+      items: [{ id: 'd-1', software_name: 'nginx', version: '1.24', action: 'install', state: 'running', created_by: 'ops', created_at: null }],
+      next_page_token: '',
+      total: 1,
+    })
+    gateway.onGet('/api/v1/deployments/d-1/targets').reply(200, {
+      items: [{ server_id: 's-1', state: 'installing', message: 'unpacking' }],
+      next_page_token: '',
+      total: 1,
+    })
+    mountDrawer('viewer', { ...server('s-1', ''), ip_address: '192.0.2.9' })
+    await settled()
+    expect(body('[data-test="server-drawer"]').text()).toContain('192.0.2.9')
+    expect(body('[data-test="server-deployments"] [title="unpacking"]').attributes('data-state')).toBe('installing')
+    const asked = gateway.history.get.find((request) => request.url === '/api/v1/deployments/d-1/targets')
+    expect(asked?.params).toEqual({ server_id: 's-1', page_size: 1 })
+  })
+
+  it('never shows another node’s state as this server’s', async () => {
+    gateway.onGet('/api/v1/deployments').reply(200, {
+      items: [{ id: 'd-1', software_name: 'nginx', version: '1.24', action: 'install', state: 'running', created_by: 'ops', created_at: null }],
+      next_page_token: '',
+      total: 1,
+    })
+    gateway.onGet('/api/v1/deployments/d-1/targets').reply(200, {
+      items: [{ server_id: 's-other', state: 'succeeded', message: 'elsewhere' }],
+      next_page_token: '',
+      total: 3,
+    })
+    mountDrawer('viewer', server('s-1', 'web-1'))
+    await settled()
+    expect(body('[data-test="server-deployments"]').text()).toContain('Install nginx 1.24')
+    expect(body('[data-test="server-deployments"] [title="elsewhere"]').exists()).toBe(false)
   })
 })

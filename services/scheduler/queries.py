@@ -50,6 +50,7 @@ class TargetFilter:
     attempt: int = 0
     batch: int = 0
     query: str = ""
+    server_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ class QueryUseCases:
         query = check_query(where.query, 253)
         if query:
             conditions.append(col(Target.hostname).icontains(query, autoescape=True))
+        if where.server_id:
+            conditions.append(col(Target.server_id) == parse_uuid(where.server_id, "server_id"))
         return conditions
 
     async def log(self, deployment_id: str, server_id: str, attempt: int) -> LogView:

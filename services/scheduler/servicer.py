@@ -117,6 +117,7 @@ class SchedulerServicer(PolicyRpcs, ScheduleRpcs, pb_grpc.SchedulerServiceServic
             attempt=request.attempt,
             batch=request.batch,
             query=request.query,
+            server_id=request.server_id,
         )
         page = await self._queries.targets(
             request.deployment_id, where, size=request.page_size, token=request.page_token

@@ -187,10 +187,15 @@ export function attachmentName(header: string | undefined, fallback: string): st
   return /filename="([^"]+)"/i.exec(header ?? '')?.[1] ?? fallback
 }
 
-/** The artifact as a blob: the download needs the Authorization header, which a plain link cannot send. */
+/** Where the artifact is served (it needs the Authorization header like every other call). */
+export function packageContentPath(id: string): string {
+  return `/api/v1/packages/${encodeURIComponent(id)}/content`
+}
+
+/** The artifact as a blob: the download needs the Authorization header, which a plain link cannot send.
+ * The whole file arrives before it can be saved, so pass a signal that stops it when nobody waits any more. */
 export async function downloadPackage(id: string, options: TransferOptions = {}): Promise<Download> {
-  const url = `/api/v1/packages/${encodeURIComponent(id)}/content`
-  const reply = await http.get<Blob>(url, {
+  const reply = await http.get<Blob>(packageContentPath(id), {
     responseType: 'blob',
     timeout: 0,
     signal: options.signal,

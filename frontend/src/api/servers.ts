@@ -125,10 +125,11 @@ export async function listServerDeployments(id: string, pageSize = 5): Promise<S
   return (await http.get<{ items: ServerDeployment[] }>('/api/v1/deployments', { params })).data.items
 }
 
-/** This server's row of a deployment: the targets list searches by hostname, the id picks the one. */
-export async function getServerTarget(deploymentId: string, server: Server): Promise<ServerTarget | null> {
+/** This server's row of a deployment (null when the deployment does not include it). The row returned is
+ * checked as well: a gateway that ignored the filter must not lend the server another node's state. */
+export async function getServerTarget(deploymentId: string, serverId: string): Promise<ServerTarget | null> {
   const url = `/api/v1/deployments/${encodeURIComponent(deploymentId)}/targets`
-  const params = { q: server.hostname, page_size: 50 }
+  const params = { server_id: serverId, page_size: 1 }
   const { items } = (await http.get<{ items: ServerTarget[] }>(url, { params })).data
-  return items.find((target) => target.server_id === server.id) ?? null
+  return items.find((target) => target.server_id === serverId) ?? null
 }

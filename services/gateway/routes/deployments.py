@@ -155,6 +155,7 @@ async def list_targets(
     attempt: Annotated[int, Query(ge=0, le=1_000_000, description="0: the current attempt")] = 0,
     batch: Annotated[int, Query(ge=0, le=1_000_000, description="0: every batch")] = 0,
     q: Annotated[str, Query(max_length=253, description="substring of hostname")] = "",
+    server_id: Annotated[str, Query(max_length=64, description="only this server's row")] = "",
 ) -> DeploymentTargetPage:
     request = sched_pb.ListDeploymentTargetsRequest(
         deployment_id=deployment_id,
@@ -164,6 +165,7 @@ async def list_targets(
         attempt=attempt,
         batch=batch,
         query=q,
+        server_id=server_id,
     )
     reply = await upstreams.scheduler.ListDeploymentTargets(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout

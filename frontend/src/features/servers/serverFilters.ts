@@ -10,6 +10,7 @@ import {
   type ServerQuery,
   type ServerStatus,
 } from '@/api/servers'
+import { normalizeSelector } from '@/utils/selector'
 
 export interface ServerFilters {
   search: string
@@ -23,15 +24,6 @@ export interface ServerFilters {
 
 export function emptyFilters(): ServerFilters {
   return { search: '', groupId: '', status: '', osFamily: '', category: '', label: '' }
-}
-
-/** Blanks around the terms are the user's spacing, not part of a key or value. */
-export function normalizeSelector(text: string): string {
-  return text
-    .split(',')
-    .map((term) => term.trim())
-    .filter(Boolean)
-    .join(',')
 }
 
 /** Only the filters that are set: an empty parameter would ask the API for an empty value. */

@@ -528,7 +528,7 @@ class ListDeploymentsResponse(_message.Message):
     def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class ListDeploymentTargetsRequest(_message.Message):
-    __slots__ = ("deployment_id", "page_size", "page_token", "state", "attempt", "batch", "query")
+    __slots__ = ("deployment_id", "page_size", "page_token", "state", "attempt", "batch", "query", "server_id")
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -536,6 +536,7 @@ class ListDeploymentTargetsRequest(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     deployment_id: str
     page_size: int
     page_token: str
@@ -543,7 +544,8 @@ class ListDeploymentTargetsRequest(_message.Message):
     attempt: int
     batch: int
     query: str
-    def __init__(self, deployment_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[TargetState, str]] = ..., attempt: _Optional[int] = ..., batch: _Optional[int] = ..., query: _Optional[str] = ...) -> None: ...
+    server_id: str
+    def __init__(self, deployment_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[TargetState, str]] = ..., attempt: _Optional[int] = ..., batch: _Optional[int] = ..., query: _Optional[str] = ..., server_id: _Optional[str] = ...) -> None: ...
 
 class ListDeploymentTargetsResponse(_message.Message):
     __slots__ = ("targets", "next_page_token", "total_size")
