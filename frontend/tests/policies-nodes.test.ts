@@ -193,7 +193,8 @@ describe('the compliance of one policy', () => {
   })
 
   it('asks nothing more once the page is left, also when the stream reports closing after that', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
+    // Date too: debounced handlers inside Element Plus measure time with it and re-arm until it moves.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
     const wrapper = await mountPage()
     await settled()
     await vi.advanceTimersByTimeAsync(3000)

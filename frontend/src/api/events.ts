@@ -169,6 +169,7 @@ class Watcher {
   private renewed = false
   private resynced = false
   private controller: AbortController | null = null
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null
   private wake: (() => void) | null = null
 
   constructor(private readonly options: WatchOptions) {}
@@ -186,6 +187,8 @@ class Watcher {
   stop(): void {
     this.stopped = true
     this.controller?.abort()
+    // A body that does not follow the abort (some fetch implementations) must still end its read.
+    void this.reader?.cancel().catch(() => undefined)
     this.wake?.()
   }
 
@@ -292,6 +295,7 @@ class Watcher {
   private async read(response: Response): Promise<Outcome> {
     const reader = response.body?.getReader()
     if (!reader) return { next: 'retry' }
+    this.reader = reader
     const decoder = new TextDecoder()
     this.parser.reset()
     // The gateway greets every stream it accepts with a comment, so bytes alone do not show the trouble
@@ -315,6 +319,7 @@ class Watcher {
     } catch {
       return this.stopped ? { next: 'stop' } : { next: 'retry' }
     } finally {
+      this.reader = null
       clearTimeout(idle)
       clearTimeout(steady)
     }

@@ -2,6 +2,7 @@
  * group on many rows. A name that cannot be read shows as the start of its id. */
 import { getGroup } from '@/api/groups'
 import { getServer } from '@/api/servers'
+import { serverLabel } from '@/utils/servers'
 
 const groups = new Map<string, Promise<string>>()
 const servers = new Map<string, Promise<string>>()
@@ -28,5 +29,5 @@ export function groupName(id: string): Promise<string> {
 }
 
 export function serverName(id: string): Promise<string> {
-  return cached(servers, id, async () => (await getServer(id)).hostname)
+  return cached(servers, id, async () => serverLabel(await getServer(id)))
 }
