@@ -73,9 +73,10 @@ async def test_the_agent_drops_a_result_the_scheduler_has_no_assignment_for(
     thread = threading.Thread(target=agent.run, name="agent", daemon=True)
     thread.start()
     try:
-
+        # The running agent's own journal: a second Journal on its directory would sweep the temporary files
+        # of the agent's writes in flight (one instance per state directory).
         async def dropped() -> bool:
-            return not journal.Journal(config.state_dir).unacknowledged()
+            return not agent.runner.journal.unacknowledged()
 
         await eventually(dropped, "the agent to drop the result once acknowledged")
         assert agent.connected.is_set() and agent.sessions == 1
