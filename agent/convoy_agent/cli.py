@@ -155,6 +155,9 @@ def _run(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     config.require_enrolled()
     agent = build_agent(config)
+    from convoy_agent import metrics
+
+    exporter = metrics.serve(config.metrics_listen)
     runner = agent.runner
     stopped = threading.Event()
 
@@ -185,6 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     agent.stop()
     thread.join(10.0)
+    if exporter is not None:
+        exporter.shutdown()
     return 0
 
 
@@ -221,7 +226,11 @@ def build_agent(config: configuration.Config):
             request = transfer_pb2.DownloadRequest(
                 sha256=package.sha256, offset=offset, grant=task.assignment.download_grant
             )
-            call = stub.Download(request, timeout=max(1.0, min(DOWNLOAD_CALL_SECONDS, timeout)))
+            call = stub.Download(
+                request,
+                timeout=max(1.0, min(DOWNLOAD_CALL_SECONDS, timeout)),
+                metadata=task.trace.metadata(),
+            )
             task.attach(call)
             return call
 

@@ -54,6 +54,8 @@ class Config:
         # how often the package databases are looked at (a stat of their files) for a package tool's work.
         self.inventory_interval_seconds = _positive(values, "inventory_interval_seconds", 300.0)
         self.package_check_seconds = _positive(values, "package_check_seconds", 5.0)
+        # host:port of the Prometheus metrics ("" serves none): 127.0.0.1 or a management network only.
+        self.metrics_listen = _listen(values, "metrics_listen")
 
     def to_dict(self):
         # type: () -> Dict[str, Any]
@@ -73,6 +75,7 @@ class Config:
                 "command_timeout_seconds": self.command_timeout,
                 "inventory_interval_seconds": self.inventory_interval_seconds,
                 "package_check_seconds": self.package_check_seconds,
+                "metrics_listen": self.metrics_listen,
             }
         )
         return values
@@ -137,6 +140,21 @@ def _positive(values, name, default):
     if number <= 0:
         raise ConfigError("%s must be above 0, not %r" % (name, value))
     return number
+
+
+def _listen(values, name):
+    # type: (Dict[str, Any], str) -> str
+    """An address to listen on, "" when not given; the host must be named (never all interfaces)."""
+    value = values.get(name) or ""
+    if not value:
+        return ""
+    try:
+        host, port = split_address(value) if isinstance(value, str) else ("", 0)
+    except ConfigError:
+        host, port = "", 0
+    if not host or port > 65535:
+        raise ConfigError("%s must be host:port, e.g. 127.0.0.1:9464, not %r" % (name, value))
+    return value
 
 
 def split_address(address):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from google.protobuf import timestamp_pb2
 
 from convoy_agent import config as configuration
-from convoy_agent import enroll, installed
+from convoy_agent import enroll, installed, metrics
 from convoy_agent.files import write_atomically
 from convoy_agent.proto import agent_pb2, agent_pb2_grpc
 
@@ -243,7 +243,11 @@ class Agent:
         reporter = threading.Thread(target=self.reporter.run, args=(self.stopping,), name="installed")
         reporter.daemon = True
         reporter.start()
+        attempts = 0
         while not self.stopping.is_set():
+            if attempts:
+                metrics.RECONNECTS.inc()
+            attempts += 1
             started = time.time()
             session = Session()
             try:
@@ -264,6 +268,7 @@ class Agent:
                 LOG.exception("control stream failed")
             finally:
                 self.connected.clear()
+                metrics.CONNECTED.set(0)
                 with self._lock:
                     self._session = None
                 session.close()
@@ -306,6 +311,7 @@ class Agent:
                 session.close()
             self.sessions += 1
             self.connected.set()
+            metrics.CONNECTED.set(1)
             LOG.info("connected to %s as node %s", target, self.config.node_id)
             beat = threading.Thread(target=self._heartbeats, args=(session, channel), name="heartbeat")
             beat.daemon = True

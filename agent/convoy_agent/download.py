@@ -14,6 +14,7 @@ import re
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from convoy_agent import metrics
 from convoy_agent.connection import Backoff
 from convoy_agent.files import fsync_directory
 
@@ -219,6 +220,7 @@ def _fetch(
                 if received > total:
                     raise _Corrupt("transfer sent more bytes than the blob has")
                 handle.write(chunk)
+                metrics.DOWNLOAD_BYTES.inc(len(chunk))
                 digest.update(chunk)
                 if progress:
                     progress(received, total)

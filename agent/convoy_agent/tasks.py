@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from google.protobuf import timestamp_pb2
 
-from convoy_agent import approvals, installed, locks
+from convoy_agent import approvals, installed, locks, metrics, spans
 from convoy_agent import config as configuration
 from convoy_agent.executors.base import ExecutorError, NoRuntimeError
 from convoy_agent.files import write_atomically
@@ -120,6 +120,20 @@ def target_version(package: agent_pb2.PackageFacts) -> str:
     return package.version
 
 
+def _download_facts(package: agent_pb2.PackageFacts) -> Dict[str, spans.Value]:
+    return {"convoy.package.name": package.name, "convoy.package.bytes": package.size}
+
+
+def _install_facts(assignment: agent_pb2.Assignment) -> Dict[str, spans.Value]:
+    known = agent_pb2.Action.DESCRIPTOR.values_by_number.get(assignment.action)
+    package = assignment.package
+    return {
+        "convoy.package.name": package.name,
+        "convoy.package.version": target_version(package),
+        "convoy.action": known.name[len("ACTION_") :].lower() if known else str(assignment.action),
+    }
+
+
 def deadline_of(assignment: agent_pb2.Assignment) -> Optional[float]:
     deadline = assignment.deadline
     if not deadline.seconds and not deadline.nanos:
@@ -152,6 +166,8 @@ class Task:
         self.deadline_at = deadline_of(assignment)  # type: Optional[float]
         # The running Download call, so that a cancel can abort it.
         self.call = None  # type: Any
+        # Its phases, timed when the scheduler traces the assignment (calls send `trace.metadata()`).
+        self.trace = spans.Recorder(assignment.traceparent)
         self.thread = None  # type: Optional[threading.Thread]
 
     def adopt(self, assignment: agent_pb2.Assignment) -> None:
@@ -583,7 +599,8 @@ class TaskRunner:
         path = ""
         if not removing:
             self._set_state(task, DOWNLOADING, 0)
-            path = self._download(task)
+            with task.trace.phase("download", _download_facts(package)):
+                path = self._download(task)
         if requires_approval(assignment):
             self._wait_for_approval(task)
         self._checkpoint(task)
@@ -607,10 +624,11 @@ class TaskRunner:
                 task.installing = True
             self._set_state(task, INSTALLING, 0)
             executor.pass_fds = (descriptor,)  # type: ignore
-            self._operate(task, executor, path, log)
-            result = self._verify(task, executor)
-            if not removing:
-                self._after_change(task, executor, log)
+            with task.trace.phase("install", _install_facts(assignment)):
+                self._operate(task, executor, path, log)
+                result = self._verify(task, executor)
+                if not removing:
+                    self._after_change(task, executor, log)
             return result
         finally:
             held.__exit__(None, None, None)
@@ -843,12 +861,16 @@ class TaskRunner:
             log_tail=list(task.tail),
             started_at=timestamp(task.started),
             finished_at=timestamp(time.time()),
+            spans=task.trace.records(),
         )
         recorded = self.journal.record_result(
             task.key[0], task.key[1], JOURNAL_STATES[state], result.SerializeToString()
         )
         # A result recorded earlier (by a concurrent recovery) stays the one reported.
         result = agent_pb2.TaskResult.FromString(recorded.result)
+        metrics.task_finished(
+            task.assignment.action, result.state, time.time() - task.started if send else None
+        )
         LOG.info(
             "task %s attempt %d: %s %s",
             task.key[0],

@@ -11,7 +11,7 @@ from sqlalchemy import or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 
-from services.auth import throttle
+from services.auth import metrics, throttle
 from services.auth.audit import DENIED, AuditEvent
 from services.auth.join_tokens import hash_join_token
 from services.auth.models import JoinToken, Node
@@ -152,6 +152,7 @@ class EnrollmentUseCases:
                         reason += f" ({unrecorded} refusals of the previous window were not recorded)"
                     await core.audit(session, AuditEvent("node.enroll", "node", DENIED, reason))
         if wait:
+            metrics.throttled(metrics.ENROLLMENT)
             raise ResourceExhausted(TOO_MANY_ENROLLMENTS, retry_after=wait)
 
     async def _refuse(self, key: str, event: AuditEvent) -> None:

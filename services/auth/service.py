@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, delete, select, update
 
-from services.auth import audit, throttle
+from services.auth import audit, metrics, throttle
 from services.auth.audit import DENIED, FAILURE, AuditEvent
 from services.auth.config import AuthSettings
 from services.auth.errors import BadCredentials, InvalidRefreshToken
@@ -156,6 +156,7 @@ class SessionUseCases:
         valid = await core.passwords.verify(user.password_hash if user else None, password)
         if user is None or not valid or user.disabled:
             await self._count_failure(keys, actor, _why_refused(user, valid))
+            metrics.login_refused(disabled=user is not None and valid)
             raise BadCredentials()
         return await self._open_session(user, password, actor)
 
@@ -166,6 +167,7 @@ class SessionUseCases:
                 event = AuditEvent("auth.login", actor, DENIED, "too many failed logins")
                 await self.core.audit(session, event, actor=actor)
         if wait:
+            metrics.throttled(metrics.LOGIN)
             raise ResourceExhausted("too many failed logins; try again later", retry_after=wait)
 
     async def _find_user(self, username: str) -> User | None:

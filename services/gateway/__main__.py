@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
@@ -13,14 +15,16 @@ from services.kit.logs import configure_logging
 from services.kit.settings import load_settings
 from services.kit.telemetry import configure_tracing
 
+_UNTRACED_PATHS = "/healthz$,/readyz$,/metrics$"
+_EXCLUDED_URLS_VARIABLES = ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS")
+
 
 def serve(settings: GatewaySettings) -> None:
     configure_logging("gateway", settings.log_level)
+    traced = configure_tracing("gateway")
     app = create_app(settings)
-    if configure_tracing("gateway"):
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        FastAPIInstrumentor.instrument_app(app)
+    if traced:
+        _trace_requests(app)
     host, _, port = settings.addr.rpartition(":")
     config = uvicorn.Config(
         app,
@@ -33,6 +37,18 @@ def serve(settings: GatewaySettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     uvicorn.Server(config).run()
+
+
+def _trace_requests(app: FastAPI) -> None:
+    """A server span per request. Probes and scrapes are left out unless the operator names the excluded
+    URLs (OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, OTEL_PYTHON_EXCLUDED_URLS), and so are the per-message spans
+    of a response: a download or an event stream would have thousands."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    named = any(name in os.environ for name in _EXCLUDED_URLS_VARIABLES)
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=None if named else _UNTRACED_PATHS, exclude_spans=["receive", "send"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.runtime import AuthClientSettings
@@ -14,3 +15,5 @@ class InventorySettings(AuthClientSettings):
     model_config = SettingsConfigDict(env_prefix="CONVOY_INVENTORY_", extra="ignore", frozen=True)
 
     listen: str = "127.0.0.1:50052"
+    # How often the servers gauge (/metrics) is read from the database.
+    stats_seconds: float = Field(15.0, gt=0)

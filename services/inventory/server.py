@@ -10,6 +10,7 @@ from services.inventory.reports import ReportUseCases
 from services.inventory.servers import ServerUseCases
 from services.inventory.service import Core
 from services.inventory.servicer import InventoryServicer
+from services.inventory.stats import refresh_server_stats
 from services.inventory.targets import TargetUseCases
 from services.kit.runtime import ServiceRuntime
 
@@ -19,6 +20,7 @@ __all__ = ["InventoryProcess", "build", "serve"]
 class InventoryProcess(ServiceRuntime):
     def __init__(self, settings: InventorySettings) -> None:
         super().__init__(settings)
+        self.settings: InventorySettings = settings
         self.core = Core(self.db, self.audit)
         servicer = InventoryServicer(
             ServerUseCases(self.core),
@@ -31,6 +33,11 @@ class InventoryProcess(ServiceRuntime):
             servicer,
             pb.DESCRIPTOR.services_by_name["InventoryService"],
         )
+
+    async def start(self) -> int:
+        """Serves, and keeps the servers gauge up to date for the life of the process."""
+        self.run_in_background(refresh_server_stats(self.db, self.settings.stats_seconds))
+        return await super().start()
 
 
 def build(settings: InventorySettings) -> InventoryProcess:

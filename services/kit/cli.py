@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from services.kit.migrations import migrate
 from services.kit.settings import ServiceSettings, load_settings
+from services.kit.telemetry import configure_tracing
 
 __all__ = ["run_service_command"]
 
@@ -34,6 +35,8 @@ def run_service_command(
     args = _parser(package, schema).parse_args(argv)
     settings = load_settings(settings_type)
     if args.command == "serve":
+        # Before serve() builds the process: its servers, channels and engine are traced from the start.
+        configure_tracing(settings.service_name)
         asyncio.run(serve(settings))
     else:
         migrate(settings.require_database_url(), package, schema)

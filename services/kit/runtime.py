@@ -18,7 +18,6 @@ from services.kit.grpc_server import GrpcServer, ListenPort, stop_signalled
 from services.kit.logs import configure_logging
 from services.kit.metrics import start_metrics_listener
 from services.kit.settings import ServiceSettings
-from services.kit.telemetry import configure_tracing
 from services.kit.tls import open_channel
 from services.kit.token_keys import TokenKeys
 
@@ -99,11 +98,10 @@ class ServiceRuntime:
         await self.close()
 
     async def serve(self) -> None:
-        """`python -m services.<name> serve`: logs, traces, metrics, then run until SIGTERM or SIGINT, and
-        stop()."""
+        """`python -m services.<name> serve` (traces were configured before the process was built): logs,
+        metrics, then run until SIGTERM or SIGINT, and stop()."""
         name = self.settings.service_name
         configure_logging(name, self.settings.log_level)
-        configure_tracing(name)
         start_metrics_listener(self.settings.metrics_listen)
         await self.start()
         await stop_signalled()

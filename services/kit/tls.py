@@ -10,8 +10,10 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from services.kit.client_metrics import client_metrics_interceptors
 from services.kit.pki import CertifiedKey, check_distinct_cas, load_certified_key
 from services.kit.settings import ServiceSettings, TlsFiles
+from services.kit.telemetry import client_interceptors
 
 __all__ = [
     "NodeCa",
@@ -74,9 +76,12 @@ def open_channel(target: str, files: TlsFiles | None, *, server_name: str = "") 
     options = list(MESSAGE_OPTIONS)
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
+    interceptors = [*client_interceptors(), *client_metrics_interceptors()]
     if files is None:
-        return grpc.aio.insecure_channel(target, options=options)
-    return grpc.aio.secure_channel(target, channel_credentials(files), options=options)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        target, channel_credentials(files), options=options, interceptors=interceptors
+    )
 
 
 def peer_certificate(context: grpc.aio.ServicerContext) -> x509.Certificate | None:

@@ -59,6 +59,8 @@ class SchedulerSettings(AuthClientSettings):
     reconcile_max_attempts: int = Field(5, ge=1, le=100)
     log_head_lines: int = Field(200, ge=0, le=100_000)
     log_tail_lines: int = Field(800, ge=1, le=100_000)
+    # How often the deployment, target and compliance gauges (/metrics) are read from the database.
+    stats_seconds: float = Field(15.0, gt=0)
 
     def node_ca_file(self) -> Path | None:
         """The node CA certificate that verifies agents' client certificates (kit's node_ca setting)."""

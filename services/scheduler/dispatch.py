@@ -32,6 +32,7 @@ from services.kit.errors import InvalidArgument, NotFound, PermissionDenied
 from services.kit.timestamps import from_timestamp, to_timestamp
 from services.scheduler.events import Changes
 from services.scheduler.logs import LogLimits, append_log, clean_text
+from services.scheduler.metrics import dispatched
 from services.scheduler.models import (
     AWAITING_APPROVAL,
     FAILED,
@@ -130,6 +131,8 @@ class AssignmentRow:
     deadline: datetime | None
     # The node must wait in AWAITING_APPROVAL after downloading until approved (false once approved).
     require_approval: bool = False
+    # Of the attempt's dispatch span ("" when not traced).
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class ResultOutcome:
     # What the node reports installed now; "" when the software is not installed.
     installed_version: str
     format: str
+    # Of the attempt's dispatch span: the parent of the phases the node timed ("" when not traced).
+    traceparent: str = ""
 
 
 def _node_uuid(node_id: str) -> uuid.UUID:
@@ -182,6 +187,7 @@ def _row(target: Target) -> AssignmentRow:
         deploy_profile=target.deploy_profile,
         deadline=target.deadline,
         require_approval=not target.approved,
+        traceparent=target.traceparent,
     )
 
 
@@ -204,6 +210,7 @@ def assignment_message(row: AssignmentRow) -> agent_pb.Assignment:
         ),
         deadline=to_timestamp(row.deadline),
         require_approval=row.require_approval,
+        traceparent=row.traceparent,
     )
     if row.deploy_profile:
         ParseDict(row.deploy_profile, message.deploy_profile, ignore_unknown_fields=True)
@@ -227,7 +234,7 @@ _FIRST_PUSH = text(
     " UPDATE scheduler.targets t SET pushed_at = :now, deadline = :deadline,"
     " lease_until = GREATEST(t.lease_until, :lease_until)"
     " FROM fresh WHERE t.deployment_id = fresh.deployment_id AND t.server_id = :node"
-    " AND t.attempt = fresh.attempt"
+    " AND t.attempt = fresh.attempt RETURNING t.assigned_at"
 )
 
 
@@ -275,20 +282,23 @@ async def work_for_node(
     """With `pushing` (the edge is about to send the work to the connected node), attempts that reach the
     node for the first time get their deadline from now: the time the node was away does not count."""
     node = _node_uuid(node_id)
+    waits: list[timedelta] = []
     async with db.transaction() as session:
         if pushing:
             now = now or _now()
             deadline = now + _timing.task_deadline
-            await (await session.connection()).execute(
+            first = await (await session.connection()).execute(
                 _FIRST_PUSH,
                 {"node": node, "now": now, "deadline": deadline, "lease_until": deadline + _timing.lease},
             )
+            waits = [now - assigned for (assigned,) in first if assigned is not None]
         statement = (
             select(Target)
             .where(col(Target.server_id) == node, col(Target.current), col(Target.state).in_(IN_FLIGHT))
             .order_by(col(Target.assigned_at), col(Target.deployment_id))
         )
         rows = list(await session.exec(statement))
+    dispatched(waits)
     return NodeWork(
         assignments=[_row(target) for target in rows],
         cancels=[(str(t.assignment_id), t.attempt) for t in rows if t.cancel_requested],
@@ -445,7 +455,7 @@ async def record_result(
             if deployment.state in (SUCCEEDED, FAILED):
                 await _refinish(session, deployment, changes)
         await changes.flush(session)
-        return ResultOutcome(True, target.current, target.name, installed, target.format)
+        return ResultOutcome(True, target.current, target.name, installed, target.format, target.traceparent)
 
 
 async def _refinish(session: AsyncSession, deployment: Deployment, changes: Changes) -> None:

@@ -33,7 +33,7 @@ from services.kit.pki import CertifiedKey, load_certified_key
 from services.kit.runtime import ServiceRuntime
 from services.kit.timestamps import to_timestamp
 from services.kit.tls import load_node_ca, peer_certificate, server_credentials
-from services.scheduler import dispatch
+from services.scheduler import dispatch, metrics
 from services.scheduler.config import SchedulerSettings
 from services.scheduler.enrollment import (
     FAMILY_BY_FORMAT,
@@ -54,6 +54,7 @@ from services.scheduler.sessions import (
     SessionRegistry,
     WatchBook,
 )
+from services.scheduler.traces import relay_agent_spans
 
 __all__ = ["AgentEdge", "AgentServicer", "EnrollServicer", "Streams"]
 
@@ -115,6 +116,7 @@ class Streams:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.sessions.release(session)
+            metrics.agent_gone(session)
             await self._forget(session)
 
     async def _forget(self, session: Session) -> None:
@@ -168,6 +170,7 @@ class Streams:
         await self.inventory.record_facts(node_id, hello.facts, peer_ip(peer))
         await self.inventory.set_status(node_id, inv_pb.SERVER_STATUS_ONLINE, now)
         await self._record_installed(node_id, hello.installed)
+        metrics.agent_connected(session, hello.facts.package_family)
         session.hello = True
         session.wake.set()
         self.watch.tell(session)
@@ -201,6 +204,8 @@ class Streams:
         keeps the result and sends it again after a reconnect. The result of an assignment the scheduler
         does not know is acknowledged too, so that the agent drops it."""
         outcome = await self._reported(session, result, dispatch.record_result)
+        if outcome is not None and outcome.recorded:
+            relay_agent_spans(outcome.traceparent, result.spans, session.node_id)
         if outcome is None:
             log.warning(
                 "dropping the result of assignment %s (attempt %d) of node %s: the scheduler has no such"
@@ -315,9 +320,10 @@ class EnrollServicer(agent_grpc.AgentServiceServicer):
         self._edge = edge
 
     async def Enroll(self, request: agent_pb.EnrollRequest, context: grpc.aio.ServicerContext) -> Any:
-        enrolled = await self._edge.enrollment.enroll(
-            request.token, request.csr_pem, request.facts, context.peer()
-        )
+        with metrics.enrollment_answered():
+            enrolled = await self._edge.enrollment.enroll(
+                request.token, request.csr_pem, request.facts, context.peer()
+            )
         return agent_pb.EnrollResponse(
             node_id=enrolled.node_id,
             certificate_pem=enrolled.certificate_pem,

@@ -23,7 +23,8 @@ from services.kit.db import AsyncSession
 from services.kit.hints import RECONCILE_CHANNEL
 from services.kit.timestamps import to_timestamp
 from services.scheduler.messages import deployment_to_proto, target_to_proto
-from services.scheduler.models import Deployment, Event, Target
+from services.scheduler.metrics import target_finished
+from services.scheduler.models import FINAL_TARGET_STATES, Deployment, Event, Target
 from services.scheduler.store import counts_of
 
 __all__ = [
@@ -58,6 +59,8 @@ class Changes:
     nodes: set[uuid.UUID] = field(default_factory=set)
     rollout: bool = False
     reconcile: set[str] = field(default_factory=set)
+    # States of the targets that became final, counted in the metrics when flushed.
+    finished: list[str] = field(default_factory=list)
 
     async def deployment(
         self, session: AsyncSession, row: Deployment, counts: Mapping[str, int] | None = None
@@ -71,6 +74,8 @@ class Changes:
     def target(self, row: Target) -> None:
         message = pb.DeploymentEvent(deployment_id=str(row.deployment_id), target=target_to_proto(row))
         self.events.append((row.deployment_id, message.SerializeToString()))
+        if row.state in FINAL_TARGET_STATES:
+            self.finished.append(row.state)
 
     def compliance(self, message: pb.NodeCompliance) -> None:
         """A node's compliance with a policy changed state: an event under the policy's id (a watcher of
@@ -117,7 +122,9 @@ class Changes:
                 last = max(last, *result.scalars())
             deployments = sorted({str(deployment_id) for deployment_id, _ in self.events})
             await notify(connection, EVENTS_CHANNEL, events_payload(last, deployments))
+        target_finished(self.finished)
         self.events.clear()
+        self.finished.clear()
         self.nodes.clear()
         self.rollout = False
         self.reconcile.clear()

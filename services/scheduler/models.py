@@ -172,6 +172,9 @@ class Deployment(SQLModel, table=True):
     request_id: str = Field(default="", max_length=128)
     # Urgent: targets go out even while their groups' maintenance windows are closed.
     override_window: bool = False
+    # W3C traceparent of the request that created the deployment ("" when not traced): each target's
+    # dispatch, which comes later from the rollout loop, continues that trace.
+    traceparent: str = Field(default="", max_length=128)
 
 
 class Target(SQLModel, table=True):
@@ -252,6 +255,9 @@ class Target(SQLModel, table=True):
     group_ids: list[str] | None = Field(
         default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
     )
+    # W3C traceparent of the attempt's dispatch span ("" when not traced): the assignment carries it to
+    # the node, and the node's timed phases are relayed as its children.
+    traceparent: str = Field(default="", max_length=128)
 
 
 class TargetLog(SQLModel, table=True):

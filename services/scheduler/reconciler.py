@@ -48,6 +48,7 @@ from services.scheduler.drift import (
 )
 from services.scheduler.events import Changes
 from services.scheduler.messages import compliance_to_proto, target_spec_to_proto
+from services.scheduler.metrics import ReconcilePass, corrected, reconcile_pass
 from services.scheduler.models import (
     CANCELLED,
     COMPLIANT,
@@ -169,6 +170,10 @@ class Reconciler:
     async def tick(self) -> int:
         """Checks every enabled policy once; how many deployments it created. A policy that cannot be
         checked now (an upstream away) is logged and left for the next pass."""
+        with reconcile_pass() as run:
+            return await self._tick(run)
+
+    async def _tick(self, run: ReconcilePass) -> int:
         async with self._lock:
             with service_call("scheduler", "reconcile"):
                 async with self.core.db.transaction() as session:
@@ -179,6 +184,7 @@ class Reconciler:
                     try:
                         created += await self.reconcile(policy_id)
                     except Exception:  # noqa: BLE001 - one policy must not stall the others
+                        run.failed = True
                         log.exception("policy %s could not be checked; retrying on the next pass", policy_id)
                 return created
 
@@ -455,6 +461,7 @@ class Reconciler:
         reason = f"policy {policy.name!r} ({policy.id}): {summary(plan)}"
         await self.core.audit.record("deployment.create", f"deployment:{deployment_id}", reason=reason[:1000])
         log.info("policy %s: deployment %s for %d drifted node(s)", policy.id, deployment_id, len(drifts))
+        corrected(correction.action, len(drifts))
         for row, _, _, _ in drifts:
             row.deployment_id, row.outcome_counted = deployment_id, False
             self._set(

@@ -44,6 +44,7 @@ from services.scheduler.models import (
 )
 from services.scheduler.notify import Listener
 from services.scheduler.store import counts_of, finish_deployment
+from services.scheduler.traces import dispatched
 from services.scheduler.windows import (
     NOTHING_WAITS,
     WAIT_PREFIX,
@@ -363,6 +364,7 @@ class RolloutLoop:
             target.deadline = changes.now + deadline
             target.lease_until = target.deadline + grace
             target.leased_by = self.owner
+            target.traceparent = dispatched(deployment, target)
             session.add(target)
             changes.target(target)
             changes.node(target.server_id)

@@ -15,6 +15,7 @@ from services.scheduler.config import SchedulerSettings
 from services.scheduler.control import ControlUseCases
 from services.scheduler.edge import AgentEdge
 from services.scheduler.events import EVENTS_CHANNEL, ROLLOUT_CHANNEL
+from services.scheduler.metrics import refresh_stats
 from services.scheduler.notify import Listener
 from services.scheduler.policies import PolicyUseCases
 from services.scheduler.queries import QueryUseCases
@@ -94,6 +95,7 @@ class SchedulerProcess(ServiceRuntime):
         self.run_in_background(self.listener.run())
         self.run_in_background(self.rollout.run())
         self.run_in_background(self.schedule_loop.run())
+        self.run_in_background(refresh_stats(self.db, self.settings.stats_seconds))
         if self.with_reconciler:
             self.run_in_background(self.reconciler.run())
         port = await super().start()

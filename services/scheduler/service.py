@@ -19,6 +19,7 @@ from services.kit.context import USER_ROLES, WRITE_ROLES, Principal, current_cal
 from services.kit.db import AsyncSession, Database
 from services.kit.errors import FailedPrecondition, InvalidArgument
 from services.kit.pagination import parse_uuid
+from services.kit.telemetry import current_traceparent
 from services.scheduler.events import Changes
 from services.scheduler.models import (
     ACTIONS,
@@ -232,6 +233,7 @@ class CreateUseCase:
             created_by=actor_name(principal),
             now=core.now(),
             request_id=current_call().request_id,
+            traceparent=current_traceparent(),
         )
         await self.add_references(deployment_id, plan)
         async with core.db.transaction() as session:
@@ -382,8 +384,9 @@ def new_deployment(
     origin: str = "manual",
     policy_id: uuid.UUID | None = None,
     schedule_id: uuid.UUID | None = None,
+    traceparent: str = "",
 ) -> Deployment:
-    """The deployment row of a plan (not added to any session)."""
+    """The deployment row of a plan (not added to any session); `traceparent`: the creating request's."""
     package = plan.package
     return Deployment(
         id=deployment_id,
@@ -412,6 +415,7 @@ def new_deployment(
         updated_at=now,
         batch_count=plan.batch_count,
         request_id=request_id[:128],
+        traceparent=traceparent[:128],
     )
 
 

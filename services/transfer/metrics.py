@@ -19,3 +19,6 @@ TRANSFER_BYTES = Counter(
 ACTIVE_STREAMS = Gauge(
     "convoy_transfer_active_streams", "Upload and download streams in progress", ["direction"]
 )
+for _direction in (UPLOAD, DOWNLOAD):
+    TRANSFER_BYTES.labels(_direction)
+    ACTIVE_STREAMS.labels(_direction)

@@ -20,7 +20,7 @@ def test_the_agent_needs_nothing_newer_than_python_3_6() -> None:
 
 
 def test_the_agent_imports_only_its_own_dependencies() -> None:
-    allowed = {"grpc", "google", "cryptography", "convoy_agent"}
+    allowed = {"grpc", "google", "cryptography", "prometheus_client", "convoy_agent"}
     stdlib = set(sys.stdlib_module_names)
     found: dict[str, str] = {}
     for path in (AGENT / "convoy_agent").rglob("*.py"):
@@ -38,13 +38,13 @@ def test_the_agent_imports_only_its_own_dependencies() -> None:
     assert found == {}
 
 
-def test_requirements_name_only_the_three_dependencies() -> None:
+def test_requirements_name_only_the_four_dependencies() -> None:
     lines = [line.split(";")[0].strip() for line in (AGENT / "requirements.txt").read_text().splitlines()]
     names = {
         line.split(">")[0].split("<")[0].split("=")[0] for line in lines if line and not line.startswith("#")
     }
 
-    assert names == {"grpcio", "protobuf", "cryptography"}
+    assert names == {"grpcio", "protobuf", "cryptography", "prometheus-client"}
 
 
 def test_the_agent_messages_and_the_services_messages_share_one_process() -> None:

@@ -198,6 +198,8 @@ class FakeTransfer(transfer_pb2_grpc.TransferServiceServicer):
         self.unhang = threading.Event()
         self.requests: list[tuple[str, int, str]] = []
         self.request_grants: list[str] = []
+        # The traceparent metadata of each call ("" when it had none).
+        self.traceparents: list[str] = []
 
     def add(self, data: bytes) -> tuple[str, str]:
         sha = hashlib.sha256(data).hexdigest()
@@ -209,6 +211,7 @@ class FakeTransfer(transfer_pb2_grpc.TransferServiceServicer):
     def Download(self, request, context):
         self.requests.append((request.sha256, request.offset, peer_node(context)))
         self.request_grants.append(request.grant)
+        self.traceparents.append(dict(context.invocation_metadata()).get("traceparent", ""))
         if request.grant not in self.grants.get(request.sha256, set()):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "no grant for this artifact")
         data = self.blobs[request.sha256]

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onvoy/agent/v1/agent.proto\x12\x0f\x63onvoy.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n\x05\x46\x61\x63ts\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x14\n\x0cip_addresses\x18\x02 \x03(\t\x12\r\n\x05os_id\x18\x03 \x01(\t\x12\x0f\n\x07id_like\x18\x04 \x03(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x13\n\x0bpretty_name\x18\x06 \x01(\t\x12\x36\n\x0epackage_family\x18\x07 \x01(\x0e\x32\x1e.convoy.agent.v1.PackageFamily\x12\x0c\n\x04\x61rch\x18\x08 \x01(\t\x12\x0e\n\x06kernel\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x15\n\ragent_version\x18\x0b \x01(\t\"[\n\x11InstalledSoftware\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\'\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x17.convoy.agent.v1.Format\"V\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12%\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x16.convoy.agent.v1.Facts\"\x9c\x01\n\x0e\x45nrollResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_address\x18\x05 \x01(\t\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\t\"W\n\rRenewResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12-\n\tnot_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x05Hello\x12%\n\x05\x66\x61\x63ts\x18\x01 \x01(\x0b\x32\x16.convoy.agent.v1.Facts\x12\x35\n\tinstalled\x18\x02 \x03(\x0b\x32\".convoy.agent.v1.InstalledSoftware\"8\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x0cTaskProgress\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.convoy.agent.v1.TaskState\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x11\n\tlog_lines\x18\x05 \x03(\t\"\xfe\x01\n\nTaskResult\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.convoy.agent.v1.TaskState\x12\x19\n\x11installed_version\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x10\n\x08log_tail\x18\x06 \x03(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0fInstalledReport\x12\x35\n\tinstalled\x18\x01 \x03(\x0b\x32\".convoy.agent.v1.InstalledSoftware\"\x1f\n\x05Watch\x12\x16\n\x0esoftware_names\x18\x01 \x03(\t\"\x8c\x02\n\x0c\x41gentMessage\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.convoy.agent.v1.HelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.convoy.agent.v1.HeartbeatH\x00\x12\x31\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.convoy.agent.v1.TaskProgressH\x00\x12-\n\x06result\x18\x04 \x01(\x0b\x32\x1b.convoy.agent.v1.TaskResultH\x00\x12\x35\n\tinstalled\x18\x05 \x01(\x0b\x32 .convoy.agent.v1.InstalledReportH\x00\x42\t\n\x07message\"u\n\x0bHealthCheck\x12\x30\n\x07\x63ommand\x18\x01 \x01(\x0b\x32\x1d.convoy.agent.v1.CommandProbeH\x00\x12\x12\n\x08http_url\x18\x02 \x01(\tH\x00\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x05\x42\x07\n\x05probe\"\x1c\n\x0c\x43ommandProbe\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\"\x81\x01\n\rDeployProfile\x12\x10\n\x08pre_hook\x18\x01 \x01(\t\x12\x11\n\tpost_hook\x18\x02 \x01(\t\x12\x32\n\x0chealth_check\x18\x03 \x01(\x0b\x32\x1c.convoy.agent.v1.HealthCheck\x12\x17\n\x0frestart_service\x18\x04 \x01(\t\"\xa6\x01\n\x0cPackageFacts\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07release\x18\x03 \x01(\t\x12\'\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x17.convoy.agent.v1.Format\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x0c\n\x04size\x18\x07 \x01(\x03\x12\x11\n\tsignature\x18\x08 \x01(\t\"\xd6\x02\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rdeployment_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.convoy.agent.v1.Action\x12.\n\x07package\x18\x05 \x01(\x0b\x32\x1d.convoy.agent.v1.PackageFacts\x12\x16\n\x0e\x64ownload_grant\x18\x06 \x01(\t\x12\x18\n\x10transfer_address\x18\x07 \x01(\t\x12\x36\n\x0e\x64\x65ploy_profile\x18\x08 \x01(\x0b\x32\x1e.convoy.agent.v1.DeployProfile\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10require_approval\x18\n \x01(\x08\"/\n\x06\x43\x61ncel\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"-\n\x03\x41\x63k\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"1\n\x07\x41pprove\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"=\n\nDisconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x1f\n\x17reconnect_after_seconds\x18\x02 \x01(\x05\"\xa6\x02\n\rServerMessage\x12\x31\n\nassignment\x18\x01 \x01(\x0b\x32\x1b.convoy.agent.v1.AssignmentH\x00\x12)\n\x06\x63\x61ncel\x18\x02 \x01(\x0b\x32\x17.convoy.agent.v1.CancelH\x00\x12#\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x14.convoy.agent.v1.AckH\x00\x12\x31\n\ndisconnect\x18\x04 \x01(\x0b\x32\x1b.convoy.agent.v1.DisconnectH\x00\x12+\n\x07\x61pprove\x18\x05 \x01(\x0b\x32\x18.convoy.agent.v1.ApproveH\x00\x12\'\n\x05watch\x18\x06 \x01(\x0b\x32\x16.convoy.agent.v1.WatchH\x00\x42\t\n\x07message*_\n\rPackageFamily\x12\x1e\n\x1aPACKAGE_FAMILY_UNSPECIFIED\x10\x00\x12\x16\n\x12PACKAGE_FAMILY_DEB\x10\x01\x12\x16\n\x12PACKAGE_FAMILY_RPM\x10\x02*f\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x0e\n\nFORMAT_DEB\x10\x01\x12\x0e\n\nFORMAT_RPM\x10\x02\x12\x0e\n\nFORMAT_TAR\x10\x03\x12\x14\n\x10\x46ORMAT_CONTAINER\x10\x04*r\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43TION_INSTALL\x10\x01\x12\x11\n\rACTION_UPDATE\x10\x02\x12\x14\n\x10\x41\x43TION_UNINSTALL\x10\x03\x12\x13\n\x0f\x41\x43TION_ROLLBACK\x10\x04*\x9c\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x1a\n\x16TASK_STATE_DOWNLOADING\x10\x03\x12\x19\n\x15TASK_STATE_INSTALLING\x10\x04\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x05\x12\x18\n\x14TASK_STATE_UNCHANGED\x10\x06\x12\x15\n\x11TASK_STATE_FAILED\x10\x07\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x08\x12\x18\n\x14TASK_STATE_CANCELLED\x10\t\x12 \n\x1cTASK_STATE_AWAITING_APPROVAL\x10\n\"\x04\x08\x01\x10\x01\x32\xef\x01\n\x0c\x41gentService\x12I\n\x06\x45nroll\x12\x1e.convoy.agent.v1.EnrollRequest\x1a\x1f.convoy.agent.v1.EnrollResponse\x12\x46\n\x05Renew\x12\x1d.convoy.agent.v1.RenewRequest\x1a\x1e.convoy.agent.v1.RenewResponse\x12L\n\x07\x43onnect\x12\x1d.convoy.agent.v1.AgentMessage\x1a\x1e.convoy.agent.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onvoy/agent/v1/agent.proto\x12\x0f\x63onvoy.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n\x05\x46\x61\x63ts\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x14\n\x0cip_addresses\x18\x02 \x03(\t\x12\r\n\x05os_id\x18\x03 \x01(\t\x12\x0f\n\x07id_like\x18\x04 \x03(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x13\n\x0bpretty_name\x18\x06 \x01(\t\x12\x36\n\x0epackage_family\x18\x07 \x01(\x0e\x32\x1e.convoy.agent.v1.PackageFamily\x12\x0c\n\x04\x61rch\x18\x08 \x01(\t\x12\x0e\n\x06kernel\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x15\n\ragent_version\x18\x0b \x01(\t\"[\n\x11InstalledSoftware\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\'\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x17.convoy.agent.v1.Format\"V\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\x12%\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x16.convoy.agent.v1.Facts\"\x9c\x01\n\x0e\x45nrollResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12-\n\tnot_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_address\x18\x05 \x01(\t\"\x1f\n\x0cRenewRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\t\"W\n\rRenewResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\t\x12-\n\tnot_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x05Hello\x12%\n\x05\x66\x61\x63ts\x18\x01 \x01(\x0b\x32\x16.convoy.agent.v1.Facts\x12\x35\n\tinstalled\x18\x02 \x03(\x0b\x32\".convoy.agent.v1.InstalledSoftware\"8\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x0cTaskProgress\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.convoy.agent.v1.TaskState\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x11\n\tlog_lines\x18\x05 \x03(\t\"\xa8\x02\n\nTaskResult\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.convoy.agent.v1.TaskState\x12\x19\n\x11installed_version\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x10\n\x08log_tail\x18\x06 \x03(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x05spans\x18\t \x03(\x0b\x32\x19.convoy.agent.v1.TaskSpan\"\xb6\x01\n\x08TaskSpan\x12\x0f\n\x07span_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14start_time_unix_nano\x18\x03 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x04 \x01(\x06\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x08\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x32\n\nattributes\x18\x07 \x03(\x0b\x32\x1e.convoy.agent.v1.SpanAttribute\"R\n\rSpanAttribute\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x42\x07\n\x05value\"H\n\x0fInstalledReport\x12\x35\n\tinstalled\x18\x01 \x03(\x0b\x32\".convoy.agent.v1.InstalledSoftware\"\x1f\n\x05Watch\x12\x16\n\x0esoftware_names\x18\x01 \x03(\t\"\x8c\x02\n\x0c\x41gentMessage\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.convoy.agent.v1.HelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.convoy.agent.v1.HeartbeatH\x00\x12\x31\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.convoy.agent.v1.TaskProgressH\x00\x12-\n\x06result\x18\x04 \x01(\x0b\x32\x1b.convoy.agent.v1.TaskResultH\x00\x12\x35\n\tinstalled\x18\x05 \x01(\x0b\x32 .convoy.agent.v1.InstalledReportH\x00\x42\t\n\x07message\"u\n\x0bHealthCheck\x12\x30\n\x07\x63ommand\x18\x01 \x01(\x0b\x32\x1d.convoy.agent.v1.CommandProbeH\x00\x12\x12\n\x08http_url\x18\x02 \x01(\tH\x00\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x05\x42\x07\n\x05probe\"\x1c\n\x0c\x43ommandProbe\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\"\x81\x01\n\rDeployProfile\x12\x10\n\x08pre_hook\x18\x01 \x01(\t\x12\x11\n\tpost_hook\x18\x02 \x01(\t\x12\x32\n\x0chealth_check\x18\x03 \x01(\x0b\x32\x1c.convoy.agent.v1.HealthCheck\x12\x17\n\x0frestart_service\x18\x04 \x01(\t\"\xa6\x01\n\x0cPackageFacts\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07release\x18\x03 \x01(\t\x12\'\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x17.convoy.agent.v1.Format\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x0c\n\x04size\x18\x07 \x01(\x03\x12\x11\n\tsignature\x18\x08 \x01(\t\"\xeb\x02\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rdeployment_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.convoy.agent.v1.Action\x12.\n\x07package\x18\x05 \x01(\x0b\x32\x1d.convoy.agent.v1.PackageFacts\x12\x16\n\x0e\x64ownload_grant\x18\x06 \x01(\t\x12\x18\n\x10transfer_address\x18\x07 \x01(\t\x12\x36\n\x0e\x64\x65ploy_profile\x18\x08 \x01(\x0b\x32\x1e.convoy.agent.v1.DeployProfile\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10require_approval\x18\n \x01(\x08\x12\x13\n\x0btraceparent\x18\x0b \x01(\t\"/\n\x06\x43\x61ncel\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"-\n\x03\x41\x63k\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"1\n\x07\x41pprove\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"=\n\nDisconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x1f\n\x17reconnect_after_seconds\x18\x02 \x01(\x05\"\xa6\x02\n\rServerMessage\x12\x31\n\nassignment\x18\x01 \x01(\x0b\x32\x1b.convoy.agent.v1.AssignmentH\x00\x12)\n\x06\x63\x61ncel\x18\x02 \x01(\x0b\x32\x17.convoy.agent.v1.CancelH\x00\x12#\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x14.convoy.agent.v1.AckH\x00\x12\x31\n\ndisconnect\x18\x04 \x01(\x0b\x32\x1b.convoy.agent.v1.DisconnectH\x00\x12+\n\x07\x61pprove\x18\x05 \x01(\x0b\x32\x18.convoy.agent.v1.ApproveH\x00\x12\'\n\x05watch\x18\x06 \x01(\x0b\x32\x16.convoy.agent.v1.WatchH\x00\x42\t\n\x07message*_\n\rPackageFamily\x12\x1e\n\x1aPACKAGE_FAMILY_UNSPECIFIED\x10\x00\x12\x16\n\x12PACKAGE_FAMILY_DEB\x10\x01\x12\x16\n\x12PACKAGE_FAMILY_RPM\x10\x02*f\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x0e\n\nFORMAT_DEB\x10\x01\x12\x0e\n\nFORMAT_RPM\x10\x02\x12\x0e\n\nFORMAT_TAR\x10\x03\x12\x14\n\x10\x46ORMAT_CONTAINER\x10\x04*r\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43TION_INSTALL\x10\x01\x12\x11\n\rACTION_UPDATE\x10\x02\x12\x14\n\x10\x41\x43TION_UNINSTALL\x10\x03\x12\x13\n\x0f\x41\x43TION_ROLLBACK\x10\x04*\x9c\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x1a\n\x16TASK_STATE_DOWNLOADING\x10\x03\x12\x19\n\x15TASK_STATE_INSTALLING\x10\x04\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x05\x12\x18\n\x14TASK_STATE_UNCHANGED\x10\x06\x12\x15\n\x11TASK_STATE_FAILED\x10\x07\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x08\x12\x18\n\x14TASK_STATE_CANCELLED\x10\t\x12 \n\x1cTASK_STATE_AWAITING_APPROVAL\x10\n\"\x04\x08\x01\x10\x01\x32\xef\x01\n\x0c\x41gentService\x12I\n\x06\x45nroll\x12\x1e.convoy.agent.v1.EnrollRequest\x1a\x1f.convoy.agent.v1.EnrollResponse\x12\x46\n\x05Renew\x12\x1d.convoy.agent.v1.RenewRequest\x1a\x1e.convoy.agent.v1.RenewResponse\x12L\n\x07\x43onnect\x12\x1d.convoy.agent.v1.AgentMessage\x1a\x1e.convoy.agent.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convoy.agent.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PACKAGEFAMILY']._serialized_start=3033
-  _globals['_PACKAGEFAMILY']._serialized_end=3128
-  _globals['_FORMAT']._serialized_start=3130
-  _globals['_FORMAT']._serialized_end=3232
-  _globals['_ACTION']._serialized_start=3234
-  _globals['_ACTION']._serialized_end=3348
-  _globals['_TASKSTATE']._serialized_start=3351
-  _globals['_TASKSTATE']._serialized_end=3635
+  _globals['_PACKAGEFAMILY']._serialized_start=3365
+  _globals['_PACKAGEFAMILY']._serialized_end=3460
+  _globals['_FORMAT']._serialized_start=3462
+  _globals['_FORMAT']._serialized_end=3564
+  _globals['_ACTION']._serialized_start=3566
+  _globals['_ACTION']._serialized_end=3680
+  _globals['_TASKSTATE']._serialized_start=3683
+  _globals['_TASKSTATE']._serialized_end=3967
   _globals['_FACTS']._serialized_start=82
   _globals['_FACTS']._serialized_end=335
   _globals['_INSTALLEDSOFTWARE']._serialized_start=337
@@ -59,33 +59,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKPROGRESS']._serialized_start=961
   _globals['_TASKPROGRESS']._serialized_end=1094
   _globals['_TASKRESULT']._serialized_start=1097
-  _globals['_TASKRESULT']._serialized_end=1351
-  _globals['_INSTALLEDREPORT']._serialized_start=1353
-  _globals['_INSTALLEDREPORT']._serialized_end=1425
-  _globals['_WATCH']._serialized_start=1427
-  _globals['_WATCH']._serialized_end=1458
-  _globals['_AGENTMESSAGE']._serialized_start=1461
-  _globals['_AGENTMESSAGE']._serialized_end=1729
-  _globals['_HEALTHCHECK']._serialized_start=1731
-  _globals['_HEALTHCHECK']._serialized_end=1848
-  _globals['_COMMANDPROBE']._serialized_start=1850
-  _globals['_COMMANDPROBE']._serialized_end=1878
-  _globals['_DEPLOYPROFILE']._serialized_start=1881
-  _globals['_DEPLOYPROFILE']._serialized_end=2010
-  _globals['_PACKAGEFACTS']._serialized_start=2013
-  _globals['_PACKAGEFACTS']._serialized_end=2179
-  _globals['_ASSIGNMENT']._serialized_start=2182
-  _globals['_ASSIGNMENT']._serialized_end=2524
-  _globals['_CANCEL']._serialized_start=2526
-  _globals['_CANCEL']._serialized_end=2573
-  _globals['_ACK']._serialized_start=2575
-  _globals['_ACK']._serialized_end=2620
-  _globals['_APPROVE']._serialized_start=2622
-  _globals['_APPROVE']._serialized_end=2671
-  _globals['_DISCONNECT']._serialized_start=2673
-  _globals['_DISCONNECT']._serialized_end=2734
-  _globals['_SERVERMESSAGE']._serialized_start=2737
-  _globals['_SERVERMESSAGE']._serialized_end=3031
-  _globals['_AGENTSERVICE']._serialized_start=3638
-  _globals['_AGENTSERVICE']._serialized_end=3877
+  _globals['_TASKRESULT']._serialized_end=1393
+  _globals['_TASKSPAN']._serialized_start=1396
+  _globals['_TASKSPAN']._serialized_end=1578
+  _globals['_SPANATTRIBUTE']._serialized_start=1580
+  _globals['_SPANATTRIBUTE']._serialized_end=1662
+  _globals['_INSTALLEDREPORT']._serialized_start=1664
+  _globals['_INSTALLEDREPORT']._serialized_end=1736
+  _globals['_WATCH']._serialized_start=1738
+  _globals['_WATCH']._serialized_end=1769
+  _globals['_AGENTMESSAGE']._serialized_start=1772
+  _globals['_AGENTMESSAGE']._serialized_end=2040
+  _globals['_HEALTHCHECK']._serialized_start=2042
+  _globals['_HEALTHCHECK']._serialized_end=2159
+  _globals['_COMMANDPROBE']._serialized_start=2161
+  _globals['_COMMANDPROBE']._serialized_end=2189
+  _globals['_DEPLOYPROFILE']._serialized_start=2192
+  _globals['_DEPLOYPROFILE']._serialized_end=2321
+  _globals['_PACKAGEFACTS']._serialized_start=2324
+  _globals['_PACKAGEFACTS']._serialized_end=2490
+  _globals['_ASSIGNMENT']._serialized_start=2493
+  _globals['_ASSIGNMENT']._serialized_end=2856
+  _globals['_CANCEL']._serialized_start=2858
+  _globals['_CANCEL']._serialized_end=2905
+  _globals['_ACK']._serialized_start=2907
+  _globals['_ACK']._serialized_end=2952
+  _globals['_APPROVE']._serialized_start=2954
+  _globals['_APPROVE']._serialized_end=3003
+  _globals['_DISCONNECT']._serialized_start=3005
+  _globals['_DISCONNECT']._serialized_end=3066
+  _globals['_SERVERMESSAGE']._serialized_start=3069
+  _globals['_SERVERMESSAGE']._serialized_end=3363
+  _globals['_AGENTSERVICE']._serialized_start=3970
+  _globals['_AGENTSERVICE']._serialized_end=4209
 # @@protoc_insertion_point(module_scope)

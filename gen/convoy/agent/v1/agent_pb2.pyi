@@ -171,7 +171,7 @@ class TaskProgress(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., percent: _Optional[int] = ..., log_lines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("assignment_id", "attempt", "state", "installed_version", "message", "log_tail", "started_at", "finished_at")
+    __slots__ = ("assignment_id", "attempt", "state", "installed_version", "message", "log_tail", "started_at", "finished_at", "spans")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +180,7 @@ class TaskResult(_message.Message):
     LOG_TAIL_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     attempt: int
     state: TaskState
@@ -188,7 +189,36 @@ class TaskResult(_message.Message):
     log_tail: _containers.RepeatedScalarFieldContainer[str]
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
-    def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., installed_version: _Optional[str] = ..., message: _Optional[str] = ..., log_tail: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    spans: _containers.RepeatedCompositeFieldContainer[TaskSpan]
+    def __init__(self, assignment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., installed_version: _Optional[str] = ..., message: _Optional[str] = ..., log_tail: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spans: _Optional[_Iterable[_Union[TaskSpan, _Mapping]]] = ...) -> None: ...
+
+class TaskSpan(_message.Message):
+    __slots__ = ("span_id", "name", "start_time_unix_nano", "end_time_unix_nano", "failed", "error", "attributes")
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    span_id: str
+    name: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    failed: bool
+    error: str
+    attributes: _containers.RepeatedCompositeFieldContainer[SpanAttribute]
+    def __init__(self, span_id: _Optional[str] = ..., name: _Optional[str] = ..., start_time_unix_nano: _Optional[int] = ..., end_time_unix_nano: _Optional[int] = ..., failed: _Optional[bool] = ..., error: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[SpanAttribute, _Mapping]]] = ...) -> None: ...
+
+class SpanAttribute(_message.Message):
+    __slots__ = ("key", "string_value", "int_value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    string_value: str
+    int_value: int
+    def __init__(self, key: _Optional[str] = ..., string_value: _Optional[str] = ..., int_value: _Optional[int] = ...) -> None: ...
 
 class InstalledReport(_message.Message):
     __slots__ = ("installed",)
@@ -265,7 +295,7 @@ class PackageFacts(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., format: _Optional[_Union[Format, str]] = ..., arch: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "deployment_id", "attempt", "action", "package", "download_grant", "transfer_address", "deploy_profile", "deadline", "require_approval")
+    __slots__ = ("assignment_id", "deployment_id", "attempt", "action", "package", "download_grant", "transfer_address", "deploy_profile", "deadline", "require_approval", "traceparent")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +306,7 @@ class Assignment(_message.Message):
     DEPLOY_PROFILE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     deployment_id: str
     attempt: int
@@ -286,7 +317,8 @@ class Assignment(_message.Message):
     deploy_profile: DeployProfile
     deadline: _timestamp_pb2.Timestamp
     require_approval: bool
-    def __init__(self, assignment_id: _Optional[str] = ..., deployment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., package: _Optional[_Union[PackageFacts, _Mapping]] = ..., download_grant: _Optional[str] = ..., transfer_address: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., require_approval: _Optional[bool] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, assignment_id: _Optional[str] = ..., deployment_id: _Optional[str] = ..., attempt: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., package: _Optional[_Union[PackageFacts, _Mapping]] = ..., download_grant: _Optional[str] = ..., transfer_address: _Optional[str] = ..., deploy_profile: _Optional[_Union[DeployProfile, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., require_approval: _Optional[bool] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class Cancel(_message.Message):
     __slots__ = ("assignment_id", "reason")
