@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.interceptors import BearerVerifier, CallInterceptor
 from services.kit.settings import ServiceSettings
+from services.kit.telemetry import server_interceptors
 from services.kit.tls import SERVER_OPTIONS, NodeCa, server_credentials
 
 __all__ = ["GrpcServer", "ListenPort", "stop_signalled"]
@@ -56,7 +57,9 @@ class GrpcServer:
         self._probe_task: asyncio.Task[None] | None = None
         self.health = health.aio.HealthServicer()
         self._interceptor = CallInterceptor(verifier)
-        self.server = grpc.aio.server(interceptors=[self._interceptor], options=list(SERVER_OPTIONS))
+        # Tracing first: our interceptor's log lines then carry the call's trace id.
+        interceptors = [*server_interceptors(), self._interceptor]
+        self.server = grpc.aio.server(interceptors=interceptors, options=list(SERVER_OPTIONS))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         # Health answers for every name served; for ours (_services) it follows the probe.
         self._names: list[str] = [health.SERVICE_NAME]
@@ -65,6 +68,9 @@ class GrpcServer:
         self._services: list[str] = []
         self._node_ca: NodeCa | None = None
         self.port = 0
+        # The plaintext health-only port (settings.health_listen) of the process's own server.
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port = 0
 
     def add(
         self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: ServiceDescriptor
@@ -89,22 +95,15 @@ class GrpcServer:
         Each port has its own credentials, e.g. one that accepts only node certificates. None serves
         plaintext, for dev stacks without a PKI only.
         """
-        try:
-            if credentials is None:
-                log.warning("no TLS credentials for %s: serving plaintext (dev mode only)", address)
-                port = self.server.add_insecure_port(address)
-            else:
-                port = self.server.add_secure_port(address, credentials)
-        except RuntimeError as exc:
-            raise OSError(f"cannot listen on {address}: {exc}") from exc
-        if not port:
-            raise OSError(f"cannot listen on {address}")
-        return port
+        if credentials is None:
+            log.warning("no TLS credentials for %s: serving plaintext (dev mode only)", address)
+        return _bind_port(self.server, address, credentials)
 
     async def start(self) -> int:
         if reflection.SERVICE_NAME in self._names:
             reflection.enable_server_reflection([*self._names, *self._services], self.server)
         self.port = self._bind()
+        self.health_port = self._bind_health()
         await self.server.start()
         # With dependencies to check, SERVING waits for the first good probe (moments after start).
         initial = (
@@ -112,8 +111,15 @@ class GrpcServer:
             if self._probe is None
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in [*self._names, *self._services]:
+        # The health and reflection services answer at once (a liveness check asks for the former); the
+        # process as a whole ("") and its own services follow the probe.
+        for name in self._names:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for name in ["", *self._services]:
             await self.health.set(name, initial)
+        if self._health_server is not None:
+            await self._health_server.start()
+            log.info("serving health checks in plaintext on port %d", self.health_port)
         if self._probe is not None:
             self._probe_task = asyncio.create_task(self._watch_dependencies(self._probe))
         log.info("serving %s on port %d", ", ".join(self._services), self.port)
@@ -160,6 +166,19 @@ class GrpcServer:
             roots = files.ca.read_bytes().rstrip(b"\n") + b"\n" + self._node_ca.pem
         return self.add_port(address, server_credentials(files, client_roots=roots))
 
+    def _bind_health(self) -> int:
+        """Health only, in plaintext: probes that cannot do mutual TLS (the kubelet's) reach nothing else. A
+        server on a ListenPort has none: one health port per process is enough."""
+        address = self.settings.health_listen
+        if not address or self._listen is not None:
+            return 0
+        server = grpc.aio.server()
+        # The same servicer: a drain or a failing dependency shows here too.
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        port = _bind_port(server, address, None)
+        self._health_server = server
+        return port
+
     async def stop(self) -> None:
         """NOT_SERVING first so balancers stop routing, then let in-flight calls finish."""
         if self._probe_task is not None:
@@ -167,6 +186,8 @@ class GrpcServer:
         await self.health.enter_graceful_shutdown()
         await asyncio.sleep(self.settings.drain_seconds)
         await self.server.stop(self.settings.shutdown_grace_seconds)
+        if self._health_server is not None:
+            await self._health_server.stop(None)
 
     async def run_until_signalled(self, on_stopped: Callable[[], Awaitable[None]] | None = None) -> None:
         await stop_signalled()
@@ -175,6 +196,19 @@ class GrpcServer:
         if on_stopped is not None:
             await on_stopped()
         log.info("stopped")
+
+
+def _bind_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {address}: {exc}") from exc
+    if not port:
+        raise OSError(f"cannot listen on {address}")
+    return port
 
 
 async def stop_signalled() -> None:

@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="CONVOY_LOG_LEVEL")
     listen: str = "127.0.0.1:0"
     metrics_listen: str = ""
+    # Plaintext port serving only the gRPC health service ("" disables it): the kubelet's native gRPC
+    # probe and container health checks cannot present our mutual-TLS client certificates.
+    health_listen: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None
