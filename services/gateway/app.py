@@ -21,6 +21,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.console import serve_console
 from services.gateway.errors import ApiError, error_response, http_status
 from services.gateway.routes import (
+    agent_install,
     audit,
     auth,
     deployments,
@@ -72,6 +73,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         schedules,
         events,
         join_tokens,
+        agent_install,
         health,
     )
     for router in (module.router for module in routers):
@@ -80,6 +82,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     _add_error_handlers(app)
     app.middleware("http")(_observe)
     app.state.event_streams = StreamSlots(settings.events_max_streams_per_user)
+    app.state.settings = settings
     return app
 
 

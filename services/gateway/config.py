@@ -13,6 +13,8 @@ __all__ = ["GatewaySettings"]
 
 # The console's build in a source checkout (`npm run build` in frontend/).
 _CONSOLE_BUILD = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+# The agent's packages in a source checkout (`make agent-packages`).
+_AGENT_PACKAGES = Path(__file__).resolve().parents[2] / "dist" / "agent"
 
 
 class GatewaySettings(ServiceSettings):
@@ -45,6 +47,12 @@ class GatewaySettings(ServiceSettings):
     https_key: Path | None = None
     # The built web console served at `/` (CONVOY_GATEWAY_CONSOLE_DIR); nothing is served when it is absent.
     console_dir: Path | None = _CONSOLE_BUILD
+    # The agent packages the install command downloads (CONVOY_GATEWAY_AGENT_PACKAGES_DIR).
+    agent_packages_dir: Path | None = _AGENT_PACKAGES
+    # The gateway's URL as nodes reach it, for the install command; empty: the URL a request came in on.
+    public_url: str = Field(
+        "", max_length=2000, pattern=r"^(https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._~/-]*)?)?$"
+    )
     upstream_timeout_seconds: float = Field(10.0, gt=0)
     readiness_timeout_seconds: float = Field(2.0, gt=0)
 

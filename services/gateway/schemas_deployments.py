@@ -290,12 +290,14 @@ class JoinTokenPublic(BaseModel):
 
 
 class JoinTokenCreated(BaseModel):
-    """`token` is shown only here, once; `command` is what to run on the node."""
+    """`token` is shown only here, once; `command` is what to run on a node where the agent is installed,
+    `install_command` what installs the agent from this gateway's packages and enrolls it in one go."""
 
     join_token: JoinTokenPublic
     token: str
     ca_fingerprint: str
     command: str
+    install_command: str
 
 
 class JoinTokenPage(BaseModel):

@@ -24,12 +24,15 @@ export interface JoinToken {
   created_at: string | null
 }
 
-/** `token` and `command` are shown only in this reply, never again. */
+/** `token` and the commands are shown only in this reply, never again. */
 export interface JoinTokenCreated {
   join_token: JoinToken
   token: string
   ca_fingerprint: string
+  /** Enrolls a node where the agent is installed. */
   command: string
+  /** Installs the agent from the gateway's packages, then enrolls the node: curl … | sudo sh -s -- … */
+  install_command: string
 }
 
 export interface JoinTokenPage {

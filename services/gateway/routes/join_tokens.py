@@ -6,9 +6,10 @@ from __future__ import annotations
 import shlex
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
+from services.gateway.routes.agent_install import curl_tls_options, gateway_url, install_command
 from services.gateway.schemas_deployments import (
     JoinTokenCreate,
     JoinTokenCreated,
@@ -48,7 +49,7 @@ def enroll_command(address: str, token: str, fingerprint: str) -> str:
     summary="Create a join token; the token and the command to run on the node are shown only now",
 )
 async def create_join_token(
-    body: JoinTokenCreate, authed: CanCreate, upstreams: UpstreamsDep
+    body: JoinTokenCreate, authed: CanCreate, upstreams: UpstreamsDep, http_request: Request
 ) -> JoinTokenCreated:
     request = auth_pb.CreateJoinTokenRequest(
         server_id=body.server_id,
@@ -60,11 +61,14 @@ async def create_join_token(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout
     )
     address = upstreams.settings.agent_enroll_address
+    url = gateway_url(http_request, upstreams.settings)
+    tls = curl_tls_options(url, upstreams.settings)
     return JoinTokenCreated(
         join_token=join_token_out(reply.join_token),
         token=reply.token,
         ca_fingerprint=reply.ca_fingerprint,
         command=enroll_command(address, reply.token, reply.ca_fingerprint),
+        install_command=install_command(url, tls, address, reply.token, reply.ca_fingerprint),
     )
 
 
