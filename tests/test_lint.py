@@ -14,7 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", *command, "services", "devstack", "tests", "tools", "bench", "agent"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            *command,
+            "services",
+            "devstack",
+            "tests",
+            "tools",
+            "bench",
+            "agent",
+            "convoyctl",
+            "packaging",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for `make up` / `make test`: system packages (Debian/Ubuntu), .venv, pinned deps.
 # Quick and silent when there is nothing to do. `--test` also installs what only the tests use (the browser
-# the console's tests drive, and a CJK font so Chinese renders in their screenshots).
+# the console's tests drive, a CJK font so Chinese renders in their screenshots, and Prometheus).
 set -euo pipefail
 
 for_tests=0
@@ -49,6 +49,10 @@ check_system() {
     if [ "$for_tests" = 1 ]; then
         [ -x /usr/bin/chromium ] || missing+=(chromium)
         [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+        # The agent package's tests verify its unit with systemd-analyze.
+        command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+        # The observability tests run a real Prometheus on the stack and promtool on the alert rules.
+        { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
     fi
 }
 
@@ -95,6 +99,19 @@ install_missing() {
     missing=()
 }
 
+# The deploy tests render the Kubernetes overlays with kubectl's kustomize. Most distributions ship kubectl
+# only from the Kubernetes package repository: when apt cannot install it, say so and go on (those tests
+# then fail, naming it).
+install_kubectl() {
+    [ "$for_tests" = 1 ] && ! command -v kubectl >/dev/null 2>&1 || return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing kubectl"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q && apt-get install -y -q --no-install-recommends kubectl && return 0
+    fi
+    say "kubectl is missing and could not be installed: see https://kubernetes.io/docs/tasks/tools/"
+}
+
 install_requirements() {
     "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
         say "$venv was made with $("$venv/bin/python" -V 2>&1); Convoy needs >= 3.11. Run 'make clean' and again."
@@ -118,14 +135,21 @@ write_pth() {
     fi
 }
 
+# The commands pyproject.toml declares (.venv/bin/convoyctl), running the code of this checkout.
+write_scripts() {
+    "$venv/bin/python" tools/console_scripts.py "$venv/bin"
+}
+
 check_system
 if command -v "$python" >/dev/null 2>&1; then
     check_python_version # before installing anything for a Python that will not do
     try_create_venv
 fi
 install_missing
+install_kubectl
 check_python_version
 check_node_version
 [ -x "$venv/bin/python" ] || { say "creating $venv"; "$python" -m venv "$venv"; }
 install_requirements
 write_pth
+write_scripts

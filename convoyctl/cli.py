@@ -1,0 +1,105 @@
+"""The command line: global options, the commands, and each failure turned into its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+from convoyctl import __version__
+from convoyctl.commands import catalog, deployments, inventory, session
+from convoyctl.context import Context
+from convoyctl.errors import EXIT_INTERRUPTED, EXIT_OK, CliError, Interrupted
+from convoyctl.output import FORMATS
+
+__all__ = ["build_parser", "run"]
+
+EPILOG = """\
+exit codes: 0 done (a watched deployment succeeded); 1 the deployment failed or was cancelled, or paused
+with failed nodes; 2 usage error (also the server's 400); 3 not logged in, session over, wrong password or
+not allowed; 4 not found; 5 conflict or another refusal; 6 server unavailable or unreachable; 130 Ctrl-C.
+
+environment: CONVOY_SERVER (the server's URL), CONVOY_CA_FILE (its CA), XDG_CONFIG_HOME (where
+convoy/credentials.json is kept).
+"""
+
+
+def _output_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=FORMATS,
+        default=default if default is not None else argparse.SUPPRESS,
+        help="table for people (default), json for scripts: the API's objects, nothing else on stdout",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convoyctl",
+        description="Deploy software to Convoy's servers and follow it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"convoyctl {__version__}")
+    parser.add_argument(
+        "--server", dest="server_url", metavar="URL", help="the Convoy server (CONVOY_SERVER)"
+    )
+    parser.add_argument(
+        "--ca-file", metavar="FILE", help="CA certificate(s) to trust for it (CONVOY_CA_FILE)"
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify its certificate (never on a real network)"
+    )
+    _output_option(parser, "table")
+    # -o is taken after the command too (`convoyctl servers list -o json`) without overriding one before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _output_option(common, None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (session, inventory, catalog, deployments):
+        module.register(commands, common)
+    return parser
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+) -> int:
+    """Runs one command; its exit code (argparse's own 2 for a bad command line)."""
+    try:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    ctx = Context(args, environ, stdin, stdout, stderr)
+    try:
+        return int(args.run(ctx, args))
+    except Interrupted as exc:
+        ctx.printer.err.print(exc.message)
+        return exc.exit_code
+    except CliError as exc:
+        ctx.printer.error(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ctx.printer.err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): what it wanted it has; the rest is not worth an error.
+        _quiet_stdout(stdout)
+        return EXIT_OK
+    finally:
+        ctx.close()
+
+
+def _quiet_stdout(stdout: TextIO) -> None:
+    """Points stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+    except (OSError, ValueError):
+        pass
