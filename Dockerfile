@@ -3,7 +3,8 @@
 # services/kit, the generated protobuf modules and one locked dependency set, so one build tested once is
 # what every container runs. The container's command picks the process, e.g.
 #   python -m services.scheduler serve        python -m services.inventory migrate
-# The web console is built in a Node.js stage and served by the gateway from /app/frontend/dist.
+# The web console is built in a Node.js stage and served by the gateway from /app/frontend/dist; the agent's
+# packages, which the one-line install command downloads from the gateway, in a stage of their own.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:22.23.4-bookworm-slim
@@ -16,6 +17,27 @@ COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY frontend/ ./
 RUN npm run build
+
+# --- the agent's packages --------------------------------------------------------------------------------
+# The .deb and the .rpm for amd64/x86_64 and arm64/aarch64 (docs/agent-packages.md): dpkg-deb comes with the
+# image's dpkg, rpmbuild with rpm. The wheels are the ones packaging/agent/wheels.lock pins, checked against
+# their SHA-256; they are fetched first, so that a change to the agent's code reuses that layer.
+FROM ${PYTHON_IMAGE} AS agent-packages
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends rpm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY agent/requirements.txt agent/
+COPY packaging/agent/wheels.lock packaging/agent/
+COPY tools/agent_wheels.py tools/
+RUN python tools/agent_wheels.py --fetch
+COPY agent/README.md agent/
+COPY agent/convoy_agent/ agent/convoy_agent/
+COPY packaging/agent/ packaging/agent/
+COPY tools/agent_packages.py tools/
+COPY docs/agent-packages.md docs/
+RUN python tools/agent_packages.py --arch all --out /out
 
 # --- the Python dependencies -----------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS python-deps
@@ -46,6 +68,7 @@ WORKDIR /app
 COPY services/ services/
 COPY gen/ gen/
 COPY --from=console /src/frontend/dist frontend/dist
+COPY --from=agent-packages /out dist/agent
 # Bytecode now, because the root filesystem is read-only when the services run.
 RUN /opt/venv/bin/python -m compileall -q /app/services /app/gen
 # What the processes write: the PKI and the JWT key (written by the one-shot init step) and the artifacts.
@@ -63,7 +86,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=262144 \
     CONVOY_PKI_DIR=/var/lib/convoy/pki \
     CONVOY_AUTH_JWT_KEY_FILE=/var/lib/convoy/keys/jwt-ed25519.pem \
-    CONVOY_TRANSFER_STORAGE_ROOT=/var/lib/convoy/artifacts
+    CONVOY_TRANSFER_STORAGE_ROOT=/var/lib/convoy/artifacts \
+    CONVOY_GATEWAY_AGENT_PACKAGES_DIR=/app/dist/agent
 
 USER 10001:10001
 # gRPC: auth 50051, inventory 50052, catalog 50053, scheduler 50054 (agents 50057, enrollment 50058),

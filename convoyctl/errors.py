@@ -10,6 +10,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_CLIENT",
     "EXIT_UNAVAILABLE",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "CliError",
     "DeploymentFailed",
@@ -29,6 +30,9 @@ EXIT_AUTH = 3
 EXIT_NOT_FOUND = 4
 EXIT_CLIENT = 5
 EXIT_UNAVAILABLE = 6
+# A bug in convoyctl, or an answer it does not understand: EX_SOFTWARE of sysexits.h, so that a crash is
+# never read as a failed deployment (1).
+EXIT_INTERNAL = 70
 # What a shell reports for a command ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
 

@@ -142,6 +142,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "gateway",
         "services.gateway",
+        ports={"CONVOY_GATEWAY_METRICS_LISTEN": PortKind.SERVICE},
         targets={
             "CONVOY_GATEWAY_AUTH_TARGET": "CONVOY_AUTH_LISTEN",
             "CONVOY_GATEWAY_INVENTORY_TARGET": "CONVOY_INVENTORY_LISTEN",

@@ -3,8 +3,9 @@ with dpkg-deb and convoy-agent-<version>-<release>.<arch>.rpm with rpmbuild, int
 
 Each holds the agent's code, the wheels of agent/requirements.txt for every supported CPython on its
 machine (extracted on the node for the python3 it has: packaging/agent/convoy_vendor.py), the launcher,
-the enroll helper, the systemd unit and the default configuration (packaging/agent/). The host's machine is
-built by default; `--arch all` builds amd64/x86_64 and arm64/aarch64. docs/agent-packages.md tells more.
+the enroll helper, the systemd unit and the default configuration (packaging/agent/); the wheels are the
+ones packaging/agent/wheels.lock names, checked against their SHA-256. The host's machine is built by
+default; `--arch all` builds amd64/x86_64 and arm64/aarch64. docs/agent-packages.md tells more.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tools.agent_wheels import PYTHONS, WheelError, collect  # noqa: E402
+from tools.agent_wheels import DEFAULT_LOCK, PYTHONS, WheelError, collect  # noqa: E402
 
 AGENT = REPO / "agent"
 PACKAGING = REPO / "packaging" / "agent"
@@ -37,7 +38,11 @@ MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 ARCH_NAMES = {"amd64": "amd64", "x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
 TOOL_TIMEOUT = 600.0
 LIB = "usr/lib/convoy-agent"
-CONFFILE = "/etc/convoy-agent/agent.json"
+# The shipped defaults: package data, not a conffile. Enrollment writes /etc/convoy-agent/agent.json (the
+# enroll helper starts it from these), so a conffile would be a changed conffile on every enrolled node,
+# and dpkg would stop at its prompt on the first upgrade that changes the defaults.
+DEFAULTS = "usr/share/convoy-agent/agent.json"
+CONFIG_DIR = "etc/convoy-agent"
 DEB_UNIT_DIR = "lib/systemd/system"
 RPM_UNIT_DIR = "usr/lib/systemd/system"
 
@@ -99,11 +104,21 @@ def arches(choice: str) -> list[str]:
 # --- the files -----------------------------------------------------------------------------------------
 
 
+def _sources(directory: Path, pattern: str = "*") -> list[Path]:
+    """The files below the directory, without caches and other dot-directories (.ruff_cache, .mypy_cache)
+    that tools write there at any time."""
+    found = []
+    for path in directory.rglob(pattern):
+        parts = path.relative_to(directory).parts
+        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in parts[:-1]):
+            found.append(path)
+    return found
+
+
 def _inputs() -> list[Path]:
     """Everything a package is made of, for --if-stale."""
     found = [AGENT / "requirements.txt", AGENT / "README.md", REPO / "docs" / "agent-packages.md"]
-    found += [path for path in (AGENT / "convoy_agent").rglob("*.py") if "__pycache__" not in path.parts]
-    found += [path for path in PACKAGING.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    found += _sources(AGENT / "convoy_agent", "*.py") + _sources(PACKAGING)
     found += [Path(__file__), REPO / "tools" / "agent_wheels.py"]
     return [path for path in found if path.exists()]
 
@@ -128,9 +143,8 @@ def stage(
 ) -> None:
     """The installed tree of the package under `root` (paths as on the node)."""
     lib = root / LIB
-    for source in (AGENT / "convoy_agent").rglob("*.py"):
-        if "__pycache__" not in source.parts:
-            _put(source, lib / source.relative_to(AGENT))
+    for source in _sources(AGENT / "convoy_agent", "*.py"):
+        _put(source, lib / source.relative_to(AGENT))
     _put(PACKAGING / "convoy_vendor.py", lib / "convoy_vendor.py")
     for name, source in wheels.items():
         _put(source, lib / "wheels" / name)
@@ -145,7 +159,8 @@ def stage(
     _put(PACKAGING / "convoy-agent", root / "usr/bin/convoy-agent", 0o755)
     _put(PACKAGING / "convoy-agent-enroll", root / "usr/sbin/convoy-agent-enroll", 0o755)
     _put(PACKAGING / "convoy-agent.service", root / unit_dir / "convoy-agent.service")
-    _put(PACKAGING / "agent.json", root / CONFFILE.lstrip("/"))
+    _put(PACKAGING / "agent.json", root / DEFAULTS)
+    (root / CONFIG_DIR).mkdir(parents=True, exist_ok=True)
     docs = root / "usr/share/doc/convoy-agent"
     _put(AGENT / "README.md", docs / "README.md")
     if (REPO / "docs" / "agent-packages.md").exists():
@@ -192,7 +207,6 @@ def build_deb(
     for placeholder, value in fields.items():
         text = text.replace(placeholder, value)
     (control / "control").write_text(text)
-    (control / "conffiles").write_text(CONFFILE + "\n")
     (control / "md5sums").write_text("".join(f"{_md5(path)}  {path.relative_to(root)}\n" for path in files))
     for script in ("postinst", "prerm", "postrm"):
         _put(PACKAGING / "deb" / script, control / script, 0o755)
@@ -259,11 +273,12 @@ def build(
     pythons: Iterable[str],
     refresh: bool,
     pip_options: Iterable[str] = (),
+    lock: Path = DEFAULT_LOCK,
 ) -> list[Path]:
     """Both packages of one machine, replacing older ones of that machine in `out`."""
     requirements = AGENT / "requirements.txt"
     per_python, wheels = collect(
-        target.machine, requirements, cache, pythons, refresh=refresh, pip_options=pip_options
+        target.machine, requirements, cache, pythons, lock=lock, refresh=refresh, pip_options=pip_options
     )
     out.mkdir(parents=True, exist_ok=True)
     built = []

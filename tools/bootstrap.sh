@@ -100,16 +100,29 @@ install_missing() {
 }
 
 # The deploy tests render the Kubernetes overlays with kubectl's kustomize. Most distributions ship kubectl
-# only from the Kubernetes package repository: when apt cannot install it, say so and go on (those tests
-# then fail, naming it).
+# only from the Kubernetes package repository: when apt has no kubectl to install, say so in one line and go
+# on (those tests then fail, naming it), without asking the package servers again on every run.
 install_kubectl() {
     [ "$for_tests" = 1 ] && ! command -v kubectl >/dev/null 2>&1 || return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "installing kubectl"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q && apt-get install -y -q --no-install-recommends kubectl && return 0
+        # No package lists at all (a fresh container): fetch them once, or apt knows of nothing.
+        local lists=
+        eval "$(apt-config shell lists Dir::State::lists/d)"
+        compgen -G "${lists:-/var/lib/apt/lists/}*_Packages*" >/dev/null || apt-get update -q || true
+        if apt_has_candidate kubectl; then
+            say "installing kubectl"
+            apt-get update -q && apt-get install -y -q --no-install-recommends kubectl && return 0
+        fi
     fi
-    say "kubectl is missing and could not be installed: see https://kubernetes.io/docs/tasks/tools/"
+    say "kubectl is missing and apt cannot install it here: see https://kubernetes.io/docs/tasks/tools/"
+}
+
+# Whether apt's lists offer a version of the package (`apt-cache policy` names a candidate).
+apt_has_candidate() {
+    local candidate
+    candidate=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+    [ -n "$candidate" ] && [ "$candidate" != "(none)" ]
 }
 
 install_requirements() {

@@ -5,6 +5,7 @@ The configuration is one JSON file written by `enroll` and read by `run`; what a
 go into it: the private key lives in the state directory, readable by the agent's user only.
 """
 
+import ipaddress
 import json
 import os
 
@@ -154,7 +155,21 @@ def _listen(values, name):
         host, port = "", 0
     if not host or port > 65535:
         raise ConfigError("%s must be host:port, e.g. 127.0.0.1:9464, not %r" % (name, value))
+    if _all_interfaces(host):
+        raise ConfigError(
+            "%s must name a local or management address, not %r: all interfaces would show the metrics"
+            " to anyone who reaches the node" % (name, value)
+        )
     return value
+
+
+def _all_interfaces(host):
+    # type: (str) -> bool
+    """0.0.0.0, ::, and their other spellings (0, ::0, 0:0:0:0:0:0:0:0)."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return host == "0"  # inet_aton's spelling of 0.0.0.0
 
 
 def split_address(address):

@@ -863,14 +863,15 @@ class TaskRunner:
             finished_at=timestamp(time.time()),
             spans=task.trace.records(),
         )
-        recorded = self.journal.record_result(
-            task.key[0], task.key[1], JOURNAL_STATES[state], result.SerializeToString()
-        )
-        # A result recorded earlier (by a concurrent recovery) stays the one reported.
+        written = result.SerializeToString()
+        recorded = self.journal.record_result(task.key[0], task.key[1], JOURNAL_STATES[state], written)
+        # A result recorded earlier (by a concurrent recovery) stays the one reported, and was counted by
+        # the call that recorded it: this one counts only the result it wrote itself.
         result = agent_pb2.TaskResult.FromString(recorded.result)
-        metrics.task_finished(
-            task.assignment.action, result.state, time.time() - task.started if send else None
-        )
+        if recorded.result == written:
+            metrics.task_finished(
+                task.assignment.action, result.state, time.time() - task.started if send else None
+            )
         LOG.info(
             "task %s attempt %d: %s %s",
             task.key[0],

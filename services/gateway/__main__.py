@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.kit.logs import configure_logging
+from services.kit.metrics import start_metrics_listener
 from services.kit.settings import load_settings
 from services.kit.telemetry import configure_tracing
 
-_UNTRACED_PATHS = "/healthz$,/readyz$,/metrics$"
+_UNTRACED_PATHS = "/healthz$,/readyz$"
 _EXCLUDED_URLS_VARIABLES = ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS")
 
 
@@ -23,6 +24,8 @@ def serve(settings: GatewaySettings) -> None:
     configure_logging("gateway", settings.log_level)
     traced = configure_tracing("gateway")
     app = create_app(settings)
+    # Metrics on a port of their own, reachable by the scraper only: the API port is public.
+    start_metrics_listener(settings.metrics_listen)
     if traced:
         _trace_requests(app)
     host, _, port = settings.addr.rpartition(":")
@@ -40,7 +43,7 @@ def serve(settings: GatewaySettings) -> None:
 
 
 def _trace_requests(app: FastAPI) -> None:
-    """A server span per request. Probes and scrapes are left out unless the operator names the excluded
+    """A server span per request. Probes are left out unless the operator names the excluded
     URLs (OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, OTEL_PYTHON_EXCLUDED_URLS), and so are the per-message spans
     of a response: a download or an event stream would have thousands."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

@@ -50,6 +50,8 @@ HTTP_REQUESTS = Counter("convoy_http_requests_total", "HTTP requests answered", 
 HTTP_SECONDS = Histogram(
     "convoy_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"]
 )
+# Any token is a method to HTTP: anyone could add series by inventing methods, so the rest are OTHER.
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -110,8 +112,9 @@ async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Re
     response = await call_next(request)
     route = getattr(request.scope.get("route"), "path", "unmatched")
     elapsed = time.perf_counter() - started
-    HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    HTTP_SECONDS.labels(request.method, route).observe(elapsed)
+    method = request.method if request.method in _METHODS else "OTHER"
+    HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+    HTTP_SECONDS.labels(method, route).observe(elapsed)
     response.headers["X-Request-ID"] = request.state.request_id
     if route not in ("/healthz", "/readyz", "/metrics"):
         log.info("%s %s %d %.1fms", request.method, route, response.status_code, elapsed * 1000)

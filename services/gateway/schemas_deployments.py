@@ -291,13 +291,16 @@ class JoinTokenPublic(BaseModel):
 
 class JoinTokenCreated(BaseModel):
     """`token` is shown only here, once; `command` is what to run on a node where the agent is installed,
-    `install_command` what installs the agent from this gateway's packages and enrolls it in one go."""
+    `install_command` what installs the agent from this gateway's packages and enrolls it in one go — null
+    when it could not work (no agent packages on this gateway, or plain HTTP outside dev mode), and
+    `install_unavailable` then says why."""
 
     join_token: JoinTokenPublic
     token: str
     ca_fingerprint: str
     command: str
-    install_command: str
+    install_command: str | None
+    install_unavailable: str | None = Field(None, description="why there is no install_command")
 
 
 class JoinTokenPage(BaseModel):

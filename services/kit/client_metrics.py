@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterable, Callable
 from typing import Any
@@ -34,11 +35,30 @@ async def _read_code(call: Any, service: str, method: str, seconds: float) -> No
     _record(service, method, await call.code(), seconds)
 
 
+def _read_later(call: Any, service: str, method: str, seconds: float) -> None:
+    task = asyncio.ensure_future(_read_code(call, service, method, seconds))
+    _READING.add(task)
+    task.add_done_callback(_READING.discard)
+
+
+def _code_now(call: Any) -> grpc.StatusCode | None:
+    """A finished call's code without a trip through the loop: code() is a coroutine, but on a finished call
+    it returns without waiting. None if it would wait after all."""
+    reading = call.code()
+    try:
+        reading.send(None)
+    except StopIteration as answer:
+        return answer.value
+    reading.close()
+    return None
+
+
 async def _observe(details: grpc.aio.ClientCallDetails, start_call: Callable[[], Any]) -> Any:
     """Starts the call and records it once it is over. The call itself goes back to the caller untouched
     (streams keep read() and write()); its final status, for a stream the one it ended with, is read
     once the call is done, when reading it no longer waits."""
     service, method = _names(details)
+    loop = asyncio.get_running_loop()
     started = time.perf_counter()
     try:
         call = await start_call()
@@ -47,11 +67,16 @@ async def _observe(details: grpc.aio.ClientCallDetails, start_call: Callable[[],
         raise
 
     def done(finished: Any) -> None:
-        # The time is taken now; the code is read on the loop (code() is a coroutine, answered at once).
+        # Read at once where possible: a task could still be pending when the loop closes (at exit), and
+        # its coroutine would then never run.
         seconds = time.perf_counter() - started
-        task = asyncio.ensure_future(_read_code(finished, service, method, seconds))
-        _READING.add(task)
-        task.add_done_callback(_READING.discard)
+        code = _code_now(finished)
+        if code is not None:
+            _record(service, method, code, seconds)
+            return
+        # The callback may run on another thread (a call cancelled from there): the task goes to the loop.
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
+            loop.call_soon_threadsafe(_read_later, finished, service, method, seconds)
 
     call.add_done_callback(done)
     return call

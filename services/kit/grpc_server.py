@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.kit.interceptors import BearerVerifier, CallInterceptor
+from services.kit.metrics import precreate_server_series
 from services.kit.settings import ServiceSettings
 from services.kit.telemetry import server_interceptors
 from services.kit.tls import SERVER_OPTIONS, NodeCa, server_credentials
@@ -104,6 +105,7 @@ class GrpcServer:
             reflection.enable_server_reflection([*self._names, *self._services], self.server)
         self.port = self._bind()
         self.health_port = self._bind_health()
+        precreate_server_series([*self._names, *self._services])
         await self.server.start()
         # With dependencies to check, SERVING waits for the first good probe (moments after start).
         initial = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import inspect
 import logging
 import time
 import uuid
@@ -90,6 +92,12 @@ class _Call:
                 "this service has not loaded the token keys from auth yet; retry shortly"
             )
         use_call(dataclasses.replace(call, user=verifier.verify(token.strip())))
+
+    def cancelled(self, context: grpc.aio.ServicerContext) -> None:
+        """The call ended under the handler: its deadline passed, or the caller cancelled it or went away."""
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        self.code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
 
     async def fail(self, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
         if isinstance(exc, errors.DomainError):
@@ -194,6 +202,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             try:
                 call.authenticate(call.enter(context))
                 return await behaviour(request, context)
+            except asyncio.CancelledError:
+                call.cancelled(context)
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure is mapped to a status here
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
@@ -210,8 +221,16 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             call = _Call(method, self._verifier, self._node_ca)
             try:
                 call.authenticate(call.enter(context))
-                async for response in behaviour(request, context):
-                    yield response
+                responses = behaviour(request, context)
+                if inspect.isawaitable(responses):
+                    await responses  # a handler that sends with context.write() (the health Watch)
+                else:
+                    async for response in responses:
+                        yield response
+            except (asyncio.CancelledError, GeneratorExit):
+                # The call ended under the handler: cancelled while it waited, or closed at a yield.
+                call.cancelled(context)
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure is mapped to a status here
                 if isinstance(exc, grpc.aio.AbortError):
                     raise

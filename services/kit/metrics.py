@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
+from google.protobuf import descriptor_pool
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -20,6 +21,7 @@ __all__ = [
     "GRPC_CLIENT_HANDLED",
     "GRPC_CLIENT_SECONDS",
     "DB_POOLS",
+    "precreate_server_series",
     "CountGauge",
     "refresh_every",
     "start_metrics_listener",
@@ -43,6 +45,21 @@ GRPC_CLIENT_SECONDS = Histogram(
     "Time until the answer of a gRPC call to another service",
     ["service", "method"],
 )
+
+
+def precreate_server_series(server_descriptor_names: Iterable[str]) -> None:
+    """Every method of the named services (full names, as the default descriptor pool knows them) at 0,
+    code OK, and its histogram: rate() then sees a method's first calls too. A name the pool does not know
+    (a service registered by hand) is left to appear at its first call."""
+    pool = descriptor_pool.Default()
+    for name in server_descriptor_names:
+        try:
+            service = pool.FindServiceByName(name)
+        except KeyError:
+            continue
+        for method in service.methods:
+            GRPC_SERVER_HANDLED.labels(service.full_name, method.name, "OK")
+            GRPC_SERVER_SECONDS.labels(service.full_name, method.name)
 
 
 class _Pools(Collector):

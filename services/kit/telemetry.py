@@ -26,6 +26,7 @@ __all__ = [
     "UNTRACED_METHODS",
     "tracing_enabled",
     "configure_tracing",
+    "tracing_configured",
     "server_interceptors",
     "client_interceptors",
     "trace_engine",
@@ -73,6 +74,12 @@ def configure_tracing(service: str) -> bool:
     trace.set_tracer_provider(provider)
     _processor = processor
     return True
+
+
+def tracing_configured() -> bool:
+    """This process exports spans: configure_tracing() installed its provider. Without it the tracer is the
+    no-op one, whose "spans" are their parent context passed through."""
+    return _processor is not None
 
 
 def server_interceptors() -> list[Any]:

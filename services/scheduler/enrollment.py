@@ -34,7 +34,7 @@ from services.kit.errors import (
 from services.kit.pagination import parse_uuid
 from services.kit.pki import CLOCK_SKEW, REPLACED_CERTIFICATE, replaced_by_enrollment
 from services.kit.text import check_text
-from services.scheduler import dispatch
+from services.scheduler import dispatch, metrics
 from services.scheduler.events import Changes
 from services.scheduler.sessions import NodeBook, SessionRegistry
 
@@ -211,6 +211,7 @@ class EnrollmentUseCases:
                 ) from exc
             raise _mapped(exc, "auth", passed) from exc
         node_id, now = reply.node_id, self.now()
+        metrics.enrollment_redeemed()
         async with self.db.transaction() as session:
             await self.book.enrolled(session, node_id, facts.hostname, now, _enrolled_at(reply, now))
         await self.inventory.record_facts(node_id, facts, peer_ip(peer))

@@ -59,7 +59,7 @@ class Changes:
     nodes: set[uuid.UUID] = field(default_factory=set)
     rollout: bool = False
     reconcile: set[str] = field(default_factory=set)
-    # States of the targets that became final, counted in the metrics when flushed.
+    # States of the targets that became final, counted in the metrics once the transaction commits.
     finished: list[str] = field(default_factory=list)
 
     async def deployment(
@@ -122,7 +122,7 @@ class Changes:
                 last = max(last, *result.scalars())
             deployments = sorted({str(deployment_id) for deployment_id, _ in self.events})
             await notify(connection, EVENTS_CHANNEL, events_payload(last, deployments))
-        target_finished(self.finished)
+        target_finished(session, self.finished)
         self.events.clear()
         self.finished.clear()
         self.nodes.clear()

@@ -5,17 +5,19 @@ value in each: aggregate those with max, not sum)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session as OrmSession
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
-from services.kit.db import Database
+from services.kit.db import AsyncSession, Database
 from services.kit.errors import DomainError, Unavailable
 from services.kit.metrics import CountGauge, refresh_every
 from services.scheduler.models import (
@@ -33,11 +35,13 @@ __all__ = [
     "agent_connected",
     "agent_gone",
     "enrollment_answered",
+    "enrollment_redeemed",
     "target_finished",
     "dispatched",
     "ReconcilePass",
     "reconcile_pass",
     "corrected",
+    "STATS_STATEMENTS",
     "show_stats",
     "refresh_stats",
 ]
@@ -107,22 +111,49 @@ def agent_gone(session: Session) -> None:
         AGENTS_CONNECTED.labels(family).dec()
 
 
+@dataclass
+class _Enrollment:
+    redeemed: bool = False
+
+
+# The enrollment the current task answers, for enrollment_redeemed() to mark.
+_ENROLLMENT: ContextVar[_Enrollment | None] = ContextVar("convoy_enrollment", default=None)
+
+
 @contextmanager
 def enrollment_answered() -> Iterator[None]:
     """Counts the enrollment the block answers: enrolled when it ends normally, refused when it raises a
-    domain error. An outage (auth or inventory unavailable) and internal errors answer nothing about the
-    node, and are not counted."""
+    domain error before auth redeemed the token. An outage (auth or inventory unavailable), internal
+    errors, and a failure after the redeem (inventory refusing the facts of a node auth has enrolled)
+    say nothing about the node's token, and are not counted."""
+    answer = _Enrollment()
+    token = _ENROLLMENT.set(answer)
     try:
         yield
     except DomainError as exc:
-        if not isinstance(exc, Unavailable):
+        if not answer.redeemed and not isinstance(exc, Unavailable):
             ENROLLMENTS.labels(REFUSED).inc()
         raise
+    finally:
+        _ENROLLMENT.reset(token)
     ENROLLMENTS.labels(ENROLLED).inc()
 
 
-def target_finished(states: Iterable[str]) -> None:
-    """Targets that reached these final states in a transaction about to commit."""
+def enrollment_redeemed() -> None:
+    """Auth redeemed the join token of the enrollment being answered: from now on it is no refusal."""
+    answer = _ENROLLMENT.get()
+    if answer is not None:
+        answer.redeemed = True
+
+
+def target_finished(session: AsyncSession, states: Iterable[str]) -> None:
+    """Targets that reached these final states in the session's transaction: counted once it commits."""
+    finished = list(states)
+    if finished:
+        _on_commit(session, lambda: _count_finished(finished))
+
+
+def _count_finished(states: list[str]) -> None:
     for state in states:
         TARGETS_FINISHED.labels(state).inc()
 
@@ -161,12 +192,40 @@ def _passed(run: ReconcilePass, started: float) -> None:
     RECONCILE_RUNS.labels(ERROR if run.failed else OK).inc()
 
 
-def corrected(action: str, nodes: int) -> None:
-    """The reconciler created a deployment that changes `nodes` drifted nodes with `action`."""
-    RECONCILE_CORRECTIONS.labels(action).inc(nodes)
+def corrected(session: AsyncSession, action: str, nodes: int) -> None:
+    """The reconciler created, in the session's transaction, a deployment that changes `nodes` drifted
+    nodes with `action`: counted once it commits."""
+    _on_commit(session, lambda: RECONCILE_CORRECTIONS.labels(action).inc(nodes))
 
 
-_COUNTS = {
+# Counts waiting for their transaction, in the session's info: a rolled-back change happened to nothing.
+_PENDING = "convoy.metrics.pending"
+
+
+def _on_commit(session: AsyncSession, count: Callable[[], None]) -> None:
+    """Runs `count` when the session's transaction commits, never when it rolls back."""
+    sync = session.sync_session
+    pending = sync.info.get(_PENDING)
+    if pending is None:
+        pending = sync.info[_PENDING] = []
+        event.listen(sync, "after_commit", _committed)
+        event.listen(sync, "after_rollback", _rolled_back)
+    pending.append(count)
+
+
+def _committed(session: OrmSession) -> None:
+    pending = session.info.get(_PENDING, [])
+    counts, pending[:] = list(pending), []
+    for count in counts:
+        count()
+
+
+def _rolled_back(session: OrmSession) -> None:
+    session.info.get(_PENDING, []).clear()
+
+
+# What the gauges read, by gauge; each has an index to read (migration 0006).
+STATS_STATEMENTS = {
     "deployments": "SELECT state, count(*) FROM scheduler.deployments GROUP BY state",
     "targets": "SELECT state, count(*) FROM scheduler.targets WHERE current GROUP BY state",
     "compliance": "SELECT state, count(*) FROM scheduler.compliance GROUP BY state",
@@ -178,7 +237,7 @@ async def show_stats(db: Database) -> None:
     counts: dict[str, dict[tuple[str, ...], float]] = {}
     async with db.transaction() as session:
         connection = await session.connection()
-        for name, statement in _COUNTS.items():
+        for name, statement in STATS_STATEMENTS.items():
             rows = (await connection.execute(text(statement))).all()
             counts[name] = {(str(state),): float(count) for state, count in rows if state}
     _DEPLOYMENTS.show(counts["deployments"])

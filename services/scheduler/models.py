@@ -132,6 +132,8 @@ class Deployment(SQLModel, table=True):
         ),
         # Event retention.
         Index("deployments_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+        # The metrics' count by state.
+        Index("deployments_state", "state"),
         {"schema": SCHEMA},
     )
 
@@ -199,6 +201,8 @@ class Target(SQLModel, table=True):
             ),
         ),
         Index("targets_batch_order", "deployment_id", "batch", "hostname", "server_id"),
+        # The metrics' count of current attempts by state.
+        Index("targets_current_state", "state", postgresql_where=text("current")),
         {"schema": SCHEMA},
     )
 

@@ -461,7 +461,7 @@ class Reconciler:
         reason = f"policy {policy.name!r} ({policy.id}): {summary(plan)}"
         await self.core.audit.record("deployment.create", f"deployment:{deployment_id}", reason=reason[:1000])
         log.info("policy %s: deployment %s for %d drifted node(s)", policy.id, deployment_id, len(drifts))
-        corrected(correction.action, len(drifts))
+        corrected(session, correction.action, len(drifts))
         for row, _, _, _ in drifts:
             row.deployment_id, row.outcome_counted = deployment_id, False
             self._set(

@@ -9,6 +9,7 @@ children of the dispatch span, under the service name convoy-agent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
-from services.kit.telemetry import relay, remote_parent, traceparent_of
+from services.kit.telemetry import relay, remote_parent, traceparent_of, tracing_configured
 from services.scheduler.models import Deployment, Target
 
 __all__ = ["AGENT_SERVICE", "dispatched", "agent_spans", "relay_agent_spans"]
@@ -46,7 +47,11 @@ _tracer = trace.get_tracer("convoy.scheduler")
 
 def dispatched(deployment: Deployment, target: Target) -> str:
     """Records that the rollout assigned the target (a span under the request that created the
-    deployment, or a trace of its own); the span's traceparent, "" when not traced."""
+    deployment, or a trace of its own); the span's traceparent, "" when not traced. With tracing off here
+    the answer is "" even for a deployment created while it was on: the no-op tracer would hand back the
+    stored parent, and the node would time its phases for a trace nobody exports."""
+    if not tracing_configured():
+        return ""
     parent = remote_parent(deployment.traceparent)
     context = (
         trace.set_span_in_context(trace.NonRecordingSpan(parent), otel_context.Context())
@@ -82,10 +87,12 @@ def agent_spans(traceparent: str, records: Sequence[agent_pb.TaskSpan], node_id:
         return []
     if len(records) > _MAX_SPANS:
         log.info("node %s sent %d spans; keeping the first %d", node_id, len(records), _MAX_SPANS)
-    resource = Resource.create({"service.name": AGENT_SERVICE, "service.instance.id": node_id})
+    resource = _agent_resource().merge(Resource({"service.instance.id": node_id}))
+    # The parent's id first: a node's span that reused it would be its own parent.
+    seen = {parent.span_id}
     spans = []
     for record in records[:_MAX_SPANS]:
-        span = _span(record, parent, resource)
+        span = _span(record, parent, resource, seen)
         if span is None:
             log.info(
                 "dropping a span of node %s: name %r, start %d",
@@ -98,13 +105,21 @@ def agent_spans(traceparent: str, records: Sequence[agent_pb.TaskSpan], node_id:
     return spans
 
 
-def _span(record: agent_pb.TaskSpan, parent: SpanContext, resource: Resource) -> ReadableSpan | None:
+@functools.cache
+def _agent_resource() -> Resource:
+    """What every node's spans share, built once: Resource.create runs the resource detectors (the
+    operator's OTEL_RESOURCE_ATTRIBUTES, and any OTEL_EXPERIMENTAL_RESOURCE_DETECTORS names, which may
+    block or reach the network), far too slow for each result on the event loop."""
+    return Resource.create({"service.name": AGENT_SERVICE})
+
+
+def _span(
+    record: agent_pb.TaskSpan, parent: SpanContext, resource: Resource, seen: set[int]
+) -> ReadableSpan | None:
     if not _NAME.fullmatch(record.name) or not record.start_time_unix_nano:
         return None
-    # The node picks its span ids (its calls to transfer carry them); a malformed one is replaced.
-    given = int(record.span_id, 16) if _SPAN_ID.fullmatch(record.span_id) else 0
     context = SpanContext(
-        parent.trace_id, given or _IDS.generate_span_id(), is_remote=False, trace_flags=parent.trace_flags
+        parent.trace_id, _span_id(record.span_id, seen), is_remote=False, trace_flags=parent.trace_flags
     )
     status = (
         Status(StatusCode.ERROR, record.error[:_MAX_ERROR_CHARS])
@@ -123,6 +138,16 @@ def _span(record: agent_pb.TaskSpan, parent: SpanContext, resource: Resource) ->
         end_time=max(record.end_time_unix_nano, record.start_time_unix_nano),
         instrumentation_scope=_SCOPE,
     )
+
+
+def _span_id(given: str, seen: set[int]) -> int:
+    """The node's own id for the span (its calls to transfer carry it), unless malformed, zero, or taken
+    already in this trace (the dispatch span's, or another span's of the result): then a fresh one."""
+    chosen = int(given, 16) if _SPAN_ID.fullmatch(given) else 0
+    while not chosen or chosen in seen:
+        chosen = _IDS.generate_span_id()
+    seen.add(chosen)
+    return chosen
 
 
 def _attributes(given: Sequence[agent_pb.SpanAttribute]) -> dict[str, AttributeValue]:

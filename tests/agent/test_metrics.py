@@ -8,13 +8,23 @@ import re
 import signal
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.agent.test_cli import agent_command, agent_env
 from tests.agent.test_run import assignment_for, result_of, running
-from tests.agent.test_run_fakes import TOKEN, WAIT, Servers, agent_pb2, configuration, wait_for
+from tests.agent.test_run_fakes import (
+    TOKEN,
+    WAIT,
+    Servers,
+    agent_pb2,
+    configuration,
+    journal,
+    tasks,
+    wait_for,
+)
 from tests.support.metrics import sample_value
 from tests.support.packages import build_deb
 
@@ -88,6 +98,14 @@ def test_metrics_listen_is_off_by_default_and_must_name_its_host() -> None:
             configuration.Config({"metrics_listen": wrong})
 
 
+def test_metrics_listen_refuses_all_interfaces() -> None:
+    for everywhere in ("0.0.0.0:9464", "[::]:9464", "[::0]:9464", "0:9464"):
+        with pytest.raises(configuration.ConfigError, match="must name a local or management address"):
+            configuration.Config({"metrics_listen": everywhere})
+    for named in ("[::1]:9464", "10.0.0.5:9464", "mgmt.example.net:9464"):
+        assert configuration.Config({"metrics_listen": named}).metrics_listen == named
+
+
 def test_tasks_downloads_and_reconnects_are_counted(
     servers: Servers, config: configuration.Config, tmp_path: Path
 ) -> None:
@@ -111,3 +129,64 @@ def test_tasks_downloads_and_reconnects_are_counted(
     assert agent_sample("convoy_agent_task_seconds_count", action="install") == timed + 1
     assert agent_sample("convoy_agent_download_bytes_total") == downloaded + deb.stat().st_size
     assert agent_sample("convoy_agent_connected") == 0
+
+
+class RecoveredMeanwhile(journal.Journal):
+    """A journal in which another recovery of the same task records its result just before this one."""
+
+    def record_result(self, assignment_id: str, attempt: int, state: str, result: bytes, **details: object):
+        earlier = S.TaskResult(
+            assignment_id=assignment_id,
+            attempt=attempt,
+            state=S.TASK_STATE_FAILED,
+            message="recovered meanwhile",
+        )
+        super().record_result(assignment_id, attempt, "failed", earlier.SerializeToString())
+        return super().record_result(assignment_id, attempt, state, result, **details)
+
+
+def no_executor(name: str) -> object:
+    raise RuntimeError(f"no {name} executor in this test")
+
+
+def recover_one(config: configuration.Config, book: journal.Journal) -> S.TaskResult:
+    """Journals a task a crash left installing (its package name invalid: recovery skips it) and runs the
+    runner's recovery over it; the result it reports."""
+    task = S.Assignment(
+        assignment_id=str(uuid.uuid4()),
+        attempt=1,
+        action=S.ACTION_INSTALL,
+        package=S.PackageFacts(name="not a package name", format=S.FORMAT_DEB),
+    )
+    book.begin(task.assignment_id, 1, task.SerializeToString())
+    book.record_state(task.assignment_id, 1, journal.INSTALLING)
+    runner = tasks.TaskRunner(config, book, no_executor, no_executor)
+    (result,) = runner.recover()
+    return result
+
+
+def install_results() -> dict[str, float]:
+    return {
+        name: agent_sample("convoy_agent_tasks_total", action="install", result=name)
+        for name in ("failed", "skipped")
+    }
+
+
+def test_a_recovered_task_counts_once(tmp_path: Path) -> None:
+    config = configuration.Config({"state_dir": str(tmp_path)})
+    before = install_results()
+
+    result = recover_one(config, journal.Journal(config.state_dir))
+
+    assert result.state == S.TASK_STATE_SKIPPED
+    assert install_results() == {**before, "skipped": before["skipped"] + 1}
+
+
+def test_a_result_another_recovery_recorded_first_is_not_counted_again(tmp_path: Path) -> None:
+    config = configuration.Config({"state_dir": str(tmp_path)})
+    before = install_results()
+
+    result = recover_one(config, RecoveredMeanwhile(config.state_dir))
+
+    assert (result.state, result.message) == (S.TASK_STATE_FAILED, "recovered meanwhile")
+    assert install_results() == before

@@ -156,7 +156,7 @@ def test_containers_are_locked_down() -> None:
             assert "/tmp" in body.get("tmpfs", []), f"{service}: /tmp is the only writable scratch space"
 
 
-def test_grpc_services_serve_plaintext_health_and_metrics_on_9100() -> None:
+def test_services_serve_plaintext_health_and_metrics_on_9100() -> None:
     services = load_compose("compose.yaml")["services"]
     for svc in GRPC_SERVICES:
         env = environment(services[svc])
@@ -169,6 +169,9 @@ def test_grpc_services_serve_plaintext_health_and_metrics_on_9100() -> None:
     port = environment(gateway)["CONVOY_GATEWAY_ADDR"].rpartition(":")[2]
     assert f"https://127.0.0.1:{port}/healthz" in gateway["healthcheck"]["test"]
     assert {"CONVOY_GATEWAY_HTTPS_CERT", "CONVOY_GATEWAY_HTTPS_KEY"} <= set(environment(gateway))
+    assert environment(gateway)["CONVOY_GATEWAY_METRICS_LISTEN"] == "0.0.0.0:9100", "gateway metrics on 9100"
+    published = [mapping.rpartition(":")[2] for mapping in gateway.get("ports", [])]
+    assert published == [port], f"the gateway publishes its HTTPS port only, not {published}"
 
 
 def test_every_convoy_variable_is_a_setting_a_service_reads() -> None:

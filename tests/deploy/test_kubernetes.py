@@ -150,11 +150,17 @@ def test_the_gateway_is_probed_over_https(docs: list[Doc]) -> None:
 def test_pods_carry_what_the_observability_component_relies_on(docs: list[Doc]) -> None:
     for svc in (*GRPC_SERVICES, "gateway"):
         assert is_convoy(named(docs, "Deployment", svc)), f"{svc}: pods labelled {CONVOY[0]}={CONVOY[1]}"
-    for svc in GRPC_SERVICES:
+    for svc in (*GRPC_SERVICES, "gateway"):
         container = pod_spec(named(docs, "Deployment", svc))["containers"][0]
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         assert ports.get("metrics") == 9100, f"{svc}: container port 'metrics' is 9100"
         assert env_of(container)[f"CONVOY_{svc.upper()}_METRICS_LISTEN"] == "0.0.0.0:9100", svc
+
+
+def test_the_load_balancer_publishes_the_gateways_https_port_only(docs: list[Doc]) -> None:
+    service = named(docs, "Service", "gateway")
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["https"], "metrics stay private"
 
 
 def test_convoy_pods_get_no_api_token(docs: list[Doc]) -> None:

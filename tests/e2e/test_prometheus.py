@@ -47,8 +47,8 @@ E2E_ENV = {
     "CONVOY_SCHEDULER_STATS_SECONDS": "1",
     "CONVOY_SCHEDULER_RECONCILE_SECONDS": "2",
 }
-SERVICES = ("auth", "inventory", "transfer", "catalog", "scheduler")
-JOBS = {f"convoy-{name}" for name in (*SERVICES, "gateway", "agent")}
+SERVICES = ("auth", "inventory", "transfer", "catalog", "scheduler", "gateway")
+JOBS = {f"convoy-{name}" for name in (*SERVICES, "agent")}
 # Each agent has a namespace of its own, so the same port serves on every node's address.
 AGENT_METRICS_PORT = 9100
 # What $__rate_interval becomes: long enough that the deployment's events stay inside the window while the
@@ -226,7 +226,6 @@ def agents(e2e: E2EStack, make_agent_host: Callable[[Family, str], AgentHost]) -
 def scrape_targets(e2e: E2EStack, hosts: list[AgentHost]) -> dict[str, list[str]]:
     """Every process's metrics address, by the name its pod would carry."""
     scrape = {name: [e2e.env[f"CONVOY_{name.upper()}_METRICS_LISTEN"]] for name in SERVICES}
-    scrape["gateway"] = [e2e.env["CONVOY_GATEWAY_ADDR"]]
     scrape["agent"] = [f"{host.ip}:{AGENT_METRICS_PORT}" for host in hosts]
     return scrape
 

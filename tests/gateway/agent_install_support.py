@@ -1,24 +1,43 @@
-"""Helpers of the install script's tests: stand-in package files, stub package tools that record what they are
-asked, the script run with sh, and a real gateway over HTTPS in a thread."""
+"""Helpers of the install script's tests: stand-in package files, stub package tools (and sudo) that record
+what they are asked, the script run with sh, a real gateway over HTTPS in a thread, and the gateway app
+with its lifespan on a real auth server in any mode."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import shutil
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
 from services.kit.pki import CertifiedKey
 
-__all__ = ["FAKE_PACKAGES", "https_gateway", "openssl_pin", "run_script", "stub_tools", "write_certificate"]
+__all__ = [
+    "FAKE_PACKAGES",
+    "JOIN_OPTIONS",
+    "asgi_gateway",
+    "authed_gateway",
+    "fake_packages",
+    "https_gateway",
+    "node_env",
+    "openssl_pin",
+    "run_script",
+    "stub_tools",
+    "write_certificate",
+]
 
 # The route serves files by name and never looks inside: any bytes do.
 FAKE_PACKAGES = {
@@ -31,25 +50,85 @@ JOIN_OPTIONS = ["--server", "enroll.example:50058", "--token", "cvj_x", "--ca-fi
 START_TIMEOUT = 20.0
 
 
-def stub_tools(directory: Path, *, family: str, machine: str, record: Path | None = None) -> Path:
-    """dpkg-query, dpkg, rpm, uname and the installers as a node of `family` ("" for neither) on `machine`
-    would answer; installers and the enroll helper append their command line to `record`, and the package
-    handed to an installer is copied to `record`.package."""
+def fake_packages(tmp_path: Path) -> Path:
+    """A packages directory as `make agent-packages` leaves it, plus what must never be served."""
+    directory = tmp_path / "dist-agent"
+    directory.mkdir()
+    for name, data in FAKE_PACKAGES.items():
+        (directory / name).write_bytes(data)
+    (directory / "convoy-agent_0.3.0-1_amd64.deb").write_bytes(b"an older deb")
+    (directory / "notes.txt").write_text("not a package")
+    (tmp_path / "secret.deb").write_text("outside the directory")
+    (directory / "convoy-agent_9.9.9-1_arm64.deb").symlink_to(tmp_path / "secret.deb")
+    return directory
+
+
+@asynccontextmanager
+async def asgi_gateway(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app without upstreams (these routes never call a service), in dev mode unless told."""
+    app = create_app(GatewaySettings(**{"env": "dev", "console_dir": None, **settings}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        yield client
+
+
+def stub_tools(
+    directory: Path,
+    *,
+    family: str,
+    machine: str,
+    record: Path | None = None,
+    python3: bool = True,
+    installed: str = "",
+    served: Path | None = None,
+) -> Path:
+    """dpkg-query, dpkg, rpm, uname, id and the installers as a node of `family` ("" for neither) on
+    `machine` would answer, with or without python3 in its package database and with convoy-agent
+    `installed` in that version ("" for none); and sudo as sudoers has it by default (the environment reset
+    but for PATH and what --preserve-env names). Every call is appended to `record`.all; installers and the
+    enroll helper append their command line to `record` and where their stdin comes from to `record`.stdin,
+    the package handed to an installer is copied to `record`.package, and while the enroll helper runs the
+    command lines of all processes go to `record`.ps. With `served`, curl is a stub too that "downloads" the
+    file a URL names from that directory (the test's gateway host names resolve nowhere)."""
     directory.mkdir(parents=True, exist_ok=True)
     log = str(record or directory / "calls")
+    has_python = "1" if python3 else ""
+    ran = f'echo "$0 $*" >> {log}.all\n'
+    stdin = f"readlink /proc/$$/fd/0 >> {log}.stdin\n"
     tools = {
-        "dpkg-query": f'[ "{family}" = deb ] && echo "install ok installed" || exit 1',
-        "dpkg": f'case "$1" in --print-architecture) echo {machine} ;; *) echo "dpkg $*" >> {log}; '
-        f'cp "$2" {log}.package ;; esac',
-        "rpm": f'case "$1" in -q) [ "{family}" = rpm ] ;; *) echo "rpm $*" >> {log}; cp "$3" {log}.package ;; esac',
+        "dpkg-query": f'[ "{family}" = deb ] || exit 1\ncase "$4" in\n    dpkg) echo "install ok installed" ;;\n'
+        f'    python3) [ -n "{has_python}" ] && echo "install ok installed" ;;\n'
+        f'    convoy-agent) [ -n "{installed}" ] || exit 1\n'
+        f'        case "$3" in *Status*) echo "install ok installed {installed}" ;; *) echo "{installed}" ;; esac ;;\n'
+        "    *) exit 1 ;;\nesac",
+        "dpkg": f'case "$1" in\n    --print-architecture) echo {machine} ;;\n'
+        f'    --compare-versions) exec {shutil.which("dpkg")} "$@" ;;\n'
+        f'    *) {stdin}echo "dpkg $*" >> {log}; cp "$2" {log}.package ;;\nesac',
+        "rpm": f'case "$1 $2 $3" in\n    "-q --quiet --whatprovides") [ "{family}" = rpm ] && [ -n "{has_python}" ] ;;\n'
+        f'    "-q --qf "*) [ -n "{installed}" ] && printf %s "{installed}" ;;\n'
+        f'    "-q --quiet convoy-agent") [ -n "{installed}" ] ;;\n'
+        f'    "-q "*) [ "{family}" = rpm ] ;;\n'
+        f'    *) {stdin}echo "rpm $*" >> {log}; cp "$3" {log}.package ;;\nesac',
         "uname": f'[ "$1" = -m ] && echo {machine}',
-        "convoy-agent-enroll": f'echo "convoy-agent-enroll $* token=${{CONVOY_JOIN_TOKEN:-}}" >> {log}',
+        "id": '[ "$1" = -u ] && echo 0',
+        "convoy-agent-enroll": f'{stdin}echo "convoy-agent-enroll $* token=${{CONVOY_JOIN_TOKEN:-}}" >> {log}\n'
+        f"for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done > {log}.ps 2>/dev/null || true",
+        # TMPDIR too, unlike sudo: the script's downloads stay in the test's directory.
+        "sudo": f'echo "sudo $*" >> {log}.sudo\nkeep=\n'
+        'case "$1" in --preserve-env=*) keep=${1#--preserve-env=}; shift ;; esac\n'
+        'if [ -n "$keep" ] && value=$(printenv "$keep"); then\n'
+        '    exec env -i PATH="$PATH" TMPDIR="${TMPDIR:-/tmp}" "$keep=$value" "$@"\nfi\n'
+        'exec env -i PATH="$PATH" TMPDIR="${TMPDIR:-/tmp}" "$@"',
     }
     for name in ("apt-get", "dnf", "yum"):
-        tools[name] = f'echo "{name} $*" >> {log}'
+        tools[name] = f'{stdin}echo "{name} $*" >> {log}; cp "$3" {log}.package'
+    if served is not None:
+        tools["curl"] = (
+            f'while [ "$#" -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done\ncp "{served}/${{1##*/}}" "$out"'
+        )
     for name, body in tools.items():
         path = directory / name
-        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.write_text(f"#!/bin/sh\n{ran}{body}\n")
         path.chmod(0o755)
     return directory
 
@@ -60,10 +139,23 @@ def run_script(
     """The install script as `curl … | sh -s -- ARGS` runs it, with the stub tools first on PATH."""
     path = workdir / "install.sh"
     path.write_text(script)
+    argv = ["sh", str(path), *(["--dry-run"] if dry_run else []), *(JOIN_OPTIONS if args is None else args)]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=node_env(workdir, tools),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def node_env(workdir: Path, tools: Path, **extra: str) -> dict[str, str]:
+    """The environment of a shell on the node: the stub tools first on PATH, temporary files in workdir."""
     env = {key: value for key, value in os.environ.items() if key != "CONVOY_JOIN_TOKEN"}
     env["PATH"] = f"{tools}:{env.get('PATH', '/usr/bin:/bin')}"
-    argv = ["sh", str(path), *(["--dry-run"] if dry_run else []), *(JOIN_OPTIONS if args is None else args)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    env["TMPDIR"] = str(workdir)
+    return {**env, **extra}
 
 
 def write_certificate(directory: Path, certified: CertifiedKey) -> tuple[Path, Path]:
@@ -111,3 +203,20 @@ def https_gateway(app: FastAPI, cert: Path, key: Path) -> Iterator[str]:
         server.should_exit = True
         thread.join(START_TIMEOUT)
         listener.close()
+
+
+@asynccontextmanager
+async def authed_gateway(
+    auth_target: str, pki_dir: Path, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real gateway app, lifespan and all, on a real auth server, with any settings (dev mode or not)."""
+    app = create_app(GatewaySettings(pki_dir=pki_dir, auth_target=auth_target, **settings))
+    async with app.router.lifespan_context(app):
+        deadline = time.monotonic() + START_TIMEOUT
+        while app.state.upstreams.verifier is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gateway did not load the token keys from auth")
+            await asyncio.sleep(0.05)
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield client

@@ -1,63 +1,56 @@
-"""The one-line install: the gateway serves the agent's packages and the install script, and the script picks
-the package for the node's package tool and machine (run with sh against stub dpkg/rpm/uname), downloads
-it from a real HTTPS gateway with curl pinning its key, checks it, installs it and enrolls the node."""
+"""The one-line install: the gateway serves the agent's packages and the install script, a join token comes with
+the command that runs it (only when it can work), and that command, run with sh against stub tools and a
+real HTTPS gateway, downloads over pinned TLS, installs, and enrolls with the token out of every command
+line. What the script decides on the node is in test_agent_install_script.py."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 import subprocess
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.gateway.routes.agent_install import public_key_pin
+from services.gateway.routes.agent_install import curl_tls_options, install_command, public_key_pin
 from services.kit.pki import create_ca, issue_certificate
 from tests.gateway.agent_install_support import (
     FAKE_PACKAGES,
+    asgi_gateway,
+    authed_gateway,
+    fake_packages,
     https_gateway,
+    node_env,
     openssl_pin,
     run_script,
     stub_tools,
     write_certificate,
 )
-from tests.support.stack import AuthStack, gateway_client
+from tests.support.stack import AuthStack
 from tests.support.users import Users, http_auth
 
 
 @pytest.fixture
 def packages(tmp_path: Path) -> Path:
-    """A packages directory as `make agent-packages` leaves it, plus what must never be served."""
-    directory = tmp_path / "dist-agent"
-    directory.mkdir()
-    for name, data in FAKE_PACKAGES.items():
-        (directory / name).write_bytes(data)
-    (directory / "convoy-agent_0.3.0-1_amd64.deb").write_bytes(b"an older deb")
-    (directory / "notes.txt").write_text("not a package")
-    (tmp_path / "secret.deb").write_text("outside the directory")
-    (directory / "convoy-agent_9.9.9-1_arm64.deb").symlink_to(tmp_path / "secret.deb")
-    return directory
+    return fake_packages(tmp_path)
 
 
-@asynccontextmanager
-async def gateway(**settings: object) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app without upstreams: these routes never call a service."""
-    app = create_app(GatewaySettings(env="dev", console_dir=None, **settings))  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        yield client
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """The gateway's HTTPS certificate, from a private CA that no node trusts."""
+    return write_certificate(
+        tmp_path / "https", issue_certificate(create_ca("Gateway CA"), "gateway", sans=["127.0.0.1"])
+    )
 
 
 async def test_the_newest_package_of_each_family_and_machine_is_listed_with_its_digest(
     packages: Path,
 ) -> None:
-    async with gateway(agent_packages_dir=packages) as client:
+    async with asgi_gateway(agent_packages_dir=packages) as client:
         listed = await client.get("/api/v1/agent/packages")
     assert listed.status_code == 200, listed.text
     assert [(item["family"], item["arch"], item["file"]) for item in listed.json()] == [
@@ -76,7 +69,7 @@ async def test_the_newest_package_of_each_family_and_machine_is_listed_with_its_
 
 
 async def test_a_package_downloads_and_nothing_else_of_the_disk_does(packages: Path) -> None:
-    async with gateway(agent_packages_dir=packages) as client:
+    async with asgi_gateway(agent_packages_dir=packages) as client:
         deb = await client.get("/api/v1/agent/packages/convoy-agent_0.4.0-1_amd64.deb")
         rpm = await client.get("/api/v1/agent/packages/convoy-agent-0.4.0-1.aarch64.rpm")
         refused = {
@@ -102,7 +95,7 @@ async def test_a_package_downloads_and_nothing_else_of_the_disk_does(packages: P
 
 
 async def test_without_packages_the_script_says_how_to_build_them(tmp_path: Path) -> None:
-    async with gateway(agent_packages_dir=tmp_path / "missing") as client:
+    async with asgi_gateway(agent_packages_dir=tmp_path / "missing") as client:
         listed = await client.get("/api/v1/agent/packages")
         script = await client.get("/api/v1/agent/install.sh")
     assert listed.json() == []
@@ -111,102 +104,73 @@ async def test_without_packages_the_script_says_how_to_build_them(tmp_path: Path
     assert "the gateway has no deb package for amd64" in done.stderr and "make agent-packages" in done.stderr
 
 
-@pytest.mark.parametrize(
-    ("family", "machine", "file"),
-    [
-        ("deb", "amd64", "convoy-agent_0.4.0-1_amd64.deb"),
-        ("deb", "arm64", "convoy-agent_0.4.0-1_arm64.deb"),
-        ("rpm", "x86_64", "convoy-agent-0.4.0-1.x86_64.rpm"),
-        ("rpm", "aarch64", "convoy-agent-0.4.0-1.aarch64.rpm"),
-    ],
-)
-async def test_the_script_picks_the_package_of_the_node(
-    packages: Path, tmp_path: Path, family: str, machine: str, file: str
+async def test_a_gateway_reached_directly_pins_its_public_key_in_the_script(
+    packages: Path, certificate: tuple[Path, Path]
 ) -> None:
-    async with gateway(agent_packages_dir=packages, public_url="http://convoy.example:8080") as client:
-        script = await client.get("/api/v1/agent/install.sh")
-    assert script.status_code == 200 and script.headers["cache-control"] == "no-store"
-    done = run_script(tmp_path, script.text, stub_tools(tmp_path / "bin", family=family, machine=machine))
-    assert done.returncode == 0, done.stderr
-    said = dict(line.split(": ", 1) for line in done.stdout.splitlines())
-    assert (
-        said["family"] == family
-        and said["download"] == f"http://convoy.example:8080/api/v1/agent/packages/{file}"
-    )
-    assert said["sha256"] == hashlib.sha256(FAKE_PACKAGES[file]).hexdigest()
-    assert said["install"] == ("dpkg -i " if family == "deb" else "rpm -Uvh --replacepkgs ") + file
-    # The token is not in what the script prints or passes on the command line.
-    assert said["enroll"] == "convoy-agent-enroll --server enroll.example:50058 --ca-fingerprint sha256:ab"
-    assert "cvj_" not in done.stdout + done.stderr
-
-
-@pytest.mark.parametrize(
-    ("family", "machine", "args", "says"),
-    [
-        ("deb", "riscv64", None, "no agent package for riscv64 (deb)"),
-        ("", "x86_64", None, "neither dpkg nor rpm manages this system"),
-        ("rpm", "x86_64", ["--server", "s:1", "--token", "cvj_x"], "--ca-fingerprint is missing"),
-        (
-            "rpm",
-            "x86_64",
-            ["--ca-fingerprint", "sha256:ab", "--token", "cvj_x"],
-            "--server HOST:PORT is missing",
-        ),
-        ("rpm", "x86_64", ["--server", "s:1", "--ca-fingerprint", "sha256:ab"], "no join token"),
-        ("rpm", "x86_64", ["--server"], "--server needs a value"),
-        ("rpm", "x86_64", ["--colour", "red"], "unknown option: --colour"),
-    ],
-)
-async def test_the_script_refuses_what_it_cannot_do_with_the_reason(
-    packages: Path, tmp_path: Path, family: str, machine: str, args: list[str] | None, says: str
-) -> None:
-    async with gateway(agent_packages_dir=packages) as client:
-        script = await client.get("/api/v1/agent/install.sh")
-    done = run_script(
-        tmp_path, script.text, stub_tools(tmp_path / "bin", family=family, machine=machine), args
-    )
-    assert done.returncode != 0
-    assert says in done.stderr
-
-
-async def test_an_https_gateway_pins_its_public_key_in_the_script(packages: Path, tmp_path: Path) -> None:
-    cert, key = write_certificate(
-        tmp_path, issue_certificate(create_ca("Gateway CA"), "gateway", sans=["127.0.0.1"])
-    )
+    cert, key = certificate
     assert public_key_pin(cert) == openssl_pin(cert)
-    async with gateway(agent_packages_dir=packages, https_cert=cert, https_key=key) as client:
+    async with asgi_gateway(agent_packages_dir=packages, https_cert=cert, https_key=key) as client:
         script = await client.get("https://gateway.test/api/v1/agent/install.sh")
         plain = await client.get("http://gateway.test/api/v1/agent/install.sh")
     assert f"CURL_TLS='--pinnedpubkey {openssl_pin(cert)} --insecure'" in script.text
     assert "GATEWAY=https://gateway.test " in script.text
-    # Reached over plain HTTP (a TLS proxy in front), curl checks the proxy's certificate as usual.
+    # Reached over plain HTTP (dev mode): there is no key to pin.
     assert "CURL_TLS='' " in plain.text
 
 
+async def test_behind_a_public_url_curl_checks_the_nodes_cas_instead_of_a_pin(
+    packages: Path, certificate: tuple[Path, Path]
+) -> None:
+    """A proxy in front may encrypt again towards the gateway: the key nodes see is the proxy's, never the
+    gateway's, so a pin of the gateway's key would refuse every node."""
+    cert, key = certificate
+    settings = {"https_cert": cert, "https_key": key, "public_url": "https://convoy.example.com"}
+    async with asgi_gateway(agent_packages_dir=packages, **settings) as client:
+        script = await client.get("https://gateway.test/api/v1/agent/install.sh")
+    assert "GATEWAY=https://convoy.example.com " in script.text
+    assert "CURL_TLS='' " in script.text and "--pinnedpubkey" not in script.text
+    gateway = GatewaySettings(env="dev", https_cert=cert, https_key=key)
+    assert curl_tls_options("https://gateway.test", gateway)[0] == "--pinnedpubkey"
+    assert curl_tls_options("https://convoy.example.com", gateway.model_copy(update=settings)) == []
+
+
+async def test_outside_dev_mode_the_script_is_not_served_for_plain_http(
+    packages: Path, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cert, key = certificate
+    prod = {"env": "prod", "pki_dir": tmp_path / "pki", "agent_packages_dir": packages}
+    async with asgi_gateway(**prod) as client:
+        refused = await client.get("http://gateway.test/api/v1/agent/install.sh")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "failed_precondition"
+    assert "plain HTTP" in refused.json()["error"]["message"]
+    assert "CONVOY_GATEWAY_PUBLIC_URL" in refused.json()["error"]["message"]
+    async with asgi_gateway(**prod, https_cert=cert, https_key=key) as client:
+        served = await client.get("https://gateway.test/api/v1/agent/install.sh")
+    async with asgi_gateway(**prod, public_url="https://convoy.example.com") as client:
+        proxied = await client.get("http://gateway.test/api/v1/agent/install.sh")
+    assert served.status_code == 200 and proxied.status_code == 200
+    assert "GATEWAY=https://convoy.example.com " in proxied.text
+
+
 @pytest.fixture
-def served(packages: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def served(packages: Path, certificate: tuple[Path, Path]) -> Iterator[tuple[str, GatewaySettings]]:
     """A real gateway over HTTPS with a certificate of a private CA (the node does not trust it)."""
-    cert, key = write_certificate(
-        tmp_path, issue_certificate(create_ca("Gateway CA"), "gateway", sans=["127.0.0.1"])
-    )
+    cert, key = certificate
     settings = GatewaySettings(
         env="dev", console_dir=None, agent_packages_dir=packages, https_cert=cert, https_key=key
     )
     with https_gateway(create_app(settings), cert, key) as url:
-        yield url, cert
+        yield url, settings
 
 
-def test_the_script_downloads_over_pinned_tls_checks_installs_and_enrolls(
-    served: tuple[str, Path], packages: Path, tmp_path: Path
-) -> None:
-    url, _ = served
-    tools = stub_tools(tmp_path / "bin", family="deb", machine="arm64", record=tmp_path / "calls")
-    script = subprocess.run(
+def fetch_script(url: str, cert: Path) -> str:
+    return subprocess.run(
         [
             "curl",
             "-fsSL",
             "--pinnedpubkey",
-            openssl_pin(served[1]),
+            openssl_pin(cert),
             "--insecure",
             f"{url}/api/v1/agent/install.sh",
         ],
@@ -215,6 +179,15 @@ def test_the_script_downloads_over_pinned_tls_checks_installs_and_enrolls(
         timeout=60,
         check=True,
     ).stdout
+
+
+def test_the_script_downloads_over_pinned_tls_checks_installs_and_enrolls(
+    served: tuple[str, GatewaySettings], packages: Path, tmp_path: Path
+) -> None:
+    url, settings = served
+    assert settings.https_cert is not None
+    script = fetch_script(url, settings.https_cert)
+    tools = stub_tools(tmp_path / "bin", family="deb", machine="arm64", record=tmp_path / "calls")
     args = ["--server", "enroll.example:50058", "--token", "cvj_secret", "--ca-fingerprint", "sha256:ab"]
     done = run_script(tmp_path, script, tools, [*args, "--hostname", "web-1"], dry_run=False)
     assert done.returncode == 0, done.stderr
@@ -234,30 +207,17 @@ def test_the_script_downloads_over_pinned_tls_checks_installs_and_enrolls(
     assert not (tmp_path / "calls").exists()  # neither installed nor enrolled
 
 
-def test_curl_refuses_a_gateway_with_another_key(served: tuple[str, Path], tmp_path: Path) -> None:
+def test_curl_refuses_a_gateway_with_another_key(served: tuple[str, GatewaySettings], tmp_path: Path) -> None:
     url, _ = served
     other, _ = write_certificate(
         tmp_path / "other", issue_certificate(create_ca("Other CA"), "x", sans=["127.0.0.1"])
     )
-    done = subprocess.run(
-        [
-            "curl",
-            "-fsSL",
-            "--pinnedpubkey",
-            openssl_pin(other),
-            "--insecure",
-            f"{url}/api/v1/agent/install.sh",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0 and done.stdout == ""
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        fetch_script(url, other)
+    assert refused.value.stdout == ""
 
 
-def test_the_install_command_is_one_line_that_runs_the_script_with_the_join_options() -> None:
-    from services.gateway.routes.agent_install import install_command
-
+def test_the_install_command_hands_the_token_to_the_script_in_the_environment() -> None:
     command = install_command(
         "https://convoy.example:8443",
         ["--pinnedpubkey", "sha256//AAAA", "--insecure"],
@@ -265,7 +225,9 @@ def test_the_install_command_is_one_line_that_runs_the_script_with_the_join_opti
         "cvj_t",
         "sha256:ff",
     )
-    fetch, run = command.split(" | ")
+    assignment, shell, option, pipeline = shlex.split(command)
+    assert (assignment, shell, option) == ("CONVOY_JOIN_TOKEN=cvj_t", "sh", "-c")
+    fetch, run = pipeline.split(" | ")
     assert shlex.split(fetch) == [
         "curl",
         "-fsSL",
@@ -276,37 +238,104 @@ def test_the_install_command_is_one_line_that_runs_the_script_with_the_join_opti
     ]
     assert shlex.split(run) == [
         "sudo",
+        "--preserve-env=CONVOY_JOIN_TOKEN",
         "sh",
         "-s",
         "--",
         "--server",
         "e:50058",
-        "--token",
-        "cvj_t",
         "--ca-fingerprint",
         "sha256:ff",
     ]
-    assert os.linesep not in command
+    assert "\n" not in command
+
+
+def test_the_install_command_enrolls_with_the_token_out_of_every_command_line(
+    served: tuple[str, GatewaySettings], tmp_path: Path
+) -> None:
+    """The whole command as the console shows it, run by sh with sudo as sudoers has it by default: no
+    process of the node, sudo included, has the token on its command line while the install runs."""
+    url, settings = served
+    token = f"cvj_{uuid.uuid4().hex}"
+    command = install_command(
+        url, curl_tls_options(url, settings), "enroll.example:50058", token, "sha256:ab"
+    )
+    tools = stub_tools(tmp_path / "bin", family="rpm", machine="x86_64", record=tmp_path / "calls")
+    # Typed into a shell, as an operator pastes it: the shell's own command line is just "sh".
+    done = subprocess.run(
+        ["sh"],
+        input=command + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=node_env(tmp_path, tools),
+    )
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("rpm -Uvh --replacepkgs ")
+    assert (
+        calls[-1]
+        == f"convoy-agent-enroll --server enroll.example:50058 --ca-fingerprint sha256:ab token={token}"
+    )
+    command_lines = (tmp_path / "calls.ps").read_text()
+    assert "convoy-agent-enroll --server enroll.example:50058" in command_lines
+    assert token not in command_lines
+    assert token not in (tmp_path / "calls.sudo").read_text() + (tmp_path / "calls.all").read_text()
 
 
 async def test_a_join_token_comes_with_the_install_command(
-    auth_stack: AuthStack, users: Users, tmp_path: Path
+    auth_stack: AuthStack, users: Users, packages: Path, certificate: tuple[Path, Path]
 ) -> None:
-    cert, key = write_certificate(
-        tmp_path, issue_certificate(create_ca("Gateway CA"), "gateway", sans=["127.0.0.1"])
-    )
-    over_https = {"https_cert": str(cert), "https_key": str(key), "public_url": "https://convoy.example:8443"}
-    for settings, url, tls in (
-        ({}, "http://gateway.test", ""),
-        (over_https, "https://convoy.example:8443", f"--pinnedpubkey {openssl_pin(cert)} --insecure "),
-    ):
-        async with gateway_client(
-            auth_stack.target, auth_stack.pki_dir, agent_enroll_address="enroll.example:50058", **settings
+    cert, key = certificate
+    over_https = {"https_cert": cert, "https_key": key, "public_url": "https://convoy.example:8443"}
+    for settings, url in (({}, "http://gateway.test"), (over_https, "https://convoy.example:8443")):
+        async with authed_gateway(
+            auth_stack.target,
+            auth_stack.pki_dir,
+            env="dev",
+            agent_enroll_address="enroll.example:50058",
+            agent_packages_dir=packages,
+            **settings,
         ) as client:
             response = await client.post("/api/v1/join-tokens", json={}, headers=http_auth(users.operator))
         assert response.status_code == 201, response.text
         created = response.json()
-        assert created["install_command"] == (
-            f"curl -fsSL {tls}{url}/api/v1/agent/install.sh | sudo sh -s -- --server enroll.example:50058 "
-            f"--token {created['token']} --ca-fingerprint {created['ca_fingerprint']}"
+        assert created["install_command"] == install_command(
+            url, [], "enroll.example:50058", created["token"], created["ca_fingerprint"]
         )
+        assert created["install_unavailable"] is None
+
+
+async def test_a_join_token_has_no_install_command_where_it_could_not_work(
+    auth_stack: AuthStack, users: Users, packages: Path, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """No packages on the gateway, or plain HTTP outside dev mode: no command that fails on the node (or
+    runs a script as root that came unauthenticated), but the reason; the enroll command is there."""
+    cert, key = certificate
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    https = {"https_cert": cert, "https_key": key}
+    cases = (
+        ("http", {"env": "dev", "agent_packages_dir": empty}, "make agent-packages"),
+        ("http", {"env": "prod", "agent_packages_dir": packages}, "plain HTTP"),
+        ("https", {"env": "prod", "agent_packages_dir": empty, **https}, "no agent packages"),
+    )
+    for scheme, settings, reason in cases:
+        async with authed_gateway(auth_stack.target, auth_stack.pki_dir, **settings) as client:
+            response = await client.post(
+                f"{scheme}://gateway.test/api/v1/join-tokens", json={}, headers=http_auth(users.operator)
+            )
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert created["install_command"] is None, settings
+        assert reason in created["install_unavailable"], settings
+        assert created["command"].startswith("convoy-agent enroll ")
+    async with authed_gateway(
+        auth_stack.target,
+        auth_stack.pki_dir,
+        env="prod",
+        agent_packages_dir=packages,
+        public_url="https://c.example",
+    ) as client:
+        response = await client.post("/api/v1/join-tokens", json={}, headers=http_auth(users.operator))
+    assert response.json()["install_command"].startswith("CONVOY_JOIN_TOKEN=")

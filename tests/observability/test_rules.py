@@ -25,7 +25,7 @@ COMPOSE_JOBS = {
     "convoy-transfer": "transfer:9100",
     "convoy-catalog": "catalog:9100",
     "convoy-scheduler": "scheduler:9100",
-    "convoy-gateway": "gateway:8443",
+    "convoy-gateway": "gateway:9100",
 }
 
 
@@ -95,7 +95,7 @@ def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yaml"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert {name: job["static_configs"][0]["targets"][0] for name, job in jobs.items()} == COMPOSE_JOBS
-    assert jobs["convoy-gateway"]["scheme"] == "https"
+    assert all({"scheme", "tls_config"}.isdisjoint(job) for job in jobs.values()), "plain HTTP on 9100 only"
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(_with_rules(config)))
     done = run_promtool("check", "config", checked)
@@ -109,6 +109,7 @@ def test_kubernetes_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     config = yaml.safe_load((COMPONENT / "prometheus" / "kubernetes.yml").read_text())
     [job] = config["scrape_configs"]
     assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"own_namespace": True}}]
+    assert "tls_config" not in job, "the metrics ports are plain HTTP; no scrape skips certificate checks"
     job = {key: value for key, value in job.items() if key != "kubernetes_sd_configs"}
     job["static_configs"] = [{"targets": ["127.0.0.1:9100"]}]
     checked = tmp_path / "prometheus.yml"

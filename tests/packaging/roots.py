@@ -11,6 +11,7 @@ without any of it reaching the host.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import stat
@@ -30,6 +31,7 @@ __all__ = [
     "build_both",
     "chroot",
     "dpkg",
+    "enroll_by_hand",
     "files_under",
     "provide_libraries",
     "python_root",
@@ -43,8 +45,11 @@ REPO = Path(__file__).resolve().parents[2]
 # This machine's python3: what the launcher's #! names, and what the roots get a copy of.
 PYTHON = Path("/usr/bin/python3")
 TOOL_TIMEOUT = 120.0
+CONFIG = "etc/convoy-agent/agent.json"
+DEFAULTS = "usr/share/convoy-agent/agent.json"
+STATE = "var/lib/convoy-agent"
 # What the maintainer scripts and the enroll helper run besides python3 and shell builtins.
-PROGRAMS = ("mkdir", "chmod", "rm", "id", "cat")
+PROGRAMS = ("mkdir", "chmod", "rm", "id", "cat", "cp")
 _STDLIB_SKIP = shutil.ignore_patterns(
     "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__",
     "config-3*", "site-packages", "dist-packages",
@@ -203,3 +208,20 @@ def files_under(root: Path, *directories: str) -> list[str]:
             if not path.is_dir() or path.is_symlink():
                 found.append("/" + str(path.relative_to(root)))
     return sorted(found)
+
+
+def enroll_by_hand(root: Path) -> dict:
+    """What enrollment leaves: the configuration, started from the package's defaults as the enroll helper
+    does, with the node's identity and an operator's tuned setting; the node's key and certificates."""
+    config = json.loads((root / DEFAULTS).read_text())
+    config.update(
+        node_id="node-7",
+        server="convoy.example:50058",
+        agent_address="convoy.example:50057",
+        heartbeat_seconds=30,
+    )
+    (root / CONFIG).parent.mkdir(parents=True, exist_ok=True)
+    (root / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    for name in ("node.pem", "node-key.pem", "ca.pem"):
+        (root / STATE / name).write_text(f"{name} of node-7\n")
+    return config

@@ -1,5 +1,6 @@
 """What the agent's packages hold: the agent, its wheels for every supported CPython on the package's machine,
-the launcher, the enroll helper, the unit and the default configuration, with the right metadata."""
+the launcher, the enroll helper, the unit and the default configuration (package data, never a conffile),
+with the right metadata; and what makes them stale."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ LIB = "/usr/lib/convoy-agent"
 COMMON = [
     "/usr/bin/convoy-agent",
     "/usr/sbin/convoy-agent-enroll",
-    "/etc/convoy-agent/agent.json",
+    "/usr/share/convoy-agent/agent.json",
     f"{LIB}/convoy_vendor.py",
     f"{LIB}/convoy_agent/__init__.py",
     f"{LIB}/convoy_agent/cli.py",
@@ -78,7 +79,10 @@ def test_the_deb_holds_the_agent_its_wheels_and_the_service_files(built: Built, 
     assert not [path for path in listing if "__pycache__" in path or path.endswith(".pyc")]
     control = tmp_path / "control"
     subprocess.run(["dpkg-deb", "--control", str(built.deb1), str(control)], check=True, timeout=60)
-    assert (control / "conffiles").read_text() == "/etc/convoy-agent/agent.json\n"
+    # Enrollment rewrites /etc/convoy-agent/agent.json: as a conffile it would be a changed one on every
+    # node, and the first release with other defaults would stop dpkg at its question.
+    assert not (control / "conffiles").exists()
+    assert "/etc/convoy-agent/agent.json" not in listing and "/etc/convoy-agent" in listing
     assert {"postinst", "prerm", "postrm"} <= {path.name for path in control.iterdir()}
 
     manifest, wheels = manifest_of(built.deb1, tmp_path)
@@ -96,7 +100,7 @@ def test_the_deb_holds_the_agent_its_wheels_and_the_service_files(built: Built, 
     assert any(name.startswith("grpcio-1.48.") for name in manifest["pythons"]["3.6"])
 
 
-def test_the_rpm_holds_the_same_with_its_configuration_kept_on_upgrades(built: Built) -> None:
+def test_the_rpm_holds_the_same_and_no_configuration_of_its_own(built: Built) -> None:
     target = built.first
     assert built.rpm1.name == f"convoy-agent-{target.version}-1.{target.machine}.rpm"
     header = _out(["rpm", "-qp", "--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}", str(built.rpm1)])
@@ -107,7 +111,8 @@ def test_the_rpm_holds_the_same_with_its_configuration_kept_on_upgrades(built: B
     files = rpm_files(built.rpm1)
     for path in [*COMMON, "/usr/lib/systemd/system/convoy-agent.service"]:
         assert path in files, path
-    assert set(files["/etc/convoy-agent/agent.json"][0]) >= {"c", "n"}
+    assert "/etc/convoy-agent/agent.json" not in files and "/etc/convoy-agent" in files
+    assert not [path for path, (flags, _) in files.items() if "c" in flags]
     assert files["/var/lib/convoy-agent"][1] == "drwx------"
     assert files["/usr/bin/convoy-agent"][1] == "-rwxr-xr-x"
     assert not [path for path in files if "__pycache__" in path or path.endswith(".pyc")]
@@ -139,6 +144,21 @@ def test_packages_are_rebuilt_only_when_missing_or_older_than_their_sources(buil
     out = built.deb1.parent
     assert not agent_packages.stale(out, [built.deb1.name, built.rpm1.name])
     assert agent_packages.stale(out, [built.deb1.name, "convoy-agent-0.0.1-1.x86_64.rpm"])
+
+
+def test_caches_that_tools_write_beside_the_sources_are_no_input(tmp_path: Path) -> None:
+    """A linter run writes .ruff_cache into packaging/agent at any time: were it an input, the packages
+    would always be stale and `make up` would rebuild them every time."""
+    for name in ("agent.json", "deb/postinst", ".ruff_cache/0.1/x", "__pycache__/a.pyc", "deb/.cache/y"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in agent_packages._sources(tmp_path)) == [
+        "agent.json",
+        "deb/postinst",
+    ]
+    relative = [path.relative_to(agent_packages.REPO).parts for path in agent_packages._inputs()]
+    assert not [parts for parts in relative if any(part.startswith(".") for part in parts)]
+    assert ("packaging", "agent", "wheels.lock") in relative
 
 
 def test_a_bad_release_or_architecture_is_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,3 +142,19 @@ def test_no_start_enrolls_only(root: Path, servers: Servers) -> None:
     assert done.returncode == 0, done.stderr
     assert (root / "var/lib/convoy-agent/node.pem").is_file()
     assert systemctl_calls(root) == []
+
+
+def test_the_configuration_starts_from_the_packages_defaults(root: Path, servers: Servers) -> None:
+    """The package ships its defaults as data (/usr/share), never as the file enrollment writes: the helper
+    starts /etc/convoy-agent/agent.json from them, and enrollment adds the node to it."""
+    defaults = root / "usr/share/convoy-agent/agent.json"
+    values = json.loads(defaults.read_text())
+    values["inventory_interval_seconds"] = 42
+    defaults.write_text(json.dumps(values))
+    assert not (root / "etc/convoy-agent/agent.json").exists()
+    done = enroll(
+        root, "--no-start", "--server", servers.enroll_address, "--ca-fingerprint", servers.pki.fingerprint
+    )
+    assert done.returncode == 0, done.stderr
+    config = json.loads((root / "etc/convoy-agent/agent.json").read_text())
+    assert config["node_id"] and config["inventory_interval_seconds"] == 42

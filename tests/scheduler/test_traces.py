@@ -3,10 +3,13 @@ them anything else (another trace, unbounded attributes, spans without a start).
 
 from __future__ import annotations
 
+import uuid
+
 from opentelemetry.trace import SpanKind, StatusCode
 
 from convoy.agent.v1 import agent_pb2 as agent_pb
-from services.scheduler.traces import AGENT_SERVICE, agent_spans
+from services.scheduler.models import Deployment, Target
+from services.scheduler.traces import AGENT_SERVICE, agent_spans, dispatched
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 DISPATCH_SPAN = 0x00F067AA0BA902B7
@@ -71,3 +74,39 @@ def test_what_cannot_be_a_span_is_dropped_or_repaired() -> None:
 
 def test_a_result_adds_a_bounded_number_of_spans() -> None:
     assert len(agent_spans(DISPATCH, [record() for _ in range(100)], NODE)) == 16
+
+
+def test_span_ids_a_node_reuses_are_replaced() -> None:
+    records = [
+        record("download", span_id=f"{DISPATCH_SPAN:016x}"),  # would be its own parent
+        record("verify", span_id="a1b2c3d4e5f60718"),
+        record("install", span_id="a1b2c3d4e5f60718"),  # the span before has it
+        record("health", span_id="0000000000000000"),
+    ]
+
+    spans = agent_spans(DISPATCH, records, NODE)
+
+    ids = [span.context.span_id for span in spans]
+    assert [span.name for span in spans] == ["download", "verify", "install", "health"]
+    assert ids[1] == 0xA1B2C3D4E5F60718  # the first holder keeps it: transfer's spans name it
+    assert len(set(ids)) == 4 and DISPATCH_SPAN not in ids and 0 not in ids
+    assert all(span.parent is not None and span.parent.span_id == DISPATCH_SPAN for span in spans)
+
+
+def test_every_node_has_its_own_instance_under_the_agents_name() -> None:
+    other = "0b7d2c61-5d1e-4f0a-8a43-3f2f1d6c9e11"
+
+    (first,) = agent_spans(DISPATCH, [record()], NODE)
+    (second,) = agent_spans(DISPATCH, [record()], other)
+
+    assert first.resource.attributes["service.instance.id"] == NODE
+    assert second.resource.attributes["service.instance.id"] == other
+    assert second.resource.attributes["service.name"] == AGENT_SERVICE
+
+
+def test_without_tracing_here_a_dispatch_carries_no_trace_to_the_node() -> None:
+    # Created while tracing was on; this process (the tests') exports nothing.
+    deployment = Deployment(traceparent=DISPATCH)
+    target = Target(deployment_id=deployment.id, server_id=uuid.uuid4(), action="install", name="app")
+
+    assert dispatched(deployment, target) == ""

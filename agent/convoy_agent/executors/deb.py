@@ -17,6 +17,9 @@ from convoy_agent.executors.base import (
 LOCK_WAIT_SECONDS = 120.0
 LOCK_RETRY_SECONDS = 5.0
 _LOCK_WORDS = ("dpkg frontend lock", "lock the dpkg", "dpkg status database is locked")
+# A changed conffile never asks (stdin is closed: dpkg would fail at its prompt): the new version where the
+# admin left the old one as it was, else the admin's version stays (dpkg puts the new one beside it).
+CONFFILE_OPTIONS = ["--force-confdef", "--force-confold"]
 
 
 class DebExecutor(Executor):
@@ -58,7 +61,7 @@ class DebExecutor(Executor):
             raise ExecutorError(
                 f"{package.name} {before} is installed; {package.full_version} would be a downgrade, which only a rollback may do"
             )
-        argv = self._dpkg() + ["--install"]
+        argv = self._dpkg() + ["--install"] + CONFFILE_OPTIONS
         if not allow_downgrade:
             argv.append("--refuse-downgrade")
         try:
@@ -86,7 +89,9 @@ class DebExecutor(Executor):
                 self._run_locked(self._dpkg() + ["--remove", "--", package.name], log)
             raise ExecutorError(f"{package.name} has dependencies that are not installed", error.lines)
         log(f"dpkg lacks dependencies of {package.name}; asking apt-get for them")
-        argv = ["apt-get", "-y", "-o", "Dpkg::Options::=--force-confold", "-o", "DPkg::Lock::Timeout=120"]
+        argv = ["apt-get", "-y", "-o", "DPkg::Lock::Timeout=120"]
+        for option in CONFFILE_OPTIONS:
+            argv += ["-o", "Dpkg::Options::=" + option]
         if allow_downgrade:
             argv.append("--allow-downgrades")
         with suffixed(path, ".deb") as named:
@@ -102,7 +107,7 @@ class DebExecutor(Executor):
     def recover(self, log: LogFn, names: Sequence[str] = ()) -> None:
         """`dpkg --configure -a` finishes every unpacked or half-configured package (a crash mid-install,
         a postinst that failed and may now succeed); `dpkg --audit` must then find nothing."""
-        self._run_locked(self._dpkg() + ["--configure", "-a"], log)
+        self._run_locked(self._dpkg() + ["--configure", "-a"] + CONFFILE_OPTIONS, log)
         audit = capture(self._dpkg() + ["--audit"])
         problems = [line for line in audit.stdout.splitlines() if line.strip()]
         if problems:

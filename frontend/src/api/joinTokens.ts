@@ -31,8 +31,12 @@ export interface JoinTokenCreated {
   ca_fingerprint: string
   /** Enrolls a node where the agent is installed. */
   command: string
-  /** Installs the agent from the gateway's packages, then enrolls the node: curl … | sudo sh -s -- … */
-  install_command: string
+  /** Installs the agent from the gateway's packages, then enrolls the node (the token in the environment:
+   * CONVOY_JOIN_TOKEN=… sh -c 'curl … | sudo --preserve-env=CONVOY_JOIN_TOKEN sh -s -- …'). Null when it
+   * could not work here (no packages on the gateway, plain HTTP outside dev mode). */
+  install_command: string | null
+  /** Why there is no install_command. */
+  install_unavailable?: string | null
 }
 
 export interface JoinTokenPage {

@@ -1,6 +1,6 @@
 """/api/v1/agent: the agent's native packages (`make agent-packages`) and the script behind the one-line
-install command. No login: nothing here is secret (the join token only ever travels on the node's command
-line), and a node has no Convoy credentials before it enrolls."""
+install command. No login: nothing here is secret (the join token stays in the node's environment), and a
+node has no Convoy credentials before it enrolls."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from starlette.responses import FileResponse
 from services.gateway.config import GatewaySettings
 from services.gateway.errors import ApiError
 
-__all__ = ["router", "install_command", "available_packages"]
+__all__ = ["router", "InstallOffer", "install_command", "install_offer", "available_packages"]
 
 router = APIRouter(prefix="/api/v1/agent", tags=["enrollment"])
 
 INSTALL_PATH = "/api/v1/agent/install.sh"
+TOKEN_VARIABLE = "CONVOY_JOIN_TOKEN"
 _TEMPLATE = Path(__file__).with_name("agent_install.sh")
 # The names tools/agent_packages.py gives; nothing else in the directory is ever served.
 _NAMES = {
@@ -126,26 +127,68 @@ def public_key_pin(certificate_file: Path) -> str:
 
 
 def curl_tls_options(url: str, settings: GatewaySettings) -> list[str]:
-    """How curl on the node trusts this gateway. When the gateway serves HTTPS itself, its certificate may
-    come from a private CA the node does not know: curl then pins the certificate's public key, which the
-    operator got from this gateway over the connection they trust, and skips the CA check (--insecure;
-    curl still refuses any other key). Behind a TLS proxy (public URL https, gateway http), curl checks
-    the proxy's certificate against the node's CAs as usual."""
-    if not url.startswith("https://") or not settings.https or settings.https_cert is None:
+    """How curl on the node trusts this gateway. Reached directly (no public URL set) over HTTPS that the
+    gateway serves itself, its certificate may come from a private CA the node does not know: curl then
+    pins the certificate's public key, which the operator got from this gateway over the connection they
+    trust, and skips the CA check (--insecure; curl still refuses any other key). With a public URL, nodes
+    reach the gateway through something else (a TLS proxy, possibly one that encrypts again towards the
+    gateway), whose key is not the gateway's: curl checks its certificate against the node's CAs."""
+    if settings.public_url or not url.startswith("https://") or not settings.https or not settings.https_cert:
         return []
     return ["--pinnedpubkey", public_key_pin(settings.https_cert), "--insecure"]
 
 
+def plain_http_refusal(url: str, settings: GatewaySettings) -> str | None:
+    """Why a script run as root must not come over plain HTTP here, or None (HTTPS, or dev mode)."""
+    if settings.dev_mode or not url.startswith("http://"):
+        return None
+    return (
+        f"nodes would fetch the install script over plain HTTP ({url}), which only dev mode (CONVOY_ENV=dev) "
+        "allows: serve HTTPS (CONVOY_GATEWAY_HTTPS_CERT and _KEY) or set CONVOY_GATEWAY_PUBLIC_URL to the "
+        "https:// URL nodes reach the gateway at"
+    )
+
+
 def install_command(url: str, tls: list[str], server: str, token: str, fingerprint: str) -> str:
-    """The one line to run on a node: fetch the install script from this gateway and run it as root."""
+    """The one line to run on a node: fetch the install script from this gateway and run it as root. The
+    token goes in the environment, which sudo hands on by name: on a command line (of sh, of sudo) every
+    user of the node could read it in ps while the install runs."""
     fetch = " ".join(shlex.quote(part) for part in ["curl", "-fsSL", *tls, url + INSTALL_PATH])
-    options = f"--server {shlex.quote(server)} --token {shlex.quote(token)} --ca-fingerprint {shlex.quote(fingerprint)}"
-    return f"{fetch} | sudo sh -s -- {options}"
+    options = f"--server {shlex.quote(server)} --ca-fingerprint {shlex.quote(fingerprint)}"
+    pipeline = f"{fetch} | sudo --preserve-env={TOKEN_VARIABLE} sh -s -- {options}"
+    return f"{TOKEN_VARIABLE}={shlex.quote(token)} sh -c {shlex.quote(pipeline)}"
+
+
+@dataclass(frozen=True)
+class InstallOffer:
+    """The install command for a join token, or None and why there is none."""
+
+    command: str | None
+    unavailable: str | None = None
+
+
+def install_offer(
+    request: Request, settings: GatewaySettings, server: str, token: str, fingerprint: str
+) -> InstallOffer:
+    """A command only when it can work: this gateway has packages to offer, over HTTPS outside dev mode."""
+    url = gateway_url(request, settings)
+    refusal = plain_http_refusal(url, settings)
+    if refusal is not None:
+        return InstallOffer(None, refusal)
+    if not _scan(settings.agent_packages_dir):
+        return InstallOffer(
+            None,
+            f"this gateway has no agent packages in {settings.agent_packages_dir} "
+            "(CONVOY_GATEWAY_AGENT_PACKAGES_DIR): build them with `make agent-packages AGENT_ARCH=all`",
+        )
+    tls = curl_tls_options(url, settings)
+    return InstallOffer(install_command(url, tls, server, token, fingerprint))
 
 
 def render_script(url: str, tls: list[str], packages: list[AgentPackage]) -> str:
     cases = "".join(
-        f"        {package.family}/{package.arch}) echo {shlex.quote(package.file + ' ' + package.sha256)} ;;\n"
+        f"        {package.family}/{package.arch}) "
+        f"echo {shlex.quote(f'{package.file} {package.sha256} {package.version}')} ;;\n"
         for package in packages
     )
     script = _TEMPLATE.read_text()
@@ -161,11 +204,17 @@ def _settings(request: Request) -> GatewaySettings:
     "/install.sh",
     summary="The script of the one-line install command: downloads the node's package and enrolls it",
     response_class=Response,
-    responses={200: {"content": {"text/x-shellscript": {}}}},
+    responses={
+        200: {"content": {"text/x-shellscript": {}}},
+        409: {"description": "outside dev mode, nodes would fetch it over plain HTTP"},
+    },
 )
 async def install_script(request: Request) -> Response:
     settings = _settings(request)
     url = gateway_url(request, settings)
+    refusal = plain_http_refusal(url, settings)
+    if refusal is not None:
+        raise ApiError(409, "failed_precondition", refusal)
     packages = await available_packages(settings)
     body = render_script(url, curl_tls_options(url, settings), packages)
     return Response(

@@ -110,9 +110,10 @@ async def watch_events(
         slot.release()
         raise
 
-    def cleanup() -> None:
+    async def cleanup() -> None:
         # For a response whose stream never started (the client gone before the first byte): the
-        # generator's own cleanup does not run then.
+        # generator's own cleanup does not run then. A coroutine, so that it runs on the event loop: a
+        # plain function would run on a worker thread, and a gRPC call belongs to its loop.
         call.cancel()
         slot.release()
 

@@ -1,10 +1,9 @@
-"""Liveness, readiness (checks the upstreams) and Prometheus metrics."""
+"""Liveness and readiness (checks the upstreams); metrics have a listener of their own, off the API port."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.security import UpstreamsDep
 
@@ -23,8 +22,3 @@ async def readyz(upstreams: UpstreamsDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
     )
-
-
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from convoy.auth.v1 import auth_pb2 as auth_pb
-from services.gateway.routes.agent_install import curl_tls_options, gateway_url, install_command
+from services.gateway.routes.agent_install import install_offer
 from services.gateway.schemas_deployments import (
     JoinTokenCreate,
     JoinTokenCreated,
@@ -61,14 +61,14 @@ async def create_join_token(
         request, metadata=authed.info.metadata(), timeout=upstreams.timeout
     )
     address = upstreams.settings.agent_enroll_address
-    url = gateway_url(http_request, upstreams.settings)
-    tls = curl_tls_options(url, upstreams.settings)
+    offer = install_offer(http_request, upstreams.settings, address, reply.token, reply.ca_fingerprint)
     return JoinTokenCreated(
         join_token=join_token_out(reply.join_token),
         token=reply.token,
         ca_fingerprint=reply.ca_fingerprint,
         command=enroll_command(address, reply.token, reply.ca_fingerprint),
-        install_command=install_command(url, tls, address, reply.token, reply.ca_fingerprint),
+        install_command=offer.command,
+        install_unavailable=offer.unavailable,
     )
 
 

@@ -86,6 +86,7 @@ export const zhCN = {
   createToken: '生成接入命令',
   installCommand: '一键安装并接入',
   installHint: '在节点上以可使用 sudo 的用户运行：从本服务器下载适合该节点系统（deb 或 rpm，x86_64 或 aarch64）的 Agent 软件包，安装后完成注册并启动服务。',
+  installUnavailable: '本服务器暂不提供一键安装：{reason}。请先在节点上安装 convoy-agent 软件包，再运行下面的接入命令。',
   joinCommand: '仅接入（节点已安装 convoy-agent）',
   copy: '复制',
   copied: '已复制到剪贴板',
@@ -196,6 +197,8 @@ export const en: typeof zhCN = {
   createToken: 'Create join command',
   installCommand: 'Install and join in one line',
   installHint: 'Run it on the node as a user who may use sudo: it downloads the agent package for the node’s system (deb or rpm, x86_64 or aarch64) from this server, installs it, enrolls the node and starts the service.',
+  installUnavailable:
+    'No one-line install from this server: {reason}. Install the convoy-agent package on the node, then run the join command below.',
   joinCommand: 'Join only (convoy-agent already installed)',
   copy: 'Copy',
   copied: 'Copied to the clipboard',
