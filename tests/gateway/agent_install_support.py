@@ -26,6 +26,7 @@ from services.gateway.config import GatewaySettings
 from services.kit.pki import CertifiedKey
 
 __all__ = [
+    "pipe_script",
     "FAKE_PACKAGES",
     "JOIN_OPTIONS",
     "asgi_gateway",
@@ -47,6 +48,8 @@ FAKE_PACKAGES = {
     "convoy-agent-0.4.0-1.aarch64.rpm": b"rpm for aarch64",
 }
 JOIN_OPTIONS = ["--server", "enroll.example:50058", "--token", "cvj_x", "--ca-fingerprint", "sha256:ab"]
+# The options of the one-line command, whose token comes from the environment instead.
+PIPED_OPTIONS = ["--server", "enroll.example:50058", "--ca-fingerprint", "sha256:ab"]
 START_TIMEOUT = 20.0
 
 
@@ -147,6 +150,18 @@ def run_script(
         timeout=60,
         env=node_env(workdir, tools),
         stdin=subprocess.DEVNULL,
+    )
+
+
+def pipe_script(workdir: Path, text: str, tools: Path, token: str) -> subprocess.CompletedProcess[str]:
+    """`text` piped into `sh -s -- PIPED_OPTIONS` as the one-line command does, the token in the environment."""
+    return subprocess.run(
+        ["sh", "-s", "--", *PIPED_OPTIONS],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=node_env(workdir, tools, CONVOY_JOIN_TOKEN=token),
     )
 
 

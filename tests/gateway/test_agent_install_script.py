@@ -14,12 +14,10 @@ from tests.gateway.agent_install_support import (
     FAKE_PACKAGES,
     asgi_gateway,
     fake_packages,
-    node_env,
+    pipe_script,
     run_script,
     stub_tools,
 )
-
-JOIN = ["--server", "enroll.example:50058", "--ca-fingerprint", "sha256:ab"]
 
 
 def served_from(tmp_path: Path) -> Path:
@@ -146,14 +144,7 @@ def test_the_token_comes_from_the_environment(script: str, tmp_path: Path) -> No
         record=tmp_path / "calls",
         served=served_from(tmp_path),
     )
-    done = subprocess.run(
-        ["sh", "-s", "--", *JOIN],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=node_env(tmp_path, tools, CONVOY_JOIN_TOKEN="cvj_from_env"),
-    )
+    done = pipe_script(tmp_path, script, tools, "cvj_from_env")
     assert done.returncode == 0, done.stderr
     assert recorded(tmp_path)[-1] == (
         "convoy-agent-enroll --server enroll.example:50058 --ca-fingerprint sha256:ab token=cvj_from_env"
@@ -171,14 +162,7 @@ def test_installer_and_enrollment_never_read_the_piped_script(script: str, tmp_p
         record=tmp_path / "calls",
         served=served_from(tmp_path),
     )
-    done = subprocess.run(
-        ["sh", "-s", "--", *JOIN],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=node_env(tmp_path, tools, CONVOY_JOIN_TOKEN="cvj_x"),
-    )
+    done = pipe_script(tmp_path, script, tools, "cvj_x")
     assert done.returncode == 0, done.stderr
     assert [line.split()[0] for line in recorded(tmp_path)] == ["rpm", "convoy-agent-enroll"]
     assert recorded(tmp_path, ".stdin") == ["/dev/null", "/dev/null"]
@@ -195,12 +179,5 @@ def test_a_script_cut_short_runs_nothing(script: str, tmp_path: Path, fraction: 
         record=tmp_path / "calls",
         served=served_from(tmp_path),
     )
-    done = subprocess.run(
-        ["sh", "-s", "--", *JOIN],
-        input=cut,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=node_env(tmp_path, tools, CONVOY_JOIN_TOKEN="cvj_x"),
-    )
+    done = pipe_script(tmp_path, cut, tools, "cvj_x")
     assert recorded(tmp_path, ".all") == [], done.stderr
